@@ -1,0 +1,242 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// previewBytes is how much of an over-long record is kept for its dead-letter entry: the whole
+// record would break the memory budget, and its object and offset say where to find it.
+const previewBytes = 64 << 10
+
+// lineReader splits a stream into lines and knows each line's offset in the stream. A line
+// longer than maxLine is not held in memory: its first previewBytes are returned with tooLong
+// set, and the rest is skipped. Returned slices are valid until the next call.
+type lineReader struct {
+	r       io.Reader
+	buf     []byte
+	start   int   // first unread byte in buf
+	end     int   // end of valid data in buf
+	pos     int64 // stream offset of buf[start]
+	maxLine int
+	eof     bool
+	err     error
+	preview []byte
+}
+
+const initialLineBuffer = 256 << 10
+
+func newLineReader(r io.Reader, base int64, maxLine int) *lineReader {
+	size := initialLineBuffer
+	if maxLine+1 < size {
+		size = maxLine + 1
+	}
+	return &lineReader{r: r, buf: make([]byte, size), pos: base, maxLine: maxLine}
+}
+
+// next returns the next line without its "\n" (a "\r" before it is kept: callers decide), the
+// offset of its first byte and the offset just past its terminator. At the end of the stream it
+// returns io.EOF; a last line without "\n" is returned first.
+func (l *lineReader) next() (line []byte, off, end int64, tooLong bool, err error) {
+	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
+	for {
+		if i := bytes.IndexByte(l.buf[l.start+scanned:l.end], '\n'); i >= 0 {
+			n := scanned + i
+			line = l.buf[l.start : l.start+n]
+			off = l.pos
+			end = off + int64(n) + 1
+			l.start += n + 1
+			l.pos = end
+			return line, off, end, false, nil
+		}
+		scanned = l.end - l.start
+		if l.eof {
+			if scanned == 0 {
+				if l.err != nil {
+					return nil, l.pos, l.pos, false, l.err
+				}
+				return nil, l.pos, l.pos, false, io.EOF
+			}
+			line = l.buf[l.start:l.end]
+			off = l.pos
+			end = off + int64(scanned)
+			l.start = l.end
+			l.pos = end
+			return line, off, end, false, nil
+		}
+		if scanned > l.maxLine {
+			return l.skipLong()
+		}
+		l.fill()
+	}
+}
+
+// fill reads more of the stream into buf, compacting or growing it first when it is full.
+func (l *lineReader) fill() {
+	if l.end == len(l.buf) {
+		if l.start > 0 {
+			copy(l.buf, l.buf[l.start:l.end])
+			l.end -= l.start
+			l.start = 0
+		} else {
+			size := 2 * len(l.buf)
+			if size > l.maxLine+1 {
+				size = l.maxLine + 1
+			}
+			if size <= len(l.buf) {
+				size = len(l.buf) + 1
+			}
+			nb := make([]byte, size)
+			copy(nb, l.buf[:l.end])
+			l.buf = nb
+		}
+	}
+	n, err := l.r.Read(l.buf[l.end:])
+	l.end += n
+	if err != nil {
+		l.eof = true
+		if !errors.Is(err, io.EOF) {
+			l.err = err
+		}
+	}
+}
+
+// skipLong keeps a preview of the over-long line at buf[start:] and discards the rest of it.
+func (l *lineReader) skipLong() ([]byte, int64, int64, bool, error) {
+	l.preview = append(l.preview[:0], l.buf[l.start:min(l.end, l.start+previewBytes)]...)
+	off := l.pos
+	for {
+		if i := bytes.IndexByte(l.buf[l.start:l.end], '\n'); i >= 0 {
+			l.pos += int64(i) + 1
+			l.start += i + 1
+			return l.preview, off, l.pos, true, nil
+		}
+		l.pos += int64(l.end - l.start)
+		l.start, l.end = 0, 0
+		if l.eof {
+			if l.err != nil {
+				return nil, off, l.pos, false, l.err
+			}
+			return l.preview, off, l.pos, true, nil
+		}
+		l.fill()
+	}
+}
+
+// Record is one record of a chunk.
+type Record struct {
+	// Offset is where the record starts in the object (in the decompressed stream for
+	// compressed objects); End is just past its line terminator.
+	Offset, End int64
+	// Data is the document: an NDJSON line as it is, or a CSV row as a JSON object. For a
+	// record that could not be decoded it is the raw input (Err says why). Data is only
+	// valid until the decoder's next call.
+	Data []byte
+	// Err is set when the record cannot be indexed as it is; it goes to the dead-letter sink.
+	Err error
+	// Truncated: Data is only the first bytes of a record over the request cap.
+	Truncated bool
+}
+
+// Decoder yields the records a chunk owns, in order.
+type Decoder interface {
+	// Next returns the next record, or io.EOF after the last one. Other errors are I/O errors
+	// of the underlying stream and end the chunk.
+	Next() (Record, error)
+	// Pos is the offset up to which the stream has been consumed into records: after io.EOF it
+	// is the chunk's final checkpoint.
+	Pos() int64
+}
+
+// rangeSpec says which records of a stream a decoder owns.
+type rangeSpec struct {
+	// base is the object offset of the stream's first byte.
+	base int64
+	// skipPartial discards everything up to and including the first "\n": the stream starts
+	// one byte before the range, inside a record that an earlier range owns.
+	skipPartial bool
+	// from drops records that start before it (a resumed compressed stream, re-read from 0).
+	from int64
+	// end stops at the first record starting at or after it; < 0 means no end.
+	end int64
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// ownedLines applies the record-ownership rule on top of a lineReader: it yields the lines that
+// start inside the range, with the BOM at object start and the "\r" of CRLF removed.
+type ownedLines struct {
+	lr      *lineReader
+	spec    rangeSpec
+	started bool
+	done    bool
+	pos     int64
+}
+
+func newOwnedLines(r io.Reader, spec rangeSpec, maxLine int) *ownedLines {
+	return &ownedLines{lr: newLineReader(r, spec.base, maxLine), spec: spec, pos: max(spec.base, spec.from)}
+}
+
+func (o *ownedLines) next() (line []byte, off, end int64, tooLong bool, err error) {
+	if o.done {
+		return nil, o.pos, o.pos, false, io.EOF
+	}
+	if !o.started {
+		o.started = true
+		if o.spec.skipPartial {
+			if _, _, end, _, err := o.lr.next(); err != nil {
+				o.done = true
+				if errors.Is(err, io.EOF) {
+					o.pos = max(o.pos, o.lr.pos)
+				}
+				return nil, o.pos, o.pos, false, err
+			} else {
+				o.pos = end
+			}
+		}
+	}
+	for {
+		line, off, end, tooLong, err = o.lr.next()
+		if err != nil {
+			o.done = true
+			if errors.Is(err, io.EOF) && o.pos < off {
+				o.pos = off
+			}
+			return nil, o.pos, o.pos, false, err
+		}
+		if o.spec.end >= 0 && off >= o.spec.end {
+			o.done = true
+			o.pos = off
+			return nil, off, off, false, io.EOF
+		}
+		if off < o.spec.from {
+			continue
+		}
+		o.pos = end
+		if off == 0 {
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' && !tooLong {
+			line = line[:n-1]
+		}
+		return line, off, end, tooLong, nil
+	}
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// tooLongError is the reason given for a record over the request cap.
+func tooLongError(end, off int64, maxBytes int) error {
+	return fmt.Errorf("record of %d bytes is larger than the largest allowed request (%d bytes); dead-lettered with its first %d bytes", end-off, maxBytes, previewBytes)
+}

@@ -1,0 +1,168 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/activities"
+)
+
+// Names that the worker, the CLI and other workflows rely on.
+const (
+	// BackfillName is the name BackfillWorkflow is registered under.
+	BackfillName = "Backfill"
+
+	// ProgressQuery returns a Progress. It takes no argument.
+	ProgressQuery = "progress"
+	// PauseSignal stops the workflow from starting chunks; running chunks finish. No payload.
+	PauseSignal = "pause"
+	// ResumeSignal undoes PauseSignal. No payload.
+	ResumeSignal = "resume"
+	// SetConcurrencySignal sets how many chunks run at once. Payload: int. Values above
+	// MaxConcurrency are clamped, values below 1 ignored. Lowering it stops nothing: the window
+	// shrinks as running chunks finish.
+	SetConcurrencySignal = "set-concurrency"
+
+	// ErrTypeChunksFailed is the type of the application error the workflow fails with when more
+	// chunks failed than AllowFailedChunks allows. Its details hold the BackfillResult.
+	ErrTypeChunksFailed = "ChunksFailed"
+	// ErrTypePlanFailed is the type of the application error the workflow fails with when a page
+	// of the listing cannot be planned. Its cause is the PlanPage activity error.
+	ErrTypePlanFailed = "PlanFailed"
+)
+
+// Defaults of BackfillInput, and the bounds the workflow keeps whatever the input says.
+const (
+	DefaultChunkSize        int64 = 64 << 20 // bytes
+	DefaultPageSize               = 1000     // objects per PlanPage call
+	DefaultConcurrency            = 8        // IngestChunk activities at once
+	DefaultHeartbeatTimeout       = 30 * time.Second
+	DefaultChunkTimeout           = 24 * time.Hour // start-to-close of one IngestChunk attempt
+	DefaultMaxAttempts      int32 = 10             // attempts per activity, the first included
+	DefaultMaxHistoryEvents       = 10_000         // continue-as-new past this many events
+
+	// MaxConcurrency bounds the window: Temporal refuses more than 2,000 pending activities per
+	// execution, and the planner needs one of them.
+	MaxConcurrency = 1000
+	// MaxFailedListed bounds the failed chunks kept in state, results and the ChunksFailed
+	// error; ChunksFailed keeps counting past it.
+	MaxFailedListed = 100
+)
+
+// Phases reported by Progress.Phase.
+const (
+	PhaseRunning    = "running"
+	PhasePaused     = "paused"
+	PhaseDraining   = "draining"  // waiting for running chunks before continue-as-new
+	PhaseCanceling  = "canceling" // canceled; waiting for running chunks to stop at a checkpoint
+	PhaseCanceled   = "canceled"
+	PhaseFailing    = "failing" // planning failed; waiting for running chunks before failing
+	PhaseFailed     = "failed"
+	PhaseCompleted  = "completed"
+	PhaseContinued  = "continued-as-new"
+	phaseInProgress = ""
+)
+
+// BackfillInput is the input of BackfillWorkflow. Zero values mean the default. It never holds a
+// secret: the workers read credentials from their own environment.
+type BackfillInput struct {
+	Source activities.Source
+	Limits activities.Limits
+	// ChunkSize cuts splittable objects into byte ranges of this size. Defaults to 64 MiB.
+	ChunkSize int64
+	// PageSize is the number of objects listed per PlanPage call. Defaults to 1000.
+	PageSize int
+	// Concurrency is the number of IngestChunk activities running at once on the first run;
+	// later runs carry the value in force in State. Defaults to 8, at most MaxConcurrency.
+	Concurrency int
+	// AllowFailedChunks is how many chunks may fail for good before the workflow fails with
+	// ErrTypeChunksFailed. Defaults to 0.
+	AllowFailedChunks int
+	// HeartbeatTimeout of IngestChunk. Defaults to 30s.
+	HeartbeatTimeout time.Duration
+	// ChunkTimeout is the start-to-close timeout of one IngestChunk attempt. Defaults to 24h.
+	ChunkTimeout time.Duration
+	// MaxAttempts bounds the attempts of each activity (IngestChunk and PlanPage), the first
+	// included. Defaults to 10.
+	MaxAttempts int32
+	// MaxHistoryEvents makes the workflow continue-as-new once its history passes this many
+	// events (it also does when the server suggests it). Defaults to 10,000; Temporal fails a
+	// history at 51,200.
+	MaxHistoryEvents int
+
+	// State is carried across continue-as-new; nil on the first run.
+	State *BackfillState
+}
+
+// BackfillState is everything a run hands to the next one across continue-as-new. Its size is
+// bounded: at most one page of planned chunks plus less than a window, and MaxFailedListed
+// failed chunks.
+type BackfillState struct {
+	Cursor      string             // continuation token of the listing; "" before the first page
+	ListingDone bool               // the last page has been planned
+	Pending     []activities.Chunk // planned, not started yet; a chunk with Resume > 0 restarts there
+
+	Stats         activities.ChunkStats // sum over completed chunks
+	ChunksPlanned int64
+	ChunksDone    int64
+	ChunksFailed  int64
+	Objects       int64 // objects planned
+	Bytes         int64 // source bytes planned
+	Failed        []FailedChunk
+
+	Paused      bool
+	Concurrency int       // the window in force
+	StartTime   time.Time // start of the first run, for Elapsed and DocsPerSecond
+	Runs        int       // runs finished by continue-as-new before this one
+}
+
+// FailedChunk is a chunk that failed for good: non-retryable error or attempts exhausted.
+type FailedChunk struct {
+	Key   string
+	Start int64
+	End   int64 // < 0: to the end of the object
+	// Resume is the checkpoint the chunk reached when its failure carried one (a heartbeat
+	// timeout): rerunning from there loses nothing. 0 otherwise.
+	Resume    int64
+	ErrorType string // application error type (activities.ErrType...), or "Timeout"
+	Error     string // bounded to a few hundred bytes
+}
+
+// BackfillResult is the result of a finished backfill, and the details of a ChunksFailed error.
+type BackfillResult struct {
+	Stats         activities.ChunkStats
+	ChunksPlanned int64
+	ChunksDone    int64
+	ChunksFailed  int64
+	Objects       int64
+	Bytes         int64
+	Failed        []FailedChunk // at most MaxFailedListed; ChunksFailed counts them all
+	Duration      time.Duration // workflow time since the first run started
+	Runs          int           // runs, continue-as-new included
+}
+
+// Progress is the answer to ProgressQuery.
+//
+// Stats and DocsPerSecond count completed chunks only: a running chunk's counters live in its
+// heartbeats, which the workflow cannot see (the server hands heartbeat details to the workflow
+// only with a timeout failure). A long chunk therefore shows up all at once when it completes.
+type Progress struct {
+	Phase         string // Phase... constants
+	ChunksPlanned int64
+	ChunksDone    int64
+	ChunksFailed  int64
+	ChunksRunning int
+	ChunksPending int // planned, not started
+	Objects       int64
+	Bytes         int64                 // source bytes planned
+	Stats         activities.ChunkStats // completed chunks: read, indexed, retried, dead-lettered, bytes
+	DocsPerSecond float64               // Stats.Indexed over Elapsed
+	Elapsed       time.Duration         // workflow time since the first run started
+	Paused        bool
+	Concurrency   int
+	ListingDone   bool
+	Failed        []FailedChunk // at most MaxFailedListed
+
+	Run               int // 1 on the first run, +1 per continue-as-new
+	HistoryLength     int // events in this run's history as of the last workflow task (0 in the test environment)
+	ActivitiesThisRun int // activities scheduled by this run (chunks and pages)
+}
