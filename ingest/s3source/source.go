@@ -56,8 +56,6 @@ type Config struct {
 	// It only runs while the caller is inside Read, so a slow consumer is not a stall.
 	// Default 30s.
 	ReadIdleTimeout time.Duration
-	// HTTPClient replaces the SDK's HTTP client; for tests. Nil: the SDK default.
-	HTTPClient *http.Client
 }
 
 const (
@@ -97,9 +95,6 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	var loadOpts []func(*config.LoadOptions) error
 	if cfg.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(cfg.Region))
-	}
-	if cfg.HTTPClient != nil {
-		loadOpts = append(loadOpts, config.WithHTTPClient(cfg.HTTPClient))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,14 +29,15 @@ import (
 // default chain the test credentials.
 func isolateAWSEnv(t *testing.T, access, secret string) {
 	t.Helper()
+	missing := filepath.Join(t.TempDir(), "missing")
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID":           access,
 		"AWS_SECRET_ACCESS_KEY":       secret,
 		"AWS_SESSION_TOKEN":           "",
 		"AWS_REGION":                  s3test.Region,
 		"AWS_PROFILE":                 "",
-		"AWS_CONFIG_FILE":             "/nonexistent",
-		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+		"AWS_CONFIG_FILE":             missing,
+		"AWS_SHARED_CREDENTIALS_FILE": missing,
 		"AWS_EC2_METADATA_DISABLED":   "true",
 		"AWS_ENDPOINT_URL":            "",
 		"AWS_ENDPOINT_URL_S3":         "",

@@ -7,7 +7,12 @@
 // the same directory (in this process or another) resumes every workflow that was running.
 //
 // A Server is not a production deployment: one history shard, one SQLite connection, no
-// authorization, no TLS, no metrics.
+// authorization, no TLS, no metrics, no HTTP API, no web UI.
+//
+// The server's SQLite plugin never closes a database once opened: an in-memory server's
+// memory is only returned when the process exits, and a file stays open after Stop (a later
+// Start on the same file in this process reuses that connection). Tests that start many
+// in-memory servers pay a few MB each.
 package devserver
 
 import (
@@ -46,8 +51,8 @@ const clusterName = "active"
 // Options configures Start. The zero value is a quiet in-memory server on 127.0.0.1, a free
 // port and the "default" namespace.
 type Options struct {
-	// DataDir holds the SQLite database file. Empty: in-memory database, lost on Stop.
-	// Created if missing.
+	// DataDir holds the SQLite database (temporal.db) and a LOCK file that keeps a second
+	// server off it. Created if missing. Empty: an in-memory database, gone after Stop.
 	DataDir string
 	// IP the services bind to. Defaults to 127.0.0.1.
 	IP string

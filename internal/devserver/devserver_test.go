@@ -124,6 +124,7 @@ func TestRestartResumesWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Start: %v", err)
 	}
+	t.Cleanup(s1.Stop) // on failure; the test stops it itself
 	t.Logf("Start on a new data dir (creates the schema) took %s", time.Since(began).Round(time.Millisecond))
 	c1 := dial(t, s1.FrontendAddress())
 	w1 := startWorker(t, c1)
@@ -199,6 +200,7 @@ func helperStartWorkflow(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
+	t.Cleanup(s.Stop)
 	t.Logf("devserver.Start on a new data dir took %s", time.Since(began).Round(time.Millisecond))
 	c := dial(t, s.FrontendAddress())
 	w := startWorker(t, c)
