@@ -20,7 +20,7 @@ type Limits struct {
 	MaxBytes        int64         // bytes per _bulk request body. Defaults to 5 MiB. A record that cannot fit alone is dead-lettered.
 	FlushInterval   time.Duration // a partial batch is sent after waiting this long. Defaults to 1s.
 	Inflight        int           // _bulk requests in flight per chunk. Defaults to 2.
-	QueueBytes      int64         // bytes of records queued ahead of the batcher. Defaults to 2 x MaxBytes.
+	QueueBytes      int64         // bytes of records queued ahead of the batcher. Defaults to 2 x MaxBytes, at most the whole budget.
 	RetryInitial    time.Duration // first backoff after a 429/5xx. Defaults to 100ms; doubles, jittered.
 	RetryMax        time.Duration // longest single backoff. Defaults to 10s.
 	RetryMaxElapsed time.Duration // give up on a batch that keeps failing after this long. Defaults to 5m.
@@ -40,9 +40,6 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.Inflight <= 0 {
 		l.Inflight = 2
-	}
-	if l.QueueBytes <= 0 {
-		l.QueueBytes = 2 * l.MaxBytes
 	}
 	if l.RetryInitial <= 0 {
 		l.RetryInitial = 100 * time.Millisecond
@@ -103,6 +100,9 @@ type qrec struct {
 func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, onProgress func(Progress)) (Progress, error) {
 	spec.Limits = spec.Limits.WithDefaults()
 	lim := spec.Limits
+	if lim.QueueBytes <= 0 {
+		lim.QueueBytes = min(2*lim.MaxBytes, e.Budget.Max())
+	}
 	if lim.MaxBytes > e.Budget.Max() || lim.QueueBytes > e.Budget.Max() {
 		return Progress{}, fmt.Errorf("%w: request cap (%d bytes) and queue (%d bytes) must fit in the memory budget (%d bytes)", ErrBadConfig, lim.MaxBytes, lim.QueueBytes, e.Budget.Max())
 	}
@@ -163,13 +163,23 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, onProg
 var errPipelineDone = errors.New("pipeline done")
 
 // openDecoder opens the stream at the right place and wraps it in the decoders.
+//
+// Where reading starts:
+//   - compressed object (always one whole-object chunk): at 0, decompressed, records before
+//     Resume dropped;
+//   - resumed plain range: at Resume, a record boundary;
+//   - plain range starting inside the object: one byte before Start, skipping the partial
+//     record an earlier range owns;
+//   - otherwise at 0.
+//
+// With compression "auto" a whole-object chunk whose name says nothing is opened at 0 first
+// and recognised by its magic bytes.
 func (e *Engine) openDecoder(ctx context.Context, spec ChunkSpec, open Opener) (Decoder, func(), error) {
 	maxLine := int(spec.Limits.MaxBytes)
 	compression, err := DetectCompression(spec.Compression, spec.Key, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	var header []string
 	readAt := func(off int64) (io.ReadCloser, error) {
 		rc, err := open(ctx, off)
 		if err != nil {
@@ -177,29 +187,63 @@ func (e *Engine) openDecoder(ctx context.Context, spec ChunkSpec, open Opener) (
 		}
 		return rc, nil
 	}
-	var (
-		src     io.Reader
-		spec2   rangeSpec
-		closers []io.Closer
-	)
+	var closers []io.Closer
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			_ = closers[i].Close()
 		}
 	}
-	if compression == CompressionNone && (spec.Compression == CompressionNone || spec.Compression == CompressionAuto || spec.Compression == "") && spec.Start == 0 && spec.Resume == 0 && spec.End < 0 {
-		// Whole object with unknown compression: look at the magic bytes.
+	fail := func(err error) (Decoder, func(), error) {
+		closeAll()
+		return nil, nil, err
+	}
+
+	var src io.Reader
+	autoWhole := compression == CompressionNone && spec.Compression != CompressionNone && spec.Start == 0 && spec.End < 0
+	if compression != CompressionNone || autoWhole {
 		rc, err := readAt(0)
 		if err != nil {
 			return nil, nil, err
 		}
 		closers = append(closers, rc)
-		br, peek := peekReader(rc)
-		compression, _ = DetectCompression(spec.Compression, spec.Key, peek)
-		src = br
+		src = rc
+		if autoWhole {
+			br, peek := peekReader(rc)
+			compression, _ = DetectCompression(spec.Compression, spec.Key, peek)
+			src = br
+		}
 	}
+	var rs rangeSpec
 	switch {
 	case compression != CompressionNone:
+		zr, err := decompress(src, compression)
+		if err != nil {
+			return fail(fmt.Errorf("%w: %s: %v", ErrBadInput, spec.object(), err))
+		}
+		closers = append(closers, zr)
+		src = zr
+		rs = rangeSpec{from: spec.Resume, end: -1}
+	case spec.Resume > 0:
+		if src != nil { // opened at 0 to look at it: reopen where we resume instead
+			closeAll()
+			closers = closers[:0]
+		}
+		rc, err := readAt(spec.Resume)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, rc)
+		src = rc
+		rs = rangeSpec{base: spec.Resume, end: spec.End}
+	case spec.Start > 0:
+		rc, err := readAt(spec.Start - 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, rc)
+		src = rc
+		rs = rangeSpec{base: spec.Start - 1, skipPartial: true, end: spec.End}
+	default:
 		if src == nil {
 			rc, err := readAt(0)
 			if err != nil {
@@ -208,65 +252,21 @@ func (e *Engine) openDecoder(ctx context.Context, spec ChunkSpec, open Opener) (
 			closers = append(closers, rc)
 			src = rc
 		}
-		zr, err := decompress(src, compression)
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("%w: %s: %v", ErrBadInput, spec.object(), err)
-		}
-		closers = append(closers, zr)
-		src = zr
-		spec2 = rangeSpec{base: 0, from: spec.Resume, end: -1}
-	case src != nil: // whole plain object, already open at 0
-		spec2 = rangeSpec{base: 0, end: -1}
-	case spec.Resume > 0:
-		rc, err := readAt(spec.Resume)
-		if err != nil {
-			return nil, nil, err
-		}
-		closers = append(closers, rc)
-		src = rc
-		spec2 = rangeSpec{base: spec.Resume, end: spec.End}
-	case spec.Start > 0:
-		rc, err := readAt(spec.Start - 1)
-		if err != nil {
-			return nil, nil, err
-		}
-		closers = append(closers, rc)
-		src = rc
-		spec2 = rangeSpec{base: spec.Start - 1, skipPartial: true, end: spec.End}
-	default:
-		rc, err := readAt(0)
-		if err != nil {
-			return nil, nil, err
-		}
-		closers = append(closers, rc)
-		src = rc
-		spec2 = rangeSpec{base: 0, end: spec.End}
+		rs = rangeSpec{end: spec.End}
 	}
-	lines := newOwnedLines(src, spec2, maxLine)
+	lines := newOwnedLines(src, rs, maxLine)
 	if spec.Format == FormatNDJSON {
 		return &ndjsonDecoder{lines: lines, maxBytes: maxLine}, closeAll, nil
 	}
-	if spec2.base > 0 || spec2.skipPartial || spec2.from > 0 {
-		// The header row is not in our part of the stream: read it from the object's start.
+	var header []string
+	if rs.base > 0 || rs.skipPartial || rs.from > 0 {
+		// The header row is not in the part of the stream we decode: read it at the start.
 		header, err = e.readCSVHeader(ctx, spec, compression, readAt)
 		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		if spec2.from > 0 {
-			spec2.from = max(spec2.from, 1) // never re-read the header as a row
+			return fail(err)
 		}
 	}
-	if header != nil && spec2.from == 0 && spec2.base == 0 {
-		header = nil
-	}
-	d := newCSVDecoder(lines, header, maxLine)
-	if header == nil && (spec2.base > 0 || spec2.skipPartial) {
-		closeAll()
-		return nil, nil, fmt.Errorf("%w: %s: no CSV header row", ErrBadInput, spec.object())
-	}
-	return d, closeAll, nil
+	return newCSVDecoder(lines, header, maxLine), closeAll, nil
 }
 
 func (e *Engine) readCSVHeader(ctx context.Context, spec ChunkSpec, compression string, readAt func(int64) (io.ReadCloser, error)) ([]string, error) {

@@ -1,0 +1,338 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DeadLetterIndexSuffix names the dead-letter index beside a target index: logs ->
+// logs-dead-letters.
+const DeadLetterIndexSuffix = "-dead-letters"
+
+// DeadLetterIndex is the default dead-letter index of the target index.
+func DeadLetterIndex(target string) string { return target + DeadLetterIndexSuffix }
+
+// deadLetterMapping is the mapping a dead-letter index is created with. The record is kept as
+// a string that is neither indexed nor given doc values, so any record (not JSON, huge, or
+// at odds with the target's mapping) can be stored; the other fields are there to be searched
+// and aggregated. dynamic:false keeps unknown fields out of the mapping.
+const deadLetterMapping = `{"mappings":{"dynamic":false,"properties":{` +
+	`"@timestamp":{"type":"date"},` +
+	`"index":{"type":"keyword"},` +
+	`"object":{"type":"keyword"},` +
+	`"offset":{"type":"long"},` +
+	`"status":{"type":"integer"},` +
+	`"error_type":{"type":"keyword"},` +
+	`"reason":{"type":"text"},` +
+	`"truncated":{"type":"boolean"},` +
+	`"record":{"type":"text","index":false}}}}`
+
+// IndexSinkConfig configures an IndexSink.
+type IndexSinkConfig struct {
+	// Index receives the dead letters. Required; usually DeadLetterIndex(target).
+	Index string
+	// MaxBytes caps one _bulk request body. Defaults to 5 MiB. A single dead letter larger
+	// than that is sent alone.
+	MaxBytes int64
+	// RetryInitial is the first backoff after a 429, a 5xx or a failed request. Defaults to
+	// 100ms; doubles, jittered.
+	RetryInitial time.Duration
+	// RetryMax is the longest single backoff. Defaults to 10s.
+	RetryMax time.Duration
+	// RetryMaxElapsed bounds the retries of one Write. Defaults to 5m.
+	RetryMaxElapsed time.Duration
+}
+
+// IndexSink is a DeadLetterSink that stores dead letters as documents of an Elasticsearch (or
+// OpenSearch) index, as Filebeat's dead-letter index does: the record as an unindexed string
+// beside the index, object, offset, status, error type and reason. It creates the index with
+// its mapping on first use when it does not exist.
+//
+// Each dead letter's _id is a hash of its object and offset, so a tail replayed after a resume
+// overwrites the letters it wrote before instead of adding copies. Write checks every item of
+// the _bulk response: it returns nil only when every letter is stored, retries 429s, 5xx and
+// failed requests with jittered backoff for up to RetryMaxElapsed, and returns an error
+// (permanent when a retry cannot help: refused credentials, a mapping that refuses the letter)
+// otherwise, so the records are not acknowledged.
+//
+// An IndexSink is safe for concurrent use. Close does not close the Bulk client, which the
+// sink shares.
+type IndexSink struct {
+	bulk *Bulk
+	cfg  IndexSinkConfig
+
+	mu    sync.Mutex // held while the index is being checked or created
+	ready bool       // the index exists (or we may not create it and will let _bulk decide)
+}
+
+// NewIndexSink returns a sink writing through bulk to cfg.Index. It makes no request: the index
+// is checked and created on the first Write.
+func NewIndexSink(bulk *Bulk, cfg IndexSinkConfig) (*IndexSink, error) {
+	if bulk == nil {
+		return nil, fmt.Errorf("%w: dead-letter index sink without an Elasticsearch client", ErrBadConfig)
+	}
+	if cfg.Index == "" {
+		return nil, fmt.Errorf("%w: dead-letter index name is empty", ErrBadConfig)
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 5 << 20
+	}
+	if cfg.RetryInitial <= 0 {
+		cfg.RetryInitial = 100 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 10 * time.Second
+	}
+	if cfg.RetryMaxElapsed <= 0 {
+		cfg.RetryMaxElapsed = 5 * time.Minute
+	}
+	return &IndexSink{bulk: bulk, cfg: cfg}, nil
+}
+
+// Index is the name of the dead-letter index.
+func (s *IndexSink) Index() string { return s.cfg.Index }
+
+// Close releases nothing: the sink holds no resource of its own.
+func (s *IndexSink) Close() error { return nil }
+
+// DeadLetterID is the _id of the dead letter of the record at offset of object (s3://bucket/key).
+func DeadLetterID(object string, offset int64) string {
+	buf := make([]byte, 0, len(object)+24)
+	buf = append(buf, object...)
+	buf = append(buf, 0)
+	buf = strconv.AppendInt(buf, offset, 10)
+	sum := sha256.Sum256(buf)
+	return base64.RawURLEncoding.EncodeToString(sum[:20])
+}
+
+// errIndexGone marks a write that found the dead-letter index missing: it is created again.
+var errIndexGone = errors.New("dead-letter index does not exist")
+
+// Write stores letters; see IndexSink.
+func (s *IndexSink) Write(ctx context.Context, letters []DeadLetter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	r := &sinkRetry{s: s, deadline: time.Now().Add(s.cfg.RetryMaxElapsed), backoff: s.cfg.RetryInitial}
+	var body []byte
+	for start := 0; start < len(letters); {
+		// Greedy groups of at most MaxBytes of body; a letter alone may exceed it.
+		body = body[:0]
+		end := start
+		for end < len(letters) {
+			n := len(body)
+			body = appendLetter(body, &letters[end])
+			if end > start && int64(len(body)) > s.cfg.MaxBytes {
+				body = body[:n]
+				break
+			}
+			end++
+		}
+		if err := s.writeGroup(ctx, r, letters[start:end], body); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// appendLetter appends the action line and the document of one letter.
+func appendLetter(dst []byte, d *DeadLetter) []byte {
+	dst = append(dst, `{"index":{"_id":"`...)
+	dst = append(dst, DeadLetterID(d.Object, d.Offset)...)
+	dst = append(dst, "\"}}\n"...)
+	if d.Time.IsZero() {
+		c := *d
+		c.Time = time.Now()
+		d = &c
+	}
+	dst = d.AppendJSON(dst)
+	return append(dst, '\n')
+}
+
+// sinkRetry is the backoff state of one Write: every request of it shares one deadline.
+type sinkRetry struct {
+	s        *IndexSink
+	deadline time.Time
+	backoff  time.Duration
+}
+
+// wait sleeps before the next attempt, or reports why there will be none.
+func (r *sinkRetry) wait(ctx context.Context, last error) error {
+	if time.Now().After(r.deadline) {
+		return fmt.Errorf("writing dead letters to %q: still failing after %s: %w", r.s.cfg.Index, r.s.cfg.RetryMaxElapsed, last)
+	}
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(r.backoff))) + 1)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	r.backoff = min(2*r.backoff, r.s.cfg.RetryMax)
+	return nil
+}
+
+// writeGroup sends letters (whose bulk body is body) until each is stored.
+func (s *IndexSink) writeGroup(ctx context.Context, r *sinkRetry, letters []DeadLetter, body []byte) error {
+	var items []itemResult
+	for {
+		if err := s.ensureIndex(ctx, r); err != nil {
+			return err
+		}
+		out, err := s.bulk.send(ctx, s.cfg.Index, body, len(letters), items)
+		var retry []int
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			retry = allIndexes(len(letters))
+		case out.Status == http.StatusTooManyRequests || out.Status >= 500:
+			err = fmt.Errorf("status %d %s", out.Status, bytes.TrimSpace(out.Body))
+			retry = allIndexes(len(letters))
+		case out.Status == http.StatusRequestEntityTooLarge:
+			if len(letters) == 1 {
+				return fmt.Errorf("%w: the dead letter of %s at offset %d is larger than the cluster accepts in one request (413)", ErrBadConfig, letters[0].Object, letters[0].Offset)
+			}
+			half := len(letters) / 2
+			if err := s.writeGroup(ctx, r, letters[:half], rebuild(letters[:half])); err != nil {
+				return err
+			}
+			return s.writeGroup(ctx, r, letters[half:], rebuild(letters[half:]))
+		case out.Status == http.StatusUnauthorized || out.Status == http.StatusForbidden:
+			return fmt.Errorf("%w: writing dead letters to %q: %d %s", ErrUnauthorized, s.cfg.Index, out.Status, bytes.TrimSpace(out.Body))
+		case out.Status == http.StatusNotFound:
+			s.forget()
+			err = fmt.Errorf("%w: %q: %s", errIndexGone, s.cfg.Index, bytes.TrimSpace(out.Body))
+			retry = allIndexes(len(letters))
+		case out.Status < 200 || out.Status > 299:
+			return fmt.Errorf("writing dead letters to %q: unexpected status %d %s", s.cfg.Index, out.Status, bytes.TrimSpace(out.Body))
+		case !out.Errors:
+			return nil
+		default:
+			items = out.Items
+			for i, it := range out.Items {
+				switch {
+				case it.Status >= 200 && it.Status <= 299:
+				case it.Status == http.StatusTooManyRequests || it.Status >= 500:
+					retry = append(retry, i)
+					err = fmt.Errorf("item status %d %s: %s", it.Status, it.Type, it.Reason)
+				case it.Status == http.StatusUnauthorized || it.Status == http.StatusForbidden:
+					return fmt.Errorf("%w: writing dead letters to %q: %s: %s", ErrUnauthorized, s.cfg.Index, it.Type, it.Reason)
+				case it.Type == "index_not_found_exception":
+					s.forget()
+					retry = append(retry, i)
+					err = fmt.Errorf("%w: %q: %s", errIndexGone, s.cfg.Index, it.Reason)
+				default:
+					// The index refuses the letter itself (a mapping that is not ours, a closed
+					// or read-only index): retrying the same letter cannot help.
+					d := &letters[i]
+					return fmt.Errorf("%w: dead-letter index %q refused the dead letter of %s at offset %d: %d %s: %s",
+						ErrBadConfig, s.cfg.Index, d.Object, d.Offset, it.Status, it.Type, it.Reason)
+				}
+			}
+		}
+		if len(retry) == 0 {
+			return nil
+		}
+		if err := r.wait(ctx, err); err != nil {
+			return err
+		}
+		if len(retry) != len(letters) {
+			sub := make([]DeadLetter, len(retry))
+			for k, i := range retry {
+				sub[k] = letters[i]
+			}
+			letters = sub
+			body = rebuild(letters)
+		}
+	}
+}
+
+func rebuild(letters []DeadLetter) []byte {
+	var body []byte
+	for i := range letters {
+		body = appendLetter(body, &letters[i])
+	}
+	return body
+}
+
+func allIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+func (s *IndexSink) forget() {
+	s.mu.Lock()
+	s.ready = false
+	s.mu.Unlock()
+}
+
+// ensureIndex makes sure the dead-letter index exists, creating it with its mapping. An index
+// or alias of that name that exists already is used as it is. Without the privilege to create
+// indices (403) it goes on and lets _bulk decide: auto-creation may still be allowed.
+func (s *IndexSink) ensureIndex(ctx context.Context, r *sinkRetry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	path := "/" + url.PathEscape(s.cfg.Index)
+	for !s.ready {
+		err := s.createIndex(ctx, path)
+		if err == nil {
+			s.ready = true
+			return nil
+		}
+		if IsPermanent(err) || ctx.Err() != nil {
+			return err
+		}
+		if err := r.wait(ctx, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createIndex checks for the index and creates it. Errors are permanent when a retry cannot
+// help.
+func (s *IndexSink) createIndex(ctx context.Context, path string) error {
+	status, body, err := s.bulk.Do(ctx, http.MethodHead, path, nil)
+	switch {
+	case err != nil:
+		return fmt.Errorf("checking dead-letter index %q: %w", s.cfg.Index, err)
+	case status == http.StatusOK:
+		return nil
+	case status == http.StatusUnauthorized:
+		return fmt.Errorf("%w: checking dead-letter index %q: %d", ErrUnauthorized, s.cfg.Index, status)
+	case status != http.StatusNotFound && status != http.StatusForbidden:
+		return fmt.Errorf("checking dead-letter index %q: %d %s", s.cfg.Index, status, bytes.TrimSpace(body))
+	}
+	status, body, err = s.bulk.Do(ctx, http.MethodPut, path, []byte(deadLetterMapping))
+	switch {
+	case err != nil:
+		return fmt.Errorf("creating dead-letter index %q: %w", s.cfg.Index, err)
+	case status >= 200 && status <= 299:
+		return nil
+	case status == http.StatusForbidden:
+		return nil // no right to create indices: _bulk will tell whether we may write
+	case status == http.StatusUnauthorized:
+		return fmt.Errorf("%w: creating dead-letter index %q: %d %s", ErrUnauthorized, s.cfg.Index, status, bytes.TrimSpace(body))
+	case status == http.StatusBadRequest && bytes.Contains(body, []byte("resource_already_exists_exception")):
+		return nil // another worker made it first
+	case status == http.StatusBadRequest:
+		return fmt.Errorf("%w: creating dead-letter index %q: %d %s", ErrBadConfig, s.cfg.Index, status, bytes.TrimSpace(body))
+	}
+	return fmt.Errorf("creating dead-letter index %q: %d %s", s.cfg.Index, status, bytes.TrimSpace(body))
+}
