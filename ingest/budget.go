@@ -18,6 +18,8 @@ type Budget struct {
 	used    int64
 	peak    int64
 	waiters []*budgetWaiter
+	// pressure is closed while someone waits: holders of partial batches should send them.
+	pressure chan struct{}
 }
 
 type budgetWaiter struct {
@@ -30,7 +32,16 @@ func NewBudget(maxBytes int64) *Budget {
 	if maxBytes <= 0 {
 		panic(fmt.Sprintf("ingest: budget of %d bytes", maxBytes))
 	}
-	return &Budget{max: maxBytes}
+	return &Budget{max: maxBytes, pressure: make(chan struct{})}
+}
+
+// Pressure returns a channel that is closed when a caller is waiting in Acquire. Whoever holds
+// bytes that it could give back sooner (a partial batch waiting for more records) should do so
+// when it fires, and then call Pressure again for the next wait.
+func (b *Budget) Pressure() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pressure
 }
 
 // Max returns the size of the budget in bytes.
@@ -53,6 +64,9 @@ func (b *Budget) Acquire(ctx context.Context, n int64) error {
 	}
 	w := &budgetWaiter{n: n, ready: make(chan struct{})}
 	b.waiters = append(b.waiters, w)
+	if len(b.waiters) == 1 {
+		close(b.pressure)
+	}
 	b.mu.Unlock()
 
 	select {
@@ -72,12 +86,29 @@ func (b *Budget) Acquire(ctx context.Context, n int64) error {
 					break
 				}
 			}
+			if len(b.waiters) == 0 {
+				b.pressure = make(chan struct{})
+			}
 			// Removing the head may let the next waiters in.
 			b.grant()
 			b.mu.Unlock()
 		}
 		return ctx.Err()
 	}
+}
+
+// TryAcquire takes n bytes if they are free now, without waiting, and reports whether it did.
+func (b *Budget) TryAcquire(n int64) bool {
+	if n <= 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.waiters) == 0 && b.used+n <= b.max {
+		b.take(n)
+		return true
+	}
+	return false
 }
 
 // Release returns n bytes to the budget.
@@ -127,5 +158,8 @@ func (b *Budget) grant() {
 		b.waiters[0] = nil
 		b.waiters = b.waiters[1:]
 		close(w.ready)
+		if len(b.waiters) == 0 {
+			b.pressure = make(chan struct{})
+		}
 	}
 }

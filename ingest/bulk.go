@@ -174,9 +174,25 @@ type bulkOutcome struct {
 	Body   []byte // the start of the response body when Status is not 2xx
 }
 
-// send posts one _bulk body of n items to index.
-func (b *Bulk) send(ctx context.Context, index string, body []byte, n int, items []itemResult) (bulkOutcome, error) {
-	res, err := b.do(ctx, http.MethodPost, "/"+url.PathEscape(index)+"/_bulk", body, "application/x-ndjson")
+// send posts one _bulk body of n items to index. The body is the concatenation of parts, sent
+// as they are, without joining them first.
+func (b *Bulk) send(ctx context.Context, index string, parts [][]byte, n int, items []itemResult) (bulkOutcome, error) {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/"+url.PathEscape(index)+"/_bulk", nil)
+	if err != nil {
+		return bulkOutcome{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.ContentLength = int64(size)
+	req.GetBody = func() (io.ReadCloser, error) {
+		bufs := net.Buffers(append([][]byte(nil), parts...))
+		return io.NopCloser(&bufs), nil
+	}
+	req.Body, _ = req.GetBody()
+	res, err := b.es.Transport.Perform(req)
 	if err != nil {
 		return bulkOutcome{}, err
 	}

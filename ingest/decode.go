@@ -46,7 +46,8 @@ func (d *ndjsonDecoder) Next() (Record, error) {
 	}
 }
 
-func (d *ndjsonDecoder) Pos() int64 { return d.lines.pos }
+func (d *ndjsonDecoder) Pos() int64     { return d.lines.pos }
+func (d *ndjsonDecoder) Buffered() bool { return d.lines.buffered() }
 
 // csvDecoder turns each row into a JSON object keyed by the header row. Fields stay strings.
 // A quoted field may hold newlines; such rows are read whole, but a range boundary must not
@@ -75,7 +76,8 @@ func (d *csvDecoder) setHeader(header []string) {
 	}
 }
 
-func (d *csvDecoder) Pos() int64 { return d.lines.pos }
+func (d *csvDecoder) Pos() int64     { return d.lines.pos }
+func (d *csvDecoder) Buffered() bool { return d.lines.buffered() }
 
 func (d *csvDecoder) Next() (Record, error) {
 	for {

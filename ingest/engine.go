@@ -83,16 +83,6 @@ type Opener func(ctx context.Context, offset int64) (io.ReadCloser, error)
 
 func (s ChunkSpec) object() string { return "s3://" + s.Bucket + "/" + s.Key }
 
-// qrec is a record on its way to the batcher. wire holds the action line, the document and its
-// newline, exactly as they will stand in the request body.
-type qrec struct {
-	off, end int64
-	wire     []byte
-	docStart int
-	reject   *DeadLetter // refused before sending
-	final    bool        // end of the chunk: off is its final checkpoint
-}
-
 // Ingest runs one chunk to its end, or until ctx is done or an error stops it. It calls
 // onProgress (which may be nil) each time the checkpoint advances, from one goroutine at a
 // time. It returns the final progress; on error that is the last checkpoint reached, from
@@ -122,7 +112,7 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, onProg
 	start := Progress{Checkpoint: max(spec.Start, spec.Resume), Stats: spec.ResumeStats}
 	p := &pipeline{
 		e: e, spec: spec, lim: lim, log: log,
-		queue:      NewMemQueue[qrec](e.Budget, lim.QueueBytes),
+		queue:      NewMemQueue[*batch](e.Budget, lim.QueueBytes),
 		batches:    make(chan *batch),
 		wm:         newWatermark(start, spec.Start),
 		onProgress: onProgress,
@@ -303,7 +293,7 @@ type pipeline struct {
 	spec       ChunkSpec
 	lim        Limits
 	log        *slog.Logger
-	queue      *MemQueue[qrec]
+	queue      *MemQueue[*batch]
 	batches    chan *batch
 	wm         *watermark
 	onProgress func(Progress)
@@ -319,176 +309,296 @@ func (p *pipeline) fail(err error) {
 	}
 }
 
-// drain releases the budget still held by records and batches a failed pipeline left behind.
+// drain releases the budget still held by blocks a failed pipeline left in the queue.
 func (p *pipeline) drain() {
 	for {
-		recs, n, err := p.queue.Take(context.Background(), nil, 1<<30, 1<<62)
-		_ = recs
-		p.e.Budget.Release(n)
-		if err != nil || n == 0 {
-			break
+		blocks, _, err := p.queue.Take(context.Background(), nil, 1<<30, 1<<62)
+		for _, b := range blocks {
+			p.e.Budget.Release(b.reserved)
+		}
+		if err != nil || len(blocks) == 0 {
+			return
 		}
 	}
 }
 
-// produce decodes the stream and queues its records. The budget blocks it when memory is spent.
+// batch is a run of consecutive records of the chunk: the documents as they stand in a _bulk
+// body, and the records refused before sending. The producer writes documents into fixed-size
+// blocks; the batcher joins blocks into requests without copying them (the body is sent as a
+// vector of parts), so records move in bulk, not one by one.
+type batch struct {
+	seq      uint64
+	end      int64    // offset just past the batch's last record
+	parts    [][]byte // the body, in order
+	size     int      // bytes of body in parts
+	items    []item
+	rejects  []DeadLetter
+	reserved int64 // bytes charged to the budget: the capacity of parts plus the rejects
+	urgent   bool  // send without waiting for more: the producer is blocked on the budget
+	final    bool  // the chunk's last batch; end is the final checkpoint
+}
+
+type item struct {
+	off        int64
+	part       int // which part holds the item
+	start, doc int // action line and document start in the part
+	end        int // end of the document's line, newline included
+}
+
+// blockBytes is the capacity of a block. Blocks are charged to the budget by capacity, which
+// is the memory they really hold; a record larger than a block gets a block of its own size,
+// and with a budget under 64 blocks every record gets a buffer of its own exact size, so that
+// slack in half-filled blocks cannot eat a small budget.
+const blockBytes = 256 << 10
+
+var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockBytes); return &b }}
+
+func getBlock(capacity int) []byte {
+	if capacity == blockBytes {
+		return (*blockPool.Get().(*[]byte))[:0]
+	}
+	return make([]byte, 0, capacity)
+}
+
+func (b *batch) recycle() {
+	for i, part := range b.parts {
+		if cap(part) == blockBytes {
+			part = part[:0]
+			blockPool.Put(&part)
+		}
+		b.parts[i] = nil
+	}
+	b.parts = b.parts[:0]
+}
+
+func (b *batch) empty() bool { return len(b.items) == 0 && len(b.rejects) == 0 }
+
+// full reports whether no further document should join b.
+func (b *batch) full(lim Limits) bool {
+	return len(b.items) >= lim.MaxOps || int64(b.size) >= lim.MaxBytes
+}
+
+// appendBatch moves o's records to the end of b, without copying bodies.
+func (b *batch) appendBatch(o *batch) {
+	shift := len(b.parts)
+	b.parts = append(b.parts, o.parts...)
+	for _, it := range o.items {
+		it.part += shift
+		b.items = append(b.items, it)
+	}
+	b.size += o.size
+	b.rejects = append(b.rejects, o.rejects...)
+	b.reserved += o.reserved
+	b.end = max(b.end, o.end)
+	b.urgent = b.urgent || o.urgent
+	b.final = b.final || o.final
+}
+
+// wire returns item i's bytes as they stand in the body: action line, document, newline.
+func (b *batch) wire(i int) []byte {
+	it := b.items[i]
+	return b.parts[it.part][it.start:it.end]
+}
+
+// doc returns item i's document.
+func (b *batch) doc(i int) []byte {
+	it := b.items[i]
+	return b.parts[it.part][it.doc : it.end-1]
+}
+
+// produce decodes the stream into blocks of records and queues them. A block is queued when
+// it is full, when the decoder has nothing more buffered (the source is slow, so waiting would
+// only delay), and before waiting on the memory budget (so the bytes it holds can be sent and
+// given back).
 func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
-	defer p.queue.Close()
 	ids := newIDHasher(p.spec.Bucket, p.spec.Key)
-	var slab []byte
-	var idBuf []byte
+	var idBuf, action []byte
+	blk := &batch{}
+	push := func() error {
+		b := blk
+		blk = &batch{}
+		if err := p.queue.PutReserved(ctx, b, b.reserved); err != nil {
+			p.e.Budget.Release(b.reserved)
+			b.recycle()
+			return err
+		}
+		return nil
+	}
+	// charge takes n bytes from the budget; if it has to wait, what blk holds is sent first.
+	charge := func(n int64) error {
+		if p.e.Budget.TryAcquire(n) {
+			return nil
+		}
+		if !blk.empty() {
+			blk.urgent = true
+			if err := push(); err != nil {
+				return err
+			}
+		}
+		return p.e.Budget.Acquire(ctx, n)
+	}
+	defer func() {
+		p.e.Budget.Release(blk.reserved)
+		blk.recycle()
+		p.queue.Close()
+	}()
 	for {
+		if !blk.empty() && !dec.Buffered() {
+			if err := push(); err != nil {
+				return err
+			}
+		}
 		rec, err := dec.Next()
 		if errors.Is(err, io.EOF) {
-			return p.queue.Put(ctx, qrec{off: dec.Pos(), end: dec.Pos(), final: true}, 0)
+			blk.end, blk.final = max(blk.end, dec.Pos()), true
+			return push()
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s at offset %d: %w", p.spec.object(), dec.Pos(), err)
 		}
-		q := qrec{off: rec.Offset, end: rec.End}
 		if rec.Err == nil && p.lim.ValidateJSON && p.spec.Format == FormatNDJSON && !json.Valid(rec.Data) {
 			rec.Err = errors.New("not valid JSON")
 		}
 		var id []byte
 		if rec.Err == nil {
 			if p.spec.IDField != "" {
-				v, ferr := fieldValue(rec.Data, p.spec.IDField)
-				if ferr != nil {
-					rec.Err = fmt.Errorf("id field: %w", ferr)
-				} else {
-					id = v
+				if id, err = fieldValue(rec.Data, p.spec.IDField); err != nil {
+					rec.Err = fmt.Errorf("id field: %w", err)
 				}
 			} else {
 				idBuf = ids.appendID(idBuf[:0], rec.Offset)
 				id = idBuf
 			}
 		}
-		if rec.Err == nil {
-			// {"index":{"_id":"..."}}\n<doc>\n
-			size := len(`{"index":{"_id":}}`) + 2 + len(id) + 8 + 1 + len(rec.Data) + 1
-			if cap(slab)-len(slab) < size {
-				slab = make([]byte, 0, max(size, 1<<20))
-			}
-			w := slab[len(slab):len(slab)]
-			w = append(w, `{"index":{"_id":`...)
-			w = appendJSONString(w, id)
-			w = append(w, "}}\n"...)
-			q.docStart = len(w)
-			w = append(w, rec.Data...)
-			w = append(w, '\n')
-			if int64(len(w)) > p.lim.MaxBytes {
-				rec.Err = tooLongError(rec.End, rec.Offset, int(p.lim.MaxBytes))
-			} else {
-				slab = slab[:len(slab)+len(w)]
-				q.wire = w[:len(w):len(w)]
-			}
+		// The document as it will stand in the body: {"index":{"_id":"..."}}\n<doc>\n
+		action = append(action[:0], `{"index":{"_id":`...)
+		action = appendJSONString(action, id)
+		action = append(action, "}}\n"...)
+		size := len(action) + len(rec.Data) + 1
+		if rec.Err == nil && int64(size) > p.lim.MaxBytes {
+			rec.Err = tooLongError(rec.End, rec.Offset, int(p.lim.MaxBytes))
 		}
-		size := int64(len(q.wire))
 		if rec.Err != nil {
-			q.wire = nil
-			q.reject = &DeadLetter{
-				Index: p.spec.Index, Object: p.spec.object(), Offset: rec.Offset,
+			if err := charge(int64(len(rec.Data))); err != nil {
+				return err
+			}
+			blk.reserved += int64(len(rec.Data))
+			blk.end = rec.End
+			blk.rejects = append(blk.rejects, DeadLetter{
+				Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: rec.Offset,
 				ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
 				Record: append([]byte(nil), rec.Data...), Truncated: rec.Truncated,
+			})
+			continue
+		}
+		var part []byte
+		if n := len(blk.parts); n > 0 {
+			part = blk.parts[n-1]
+		}
+		if len(blk.items) >= p.lim.MaxOps || int64(blk.size+size) > p.lim.MaxBytes || cap(part)-len(part) < size {
+			if !blk.empty() {
+				if err := push(); err != nil {
+					return err
+				}
 			}
-			size = int64(len(q.reject.Record))
+			capacity := size
+			if p.e.Budget.Max() >= 64*blockBytes {
+				capacity = max(blockBytes, size)
+			}
+			if err := charge(int64(capacity)); err != nil {
+				return err
+			}
+			part = getBlock(capacity)
+			blk.parts = append(blk.parts, part)
+			blk.reserved += int64(capacity)
 		}
-		if err := p.queue.Put(ctx, q, size); err != nil {
-			return err
-		}
+		start := len(part)
+		part = append(part, action...)
+		doc := len(part)
+		part = append(part, rec.Data...)
+		part = append(part, '\n')
+		blk.parts[len(blk.parts)-1] = part
+		blk.size += size
+		blk.end = rec.End
+		blk.items = append(blk.items, item{off: rec.Offset, part: len(blk.parts) - 1, start: start, doc: doc, end: len(part)})
 	}
 }
 
-// batch is one _bulk request's worth of records, in record order.
-type batch struct {
-	seq      uint64
-	end      int64
-	body     []byte
-	items    []item
-	rejects  []DeadLetter
-	reserved int64 // bytes charged to the budget for this batch
-}
-
-type item struct {
-	off        int64
-	start, doc int // action line and document start in body
-	end        int // end of the document's line, newline included
-}
-
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-
-func (p *pipeline) newBatch() *batch {
-	bp := bodyPool.Get().(*[]byte)
-	return &batch{body: (*bp)[:0]}
-}
-
-// batch moves records from the queue into batches: at most MaxOps documents and MaxBytes of
-// body each, sent when full, when the flush interval has passed since the first record, or at
-// the end of the chunk.
-func (p *pipeline) batch(ctx context.Context) error {
-	defer close(p.batches)
-	b := p.newBatch()
+// batch merges blocks into requests: at most MaxOps documents and MaxBytes of body each, sent
+// when full, when the flush interval has passed since their first record, when the producer
+// waits for memory, or at the end of the chunk. A block that is a full request on its own is
+// sent as it is, without copying.
+func (p *pipeline) batch(ctx context.Context) (err error) {
+	var cur *batch
+	blocks := make([]*batch, 0, 64)
+	defer func() {
+		close(p.batches)
+		if err != nil && !errors.Is(err, errPipelineDone) {
+			// Give back what was taken from the queue and not handed to a sender.
+			if cur != nil {
+				p.e.Budget.Release(cur.reserved)
+			}
+			for _, b := range blocks {
+				if b != nil {
+					p.e.Budget.Release(b.reserved)
+				}
+			}
+		}
+	}()
 	var timer *time.Timer
 	var timerC <-chan time.Time
-	recs := make([]qrec, 0, 256)
-	flush := func() error {
+	send := func() error {
 		if timer != nil {
 			timer.Stop()
 			timerC = nil
 		}
-		if len(b.items) == 0 && len(b.rejects) == 0 && b.reserved == 0 && b.end == 0 {
+		if cur == nil {
 			return nil
 		}
-		b.seq = p.wm.open(b.end)
+		cur.seq = p.wm.open(cur.end)
 		select {
-		case p.batches <- b:
+		case p.batches <- cur:
+			cur = nil
+			return nil
 		case <-ctx.Done():
-			p.e.Budget.Release(b.reserved)
 			return context.Cause(ctx)
 		}
-		b = p.newBatch()
-		return nil
 	}
 	for {
-		var err error
-		room := max(p.lim.MaxBytes-int64(len(b.body)), 1)
-		recs, _, err = p.queue.TakeUntil(ctx, recs[:0], p.lim.MaxOps-len(b.items), room, timerC)
-		if err != nil && !errors.Is(err, ErrQueueClosed) {
-			p.e.Budget.Release(b.reserved)
-			return err
+		var terr error
+		var pressure <-chan struct{}
+		if cur != nil {
+			pressure = p.e.Budget.Pressure()
 		}
-		if len(recs) == 0 && err == nil { // the flush interval passed
-			if ferr := flush(); ferr != nil {
-				return ferr
+		blocks, _, terr = p.queue.TakeUntil(ctx, blocks[:0], 64, 1<<62, timerC, pressure)
+		if terr != nil && !errors.Is(terr, ErrQueueClosed) {
+			return terr
+		}
+		if len(blocks) == 0 && terr == nil { // the flush interval passed, or memory is short
+			if err := send(); err != nil {
+				return err
 			}
 			continue
 		}
-		for _, r := range recs {
+		for i, b := range blocks {
 			switch {
-			case r.final:
-				b.end = max(b.end, r.off)
-				if ferr := flush(); ferr != nil {
-					return ferr
-				}
-				continue
-			case r.reject != nil:
-				r.reject.Time = time.Now()
-				b.rejects = append(b.rejects, *r.reject)
-				b.reserved += int64(len(r.reject.Record))
+			case cur == nil:
+				cur = b
+			case len(cur.items)+len(b.items) <= p.lim.MaxOps && int64(cur.size+b.size) <= p.lim.MaxBytes:
+				cur.appendBatch(b)
+				*b = batch{}
 			default:
-				if int64(len(b.body)+len(r.wire)) > p.lim.MaxBytes {
-					if ferr := flush(); ferr != nil {
-						p.e.Budget.Release(int64(len(r.wire)))
-						return ferr
-					}
+				if err := send(); err != nil {
+					return err
 				}
-				start := len(b.body)
-				b.body = append(b.body, r.wire...)
-				b.items = append(b.items, item{off: r.off, start: start, doc: start + r.docStart, end: len(b.body)})
-				b.reserved += int64(len(r.wire))
+				cur = b
 			}
-			b.end = r.end
-			if timerC == nil {
+			blocks[i] = nil
+			if cur.full(p.lim) || cur.urgent || cur.final {
+				if err := send(); err != nil {
+					return err
+				}
+			} else if timerC == nil {
 				if timer == nil {
 					timer = time.NewTimer(p.lim.FlushInterval)
 				} else {
@@ -496,15 +606,10 @@ func (p *pipeline) batch(ctx context.Context) error {
 				}
 				timerC = timer.C
 			}
-			if len(b.items) >= p.lim.MaxOps || int64(len(b.body)) >= p.lim.MaxBytes {
-				if ferr := flush(); ferr != nil {
-					return ferr
-				}
-			}
 		}
-		if errors.Is(err, ErrQueueClosed) {
-			if ferr := flush(); ferr != nil {
-				return ferr
+		if errors.Is(terr, ErrQueueClosed) {
+			if err := send(); err != nil {
+				return err
 			}
 			return errPipelineDone
 		}
@@ -528,8 +633,7 @@ func (p *pipeline) sendLoop(ctx context.Context) error {
 		}
 		stats.Read += refused
 		stats.DeadLettered = int64(len(b.rejects))
-		body := b.body[:0]
-		bodyPool.Put(&body)
+		b.recycle()
 		prog, moved := p.wm.finish(b.seq, stats)
 		if moved && p.onProgress != nil {
 			p.progressMu.Lock()
@@ -555,34 +659,23 @@ func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]itemResul
 	for i := range idx {
 		idx[i] = i
 	}
-	err := p.sendItems(ctx, b, idx, b.body, results, &st, time.Now().Add(p.lim.RetryMaxElapsed))
+	err := p.sendItems(ctx, b, idx, b.parts, results, &st, time.Now().Add(p.lim.RetryMaxElapsed))
 	return st, err
 }
 
 // sendItems sends the items idx of b (whose body is body) until each is indexed or
 // dead-lettered. 429/5xx items are resent alone with jittered exponential backoff; a 413 or a
 // whole-request 400 splits the request in halves.
-func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body []byte, results *[]itemResult, st *Stats, deadline time.Time) error {
+func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body [][]byte, results *[]itemResult, st *Stats, deadline time.Time) error {
 	backoff := p.lim.RetryInitial
-	var owned *[]byte // a body built here for a subset, returned to the pool at the end
-	defer func() {
-		if owned != nil {
-			*owned = (*owned)[:0]
-			bodyPool.Put(owned)
-		}
-	}()
+	var owned []byte // a body built here for a subset (retries and splits only)
 	for attempt := 0; ; attempt++ {
 		if body == nil {
-			if owned == nil {
-				owned = bodyPool.Get().(*[]byte)
-			}
-			buf := (*owned)[:0]
+			owned = owned[:0]
 			for _, i := range idx {
-				it := b.items[i]
-				buf = append(buf, b.body[it.start:it.end]...)
+				owned = append(owned, b.wire(i)...)
 			}
-			*owned = buf
-			body = buf
+			body = [][]byte{owned}
 		}
 		if attempt > 0 {
 			st.Retried += int64(len(idx))
@@ -667,10 +760,8 @@ func describe(out bulkOutcome, err error) string {
 
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.
 func (p *pipeline) deadLetter(b *batch, i int, status int, typ, reason string) {
-	it := b.items[i]
-	doc := b.body[it.doc : it.end-1]
 	b.rejects = append(b.rejects, DeadLetter{
-		Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: it.off,
-		Status: status, ErrorType: typ, Reason: reason, Record: append([]byte(nil), doc...),
+		Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: b.items[i].off,
+		Status: status, ErrorType: typ, Reason: reason, Record: append([]byte(nil), b.doc(i)...),
 	})
 }

@@ -190,7 +190,7 @@ func (s *IndexSink) writeGroup(ctx context.Context, r *sinkRetry, letters []Dead
 		if err := s.ensureIndex(ctx, r); err != nil {
 			return err
 		}
-		out, err := s.bulk.send(ctx, s.cfg.Index, body, len(letters), items)
+		out, err := s.bulk.send(ctx, s.cfg.Index, [][]byte{body}, len(letters), items)
 		var retry []int
 		switch {
 		case err != nil:

@@ -16,6 +16,7 @@ const previewBytes = 64 << 10
 // set, and the rest is skipped. Returned slices are valid until the next call.
 type lineReader struct {
 	r       io.Reader
+	nl      int // index in buf of the next '\n' at or after start, found by buffered; -1: unknown
 	buf     []byte
 	start   int   // first unread byte in buf
 	end     int   // end of valid data in buf
@@ -33,7 +34,22 @@ func newLineReader(r io.Reader, base int64, maxLine int) *lineReader {
 	if maxLine+1 < size {
 		size = maxLine + 1
 	}
-	return &lineReader{r: r, buf: make([]byte, size), pos: base, maxLine: maxLine}
+	return &lineReader{r: r, buf: make([]byte, size), pos: base, maxLine: maxLine, nl: -1}
+}
+
+// buffered reports whether next can return without reading from the source.
+func (l *lineReader) buffered() bool {
+	if l.eof {
+		return true
+	}
+	if l.nl < 0 {
+		i := bytes.IndexByte(l.buf[l.start:l.end], '\n')
+		if i < 0 {
+			return false
+		}
+		l.nl = l.start + i
+	}
+	return true
 }
 
 // next returns the next line without its "\n" (a "\r" before it is kept: callers decide), the
@@ -42,7 +58,13 @@ func newLineReader(r io.Reader, base int64, maxLine int) *lineReader {
 func (l *lineReader) next() (line []byte, off, end int64, tooLong bool, err error) {
 	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
 	for {
-		if i := bytes.IndexByte(l.buf[l.start+scanned:l.end], '\n'); i >= 0 {
+		i := -1
+		if l.nl >= 0 {
+			i, l.nl = l.nl-l.start, -1
+		} else {
+			i = bytes.IndexByte(l.buf[l.start+scanned:l.end], '\n')
+		}
+		if i >= 0 {
 			n := scanned + i
 			line = l.buf[l.start : l.start+n]
 			off = l.pos
@@ -75,6 +97,7 @@ func (l *lineReader) next() (line []byte, off, end int64, tooLong bool, err erro
 
 // fill reads more of the stream into buf, compacting or growing it first when it is full.
 func (l *lineReader) fill() {
+	l.nl = -1
 	if l.end == len(l.buf) {
 		if l.start > 0 {
 			copy(l.buf, l.buf[l.start:l.end])
@@ -148,6 +171,9 @@ type Decoder interface {
 	// Pos is the offset up to which the stream has been consumed into records: after io.EOF it
 	// is the chunk's final checkpoint.
 	Pos() int64
+	// Buffered reports whether Next can return a record (or the end) without reading from
+	// the source, as far as the decoder can tell cheaply.
+	Buffered() bool
 }
 
 // rangeSpec says which records of a stream a decoder owns.
@@ -224,6 +250,8 @@ func (o *ownedLines) next() (line []byte, off, end int64, tooLong bool, err erro
 		return line, off, end, tooLong, nil
 	}
 }
+
+func (o *ownedLines) buffered() bool { return o.done || o.lr.buffered() }
 
 func isBlank(b []byte) bool {
 	for _, c := range b {

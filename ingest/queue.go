@@ -41,6 +41,17 @@ func NewMemQueue[T any](budget *Budget, maxBytes int64) *MemQueue[T] {
 // Put appends item of size bytes. It blocks until the queue and the budget have room, or ctx is
 // done. An item larger than the queue bound is admitted alone into an empty queue.
 func (q *MemQueue[T]) Put(ctx context.Context, item T, size int64) error {
+	return q.put(ctx, item, size, true)
+}
+
+// PutReserved is Put for an item whose size the caller has already taken from the budget (it
+// was built record by record, each charged as it was added). Only the queue's own bound can
+// make it wait. On error the bytes are still the caller's to release.
+func (q *MemQueue[T]) PutReserved(ctx context.Context, item T, size int64) error {
+	return q.put(ctx, item, size, false)
+}
+
+func (q *MemQueue[T]) put(ctx context.Context, item T, size int64, charge bool) error {
 	for {
 		q.mu.Lock()
 		if q.closed {
@@ -60,12 +71,14 @@ func (q *MemQueue[T]) Put(ctx context.Context, item T, size int64) error {
 			return ctx.Err()
 		}
 	}
-	if err := q.budget.Acquire(ctx, size); err != nil {
-		q.mu.Lock()
-		q.bytes -= size
-		q.signal()
-		q.mu.Unlock()
-		return err
+	if charge {
+		if err := q.budget.Acquire(ctx, size); err != nil {
+			q.mu.Lock()
+			q.bytes -= size
+			q.signal()
+			q.mu.Unlock()
+			return err
+		}
 	}
 	q.mu.Lock()
 	q.items = append(q.items, queued[T]{item, size})
@@ -86,11 +99,12 @@ func (q *MemQueue[T]) Close() {
 // done), then appends up to maxItems queued items whose sizes add up to at most maxBytes (at
 // least one item, whatever its size) to dst, and returns dst with the total size taken.
 func (q *MemQueue[T]) Take(ctx context.Context, dst []T, maxItems int, maxBytes int64) ([]T, int64, error) {
-	return q.TakeUntil(ctx, dst, maxItems, maxBytes, nil)
+	return q.TakeUntil(ctx, dst, maxItems, maxBytes, nil, nil)
 }
 
-// TakeUntil is Take that also gives up, returning no items and no error, when stop fires.
-func (q *MemQueue[T]) TakeUntil(ctx context.Context, dst []T, maxItems int, maxBytes int64, stop <-chan time.Time) ([]T, int64, error) {
+// TakeUntil is Take that also gives up, returning no items and no error, when timeout or wake
+// fires (either may be nil).
+func (q *MemQueue[T]) TakeUntil(ctx context.Context, dst []T, maxItems int, maxBytes int64, timeout <-chan time.Time, wake <-chan struct{}) ([]T, int64, error) {
 	for {
 		q.mu.Lock()
 		if q.head < len(q.items) {
@@ -125,7 +139,9 @@ func (q *MemQueue[T]) TakeUntil(ctx context.Context, dst []T, maxItems int, maxB
 		q.mu.Unlock()
 		select {
 		case <-wait:
-		case <-stop:
+		case <-timeout:
+			return dst, 0, nil
+		case <-wake:
 			return dst, 0, nil
 		case <-ctx.Done():
 			return dst, 0, ctx.Err()

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/sluicehq/sluice/internal/bench"
+	"github.com/sluicehq/sluice/internal/esfake"
+	"github.com/sluicehq/sluice/internal/units"
+)
+
+func init() {
+	register("bench", "measure the engine (and, with --compare, esutil.BulkIndexer and a raw sender)", runBench)
+}
+
+// benchLine is one JSON line of output.
+type benchLine struct {
+	bench.Result
+	PeakRSSMiB float64   `json:"peak_rss_mib"`
+	Runs       int       `json:"runs"`
+	AllDocsPS  []float64 `json:"all_docs_per_s,omitempty"`
+	Received   int64     `json:"received,omitempty"`
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice bench", flag.ContinueOnError)
+	docs := fs.Int("docs", 300_000, "documents to generate")
+	docSize := units.Bytes(1 << 10)
+	fs.Var(&docSize, "doc-size", "document size (with --doc-size-max: the smallest)")
+	docSizeMax := units.Bytes(0)
+	fs.Var(&docSizeMax, "doc-size-max", "largest document size; sizes are uniform in [doc-size, doc-size-max]")
+	sink := fs.String("sink", "discard", `where to send: "discard" (an in-process server that parses bulk bodies and answers per item like Elasticsearch) or a cluster URL`)
+	index := fs.String("index", "sluice-bench", "target index")
+	compare := fs.Bool("compare", false, "also run esutil.BulkIndexer and the raw sender on the same documents and limits")
+	engine := fs.String("engine", "sluice", "engine to run without --compare: sluice, esutil or raw")
+	runs := fs.Int("runs", 3, "runs per engine; the median by docs/s is reported")
+	maxOps := fs.Int("max-ops", 1000, "documents per _bulk request")
+	maxBytes := units.Bytes(5 << 20)
+	fs.Var(&maxBytes, "max-bytes", "bytes per _bulk request")
+	inflight := fs.Int("inflight", 2, "_bulk requests in flight")
+	maxMemory := units.Bytes(256 << 20)
+	fs.Var(&maxMemory, "max-memory", "sluice's memory budget (bytes of records, batches and requests); also sets the Go memory limit of the run")
+	child := fs.Bool("child", false, "internal: run one engine in this process and print its result")
+	if ok, code := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	cfg := bench.Config{
+		Docs: *docs, MinDocSize: int(docSize), MaxDocSize: max(int(docSizeMax), int(docSize)), Seed: 1,
+		Index: *index, MaxOps: *maxOps, MaxBytes: int64(maxBytes), Inflight: *inflight, MaxMemory: int64(maxMemory),
+	}
+	if *child {
+		return benchChild(ctx, *engine, *sink, cfg, stdout, stderr)
+	}
+	engines := []string{*engine}
+	if *compare {
+		engines = []string{"sluice", "esutil", "raw"}
+	}
+	// Each run is a child process, so that each engine's peak RSS is its own.
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice bench:", err)
+		return exitFailed
+	}
+	results := map[string][]benchLine{}
+	for r := 0; r < *runs; r++ {
+		for _, e := range engines { // interleaved, so that drift in the machine hits every engine alike
+			childArgs := append([]string{"bench", "--child", "--engine", e}, args...)
+			var out bytes.Buffer
+			cmd := exec.CommandContext(ctx, self, childArgs...)
+			cmd.Stdout, cmd.Stderr = &out, stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(stderr, "sluice bench: %s run %d: %v\n", e, r+1, err)
+				return exitFailed
+			}
+			var line benchLine
+			if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &line); err != nil {
+				fmt.Fprintf(stderr, "sluice bench: %s run %d printed %q: %v\n", e, r+1, out.String(), err)
+				return exitFailed
+			}
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				line.PeakRSSMiB = float64(ru.Maxrss) / 1024 // Linux reports KiB
+			}
+			results[e] = append(results[e], line)
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	medians := map[string]benchLine{}
+	for _, e := range engines {
+		rs := results[e]
+		sort.Slice(rs, func(i, j int) bool { return rs[i].DocsPS < rs[j].DocsPS })
+		m := rs[len(rs)/2]
+		m.Runs = len(rs)
+		for _, r := range rs {
+			m.AllDocsPS = append(m.AllDocsPS, r.DocsPS)
+			m.PeakRSSMiB = max(m.PeakRSSMiB, r.PeakRSSMiB)
+		}
+		medians[e] = m
+		_ = enc.Encode(m)
+	}
+	if *compare {
+		s := medians["sluice"].DocsPS
+		_ = enc.Encode(map[string]any{
+			"sluice_vs_esutil": s / medians["esutil"].DocsPS,
+			"sluice_vs_raw":    s / medians["raw"].DocsPS,
+			"cpus":             runtime.NumCPU(),
+			"go":               runtime.Version(),
+		})
+	}
+	for _, e := range engines {
+		if m := medians[e]; m.Docs != int64(*docs) || (m.Received != 0 && m.Received != int64(*docs)) {
+			fmt.Fprintf(stderr, "sluice bench: %s delivered %d documents (sink received %d) of %d\n", e, m.Docs, m.Received, *docs)
+			return exitFailed
+		}
+	}
+	return exitOK
+}
+
+func benchChild(ctx context.Context, engine, sink string, cfg bench.Config, stdout, stderr io.Writer) int {
+	if engine == "sluice" {
+		// The budget bounds what the engine holds; the Go memory limit makes the collector
+		// return garbage before the heap grows far past it.
+		debug.SetMemoryLimit(cfg.MaxMemory + 32<<20)
+	}
+	var received func() int64
+	if sink == "discard" {
+		srv := esfake.NewDiscard()
+		defer srv.Close()
+		cfg.URL = srv.URL()
+		received = func() int64 { return srv.Stats().Items }
+	} else {
+		cfg.URL = strings.TrimRight(sink, "/")
+	}
+	res, err := bench.Run(ctx, engine, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice bench: %s: %v\n", engine, err)
+		return exitFailed
+	}
+	line := benchLine{Result: res}
+	if received != nil {
+		line.Received = received()
+	}
+	_ = json.NewEncoder(stdout).Encode(line)
+	return exitOK
+}
