@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/sluicehq/sluice/internal/bench"
 	"github.com/sluicehq/sluice/internal/esfake"
@@ -28,6 +27,7 @@ func init() {
 type benchLine struct {
 	bench.Result
 	PeakRSSMiB float64   `json:"peak_rss_mib"`
+	RSSFileMiB float64   `json:"rss_file_mib"` // of the peak, pages of the executable file
 	Runs       int       `json:"runs"`
 	AllDocsPS  []float64 `json:"all_docs_per_s,omitempty"`
 	Received   int64     `json:"received,omitempty"`
@@ -66,16 +66,29 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *compare {
 		engines = []string{"sluice", "esutil", "raw"}
 	}
-	// Each run is a child process, so that each engine's peak RSS is its own.
+	// Each run is a child process, so that each engine's peak RSS is its own; the discard sink
+	// runs here, in this process, so that its memory is not counted as the engine's.
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, "sluice bench:", err)
 		return exitFailed
 	}
+	var srv *esfake.Server
+	sinkURL := *sink
+	if *sink == "discard" {
+		srv = esfake.NewDiscard()
+		defer srv.Close()
+		sinkURL = srv.URL()
+	}
 	results := map[string][]benchLine{}
 	for r := 0; r < *runs; r++ {
 		for _, e := range engines { // interleaved, so that drift in the machine hits every engine alike
-			childArgs := append([]string{"bench", "--child", "--engine", e}, args...)
+			childArgs := append([]string{"bench"}, args...)
+			childArgs = append(childArgs, "--child", "--engine", e, "--sink", sinkURL)
+			var before int64
+			if srv != nil {
+				before = srv.Stats().Items
+			}
 			var out bytes.Buffer
 			cmd := exec.CommandContext(ctx, self, childArgs...)
 			cmd.Stdout, cmd.Stderr = &out, stderr
@@ -88,8 +101,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				fmt.Fprintf(stderr, "sluice bench: %s run %d printed %q: %v\n", e, r+1, out.String(), err)
 				return exitFailed
 			}
-			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-				line.PeakRSSMiB = float64(ru.Maxrss) / 1024 // Linux reports KiB
+			if srv != nil {
+				line.Received = srv.Stats().Items - before
 			}
 			results[e] = append(results[e], line)
 		}
@@ -103,7 +116,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		m.Runs = len(rs)
 		for _, r := range rs {
 			m.AllDocsPS = append(m.AllDocsPS, r.DocsPS)
-			m.PeakRSSMiB = max(m.PeakRSSMiB, r.PeakRSSMiB)
+			if r.PeakRSSMiB > m.PeakRSSMiB {
+				m.PeakRSSMiB, m.RSSFileMiB = r.PeakRSSMiB, r.RSSFileMiB
+			}
 		}
 		medians[e] = m
 		_ = enc.Encode(m)
@@ -118,7 +133,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		})
 	}
 	for _, e := range engines {
-		if m := medians[e]; m.Docs != int64(*docs) || (m.Received != 0 && m.Received != int64(*docs)) {
+		if m := medians[e]; m.Docs != int64(*docs) || (srv != nil && m.Received != int64(*docs)) {
 			fmt.Fprintf(stderr, "sluice bench: %s delivered %d documents (sink received %d) of %d\n", e, m.Docs, m.Received, *docs)
 			return exitFailed
 		}
@@ -132,24 +147,35 @@ func benchChild(ctx context.Context, engine, sink string, cfg bench.Config, stdo
 		// return garbage before the heap grows far past it.
 		debug.SetMemoryLimit(cfg.MaxMemory + 32<<20)
 	}
-	var received func() int64
 	if sink == "discard" {
 		srv := esfake.NewDiscard()
 		defer srv.Close()
-		cfg.URL = srv.URL()
-		received = func() int64 { return srv.Stats().Items }
-	} else {
-		cfg.URL = strings.TrimRight(sink, "/")
+		sink = srv.URL()
 	}
+	cfg.URL = strings.TrimRight(sink, "/")
 	res, err := bench.Run(ctx, engine, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice bench: %s: %v\n", engine, err)
 		return exitFailed
 	}
-	line := benchLine{Result: res}
-	if received != nil {
-		line.Received = received()
-	}
-	_ = json.NewEncoder(stdout).Encode(line)
+	_ = json.NewEncoder(stdout).Encode(benchLine{Result: res, PeakRSSMiB: procStatusMiB("VmHWM"), RSSFileMiB: procStatusMiB("RssFile")})
 	return exitOK
+}
+
+// procStatusMiB reads a size from /proc/self/status: VmHWM is the resident-set high-water
+// mark (not getrusage: Linux carries ru_maxrss across execve, so a child would report its
+// parent's peak); RssFile the part of the resident set that is pages of the executable.
+func procStatusMiB(field string) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kib float64
+			fmt.Sscanf(strings.TrimSpace(rest), "%f", &kib)
+			return kib / 1024
+		}
+	}
+	return 0
 }
