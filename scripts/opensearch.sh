@@ -208,7 +208,7 @@ EOF
 		export OPENSEARCH_JAVA_HOME="$jh"
 		export OPENSEARCH_PATH_CONF="$dir/config"
 		export OPENSEARCH_TMPDIR="$dir/tmp"
-		export OPENSEARCH_JAVA_OPTS="${OPENSEARCH_JAVA_OPTS:--Xms512m -Xmx512m}"
+		export OPENSEARCH_JAVA_OPTS="${OPENSEARCH_JAVA_OPTS:--Xms512m -Xmx512m -XX:-UsePerfData}"
 		export HOME="$dir"
 		unset JAVA_TOOL_OPTIONS JAVA_OPTS
 		local -a cmd=("$home/bin/opensearch" -p "$dir/opensearch.pid")
