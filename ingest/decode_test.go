@@ -250,5 +250,5 @@ func FuzzDecoders(f *testing.F) {
 
 func ExampleDocumentID() {
 	fmt.Println(DocumentID("bucket", "logs/2026-11-24.ndjson", 1024))
-	// Output: DE7rqShV3JV8ukwlBdz_mW4-Gh8
+	// Output: ziyuVPeXEJizh6Du.sg
 }

@@ -472,7 +472,11 @@ func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
 		}
 		// The document as it will stand in the body: {"index":{"_id":"..."}}\n<doc>\n
 		action = append(action[:0], `{"index":{"_id":`...)
-		action = appendJSONString(action, id)
+		if p.spec.IDField == "" {
+			action = append(append(append(action, '"'), id...), '"') // base64url: nothing to escape
+		} else {
+			action = appendJSONString(action, id)
+		}
 		action = append(action, "}}\n"...)
 		size := len(action) + len(rec.Data) + 1
 		if rec.Err == nil && int64(size) > p.lim.MaxBytes {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -28,6 +29,7 @@ type benchLine struct {
 	bench.Result
 	PeakRSSMiB float64   `json:"peak_rss_mib"`
 	RSSFileMiB float64   `json:"rss_file_mib"` // of the peak, pages of the executable file
+	CPUSeconds float64   `json:"engine_cpu_s"` // user+system CPU of the engine's process (the sink's not included)
 	Runs       int       `json:"runs"`
 	AllDocsPS  []float64 `json:"all_docs_per_s,omitempty"`
 	Received   int64     `json:"received,omitempty"`
@@ -52,6 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	maxMemory := units.Bytes(256 << 20)
 	fs.Var(&maxMemory, "max-memory", "sluice's memory budget (bytes of records, batches and requests); also sets the Go memory limit of the run")
 	child := fs.Bool("child", false, "internal: run one engine in this process and print its result")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each engine run to this file (suffixed with the engine and run)")
 	if ok, code := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -60,7 +63,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Index: *index, MaxOps: *maxOps, MaxBytes: int64(maxBytes), Inflight: *inflight, MaxMemory: int64(maxMemory),
 	}
 	if *child {
-		return benchChild(ctx, *engine, *sink, cfg, stdout, stderr)
+		return benchChild(ctx, *engine, *sink, *cpuProfile, cfg, stdout, stderr)
 	}
 	engines := []string{*engine}
 	if *compare {
@@ -85,6 +88,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		for _, e := range engines { // interleaved, so that drift in the machine hits every engine alike
 			childArgs := append([]string{"bench"}, args...)
 			childArgs = append(childArgs, "--child", "--engine", e, "--sink", sinkURL)
+			if *cpuProfile != "" {
+				childArgs = append(childArgs, "--cpuprofile", fmt.Sprintf("%s.%s.%d", *cpuProfile, e, r+1))
+			}
 			var before int64
 			if srv != nil {
 				before = srv.Stats().Items
@@ -104,6 +110,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if srv != nil {
 				line.Received = srv.Stats().Items - before
 			}
+			line.CPUSeconds = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 			results[e] = append(results[e], line)
 		}
 	}
@@ -141,7 +148,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-func benchChild(ctx context.Context, engine, sink string, cfg bench.Config, stdout, stderr io.Writer) int {
+func benchChild(ctx context.Context, engine, sink, cpuProfile string, cfg bench.Config, stdout, stderr io.Writer) int {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "sluice bench:", err)
+			return exitFailed
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "sluice bench:", err)
+			return exitFailed
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if engine == "sluice" {
 		// The budget bounds what the engine holds; the Go memory limit makes the collector
 		// return garbage before the heap grows far past it.
