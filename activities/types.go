@@ -17,6 +17,15 @@ const (
 	ErrTypeNotFound      = "NotFound"      // bucket, object or index does not exist
 	ErrTypeUnauthorized  = "Unauthorized"  // credentials missing or rejected
 	ErrTypeBadInput      = "BadInput"      // the input cannot work (bad URI, format, limits)
+	// ErrTypeBadConfig: the worker's configuration or the request's settings cannot work (an
+	// unusable dead-letter sink, limits larger than the worker's memory budget, an unknown format).
+	ErrTypeBadConfig = "BadConfig"
+	// ErrTypeIndexNotAllowed: the target index does not exist and may not be created, is
+	// closed, or is blocked for writes.
+	ErrTypeIndexNotAllowed = "IndexNotAllowed"
+	// ErrTypePermanent: any other failure the engine knows a retry cannot fix (such as an
+	// unexpected 4xx answer to _bulk).
+	ErrTypePermanent = "Permanent"
 )
 
 // Format of the records in an object.

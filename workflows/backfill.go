@@ -35,6 +35,9 @@ func nonRetryableErrorTypes() []string {
 		activities.ErrTypeNotFound,
 		activities.ErrTypeUnauthorized,
 		activities.ErrTypeBadInput,
+		activities.ErrTypeBadConfig,
+		activities.ErrTypeIndexNotAllowed,
+		activities.ErrTypePermanent,
 	}
 }
 
@@ -43,9 +46,10 @@ func nonRetryableErrorTypes() []string {
 // It plans the listing a page at a time (PlanPage), keeps at most Concurrency IngestChunk
 // activities running, and continues-as-new when the server suggests it or the history passes
 // MaxHistoryEvents; before that it stops starting chunks and waits for the running ones, since
-// continue-as-new would cancel them. Chunks resume from their heartbeated checkpoint on retry
-// (the activity reads it from its heartbeat details); a chunk the workflow starts again itself
-// carries its offset in Chunk.Resume.
+// continue-as-new would cancel them. A retried chunk resumes from the checkpoint its previous
+// attempt heartbeated (the activity reads it from its heartbeat details). A chunk that stops
+// unfinished at a checkpoint (canceled) goes back to the pending queue with that offset in
+// Chunk.Resume, so whoever starts it again resumes there; likewise FailedChunk.Resume.
 //
 // It completes with a BackfillResult when at most AllowFailedChunks chunks failed, and fails
 // with an ErrTypeChunksFailed application error otherwise. When canceled it cancels the running
@@ -59,7 +63,10 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 	st := in.State
 	in.State = nil
 	if st == nil {
-		st = &BackfillState{StartTime: workflow.Now(ctx), Concurrency: in.Concurrency}
+		st = &BackfillState{}
+	}
+	if st.StartTime.IsZero() {
+		st.StartTime = workflow.Now(ctx)
 	}
 	st.Concurrency = clampConcurrency(st.Concurrency, in.Concurrency)
 
@@ -198,7 +205,7 @@ func (b *backfill) run(ctx workflow.Context) (BackfillResult, error) {
 		}
 	})
 	for {
-		b.startWork()
+		b.startWork(ctx)
 		if len(b.running) == 0 && b.plan == nil {
 			switch {
 			case b.canceled:
@@ -215,27 +222,26 @@ func (b *backfill) run(ctx workflow.Context) (BackfillResult, error) {
 			// Paused with nothing running: wait for a signal.
 		}
 		b.sel.Select(b.waitCtx)
-		if !b.draining && !b.canceled && b.continueAsNewDue(ctx) {
-			b.draining = true
-			b.logger.Info("Continue-as-new due; draining running chunks",
-				"running", len(b.running), "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength())
-		}
 	}
 }
 
-// stopping reports whether the run has stopped starting work.
-func (b *backfill) stopping() bool {
+// stopping reports whether the run has stopped starting work. It is where continue-as-new
+// becomes due: checked before each activity is scheduled, so a run never schedules past the
+// bound, however many chunks a refill would start at once.
+func (b *backfill) stopping(ctx workflow.Context) bool {
+	if !b.draining && !b.canceled && b.planErr == nil && b.continueAsNewDue(ctx) {
+		b.draining = true
+		b.logger.Info("Continue-as-new due; draining running chunks",
+			"running", len(b.running), "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+	}
 	return b.canceled || b.planErr != nil || b.draining
 }
 
 // startWork fills the window from the pending queue and plans the next page when the queue
 // runs low. At most one page is in flight, and a page is asked for only when fewer chunks than
 // the window are pending, so Pending stays below one page plus one window.
-func (b *backfill) startWork() {
-	if b.stopping() || b.st.Paused {
-		return
-	}
-	for len(b.running) < b.st.Concurrency && len(b.st.Pending) > 0 {
+func (b *backfill) startWork(ctx workflow.Context) {
+	for !b.stopping(ctx) && !b.st.Paused && len(b.running) < b.st.Concurrency && len(b.st.Pending) > 0 {
 		rc := &runningChunk{chunk: b.st.Pending[0]}
 		b.st.Pending = b.st.Pending[1:]
 		rc.future = workflow.ExecuteActivity(b.chunkCtx, activities.IngestChunkName, activities.IngestChunkInput{
@@ -250,7 +256,7 @@ func (b *backfill) startWork() {
 	if len(b.st.Pending) == 0 {
 		b.st.Pending = nil // let the drained page's array go
 	}
-	if b.plan == nil && !b.st.ListingDone && len(b.st.Pending) < b.st.Concurrency {
+	if !b.stopping(ctx) && !b.st.Paused && b.plan == nil && !b.st.ListingDone && len(b.st.Pending) < b.st.Concurrency {
 		b.plan = workflow.ExecuteActivity(b.planCtx, activities.PlanPageName, activities.PlanPageInput{
 			Source:    b.in.Source,
 			Cursor:    b.st.Cursor,
@@ -297,17 +303,20 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 		b.st.Stats.Add(out.Stats)
 		b.st.ChunksDone++
 	case b.canceled && temporal.IsCanceledError(err):
-		// Not done and not failed: back to the queue, from the checkpoint the activity reported
-		// with its cancellation, if any, so the final state says what is left to do.
+		// Neither done nor failed: back to the queue, from the checkpoint the chunk stopped at,
+		// so the final state says what is left to do.
 		c := rc.chunk
-		var canceledErr *temporal.CanceledError
-		var hb activities.Heartbeat
-		if errors.As(err, &canceledErr) && canceledErr.HasDetails() && canceledErr.Details(&hb) == nil && hb.Checkpoint > c.Resume {
+		if hb, ok := reached(c, err); ok {
 			c.Resume = hb.Checkpoint
+			b.st.Stats.Add(hb.Stats)
 		}
 		b.st.Pending = append([]activities.Chunk{c}, b.st.Pending...)
 	default:
 		fc := failedChunk(rc.chunk, err)
+		if hb, ok := reached(rc.chunk, err); ok {
+			fc.Resume = hb.Checkpoint
+			b.st.Stats.Add(hb.Stats)
+		}
 		b.st.ChunksFailed++
 		if len(b.st.Failed) < MaxFailedListed {
 			b.st.Failed = append(b.st.Failed, fc)
@@ -316,6 +325,35 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 			"errorType", fc.ErrorType, "error", fc.Error)
 	}
 }
+
+// reached returns the checkpoint a chunk that ended with err got to, when err carries one past
+// where the chunk started: IngestChunk puts its last Heartbeat in the details of its canceled
+// and non-retryable errors, and the server hands the last heartbeat to a timeout. Its Stats
+// count the records from c.Resume (or c.Start) to the checkpoint.
+func reached(c activities.Chunk, err error) (activities.Heartbeat, bool) {
+	var hb activities.Heartbeat
+	var canceledErr *temporal.CanceledError
+	var appErr *temporal.ApplicationError
+	var timeoutErr *temporal.TimeoutError
+	var decoded error = errNoDetails
+	switch {
+	case errors.As(err, &canceledErr):
+		if canceledErr.HasDetails() {
+			decoded = canceledErr.Details(&hb)
+		}
+	case errors.As(err, &appErr):
+		if appErr.HasDetails() {
+			decoded = appErr.Details(&hb)
+		}
+	case errors.As(err, &timeoutErr):
+		if timeoutErr.HasLastHeartbeatDetails() {
+			decoded = timeoutErr.LastHeartbeatDetails(&hb)
+		}
+	}
+	return hb, decoded == nil && hb.Checkpoint > max(c.Start, c.Resume)
+}
+
+var errNoDetails = errors.New("no details")
 
 // failedChunk describes a chunk that failed for good with err.
 func failedChunk(c activities.Chunk, err error) FailedChunk {
@@ -327,10 +365,6 @@ func failedChunk(c activities.Chunk, err error) FailedChunk {
 		fc.ErrorType = appErr.Type()
 	case errors.As(err, &timeoutErr):
 		fc.ErrorType = "Timeout"
-		var hb activities.Heartbeat
-		if timeoutErr.HasLastHeartbeatDetails() && timeoutErr.LastHeartbeatDetails(&hb) == nil && hb.Checkpoint > fc.Resume {
-			fc.Resume = hb.Checkpoint
-		}
 	}
 	return fc
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluicehq/sluice/activities"
@@ -78,9 +81,11 @@ type fakeIngest struct {
 	hook func(ctx context.Context, in activities.IngestChunkInput) error
 
 	// window, when > 0, holds every chunk until window chunks are running at once (or the last
-	// chunk of total has started). It proves the workflow fills its window, and a workflow
-	// that exceeded it would show in maxRunning.
+	// chunk of total has started), then calls full, which must call release (once the test
+	// has looked at the workflow, say). It proves the workflow fills its window, and gives the
+	// test a moment at which the window is full to check that it is not more than full.
 	window, total int
+	full          func(release func())
 
 	mu         sync.Mutex
 	cond       *sync.Cond
@@ -119,14 +124,27 @@ func (f *fakeIngest) enter(key string) {
 	if f.window == 0 {
 		return
 	}
+	g := f.gen
 	if f.running >= f.window || f.started >= f.total {
-		f.gen++
-		f.cond.Broadcast()
-		return
+		f.mu.Unlock()
+		if f.full != nil {
+			f.full(f.release)
+		} else {
+			f.release()
+		}
+		f.mu.Lock()
 	}
-	for g := f.gen; g == f.gen; {
+	for g == f.gen {
 		f.cond.Wait()
 	}
+}
+
+// release lets the chunks held by the window go.
+func (f *fakeIngest) release() {
+	f.mu.Lock()
+	f.gen++
+	f.cond.Broadcast()
+	f.mu.Unlock()
 }
 
 func (f *fakeIngest) leave() {
@@ -147,20 +165,25 @@ func (f *fakeIngest) attemptsOf(key string) int {
 	return f.attempts[key]
 }
 
-// checkExactlyOnce fails unless every object's chunk completed exactly once.
-func (f *fakeIngest) checkExactlyOnce(t testing.TB) {
+// checkExactlyOnce fails unless every object's chunk completed exactly once, but those of
+// the keys in failed, which must not have completed.
+func (f *fakeIngest) checkExactlyOnce(t testing.TB, failed ...string) {
 	t.Helper()
 	bad := 0
 	for i := range f.done {
-		if n := f.done[i].Load(); n != 1 {
+		want := int32(1)
+		if slices.Contains(failed, objectKey(i)) {
+			want = 0
+		}
+		if n := f.done[i].Load(); n != want {
 			if bad < 5 {
-				t.Errorf("%s completed %d times, want 1", objectKey(i), n)
+				t.Errorf("%s completed %d times, want %d", objectKey(i), n, want)
 			}
 			bad++
 		}
 	}
 	if bad > 0 {
-		t.Errorf("%d objects not completed exactly once", bad)
+		t.Errorf("%d objects completed the wrong number of times", bad)
 	}
 }
 
@@ -169,6 +192,9 @@ func newEnv(src *fakeSource, ing *fakeIngest) *testsuite.TestWorkflowEnvironment
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(time.Minute)
+	// The deadlock detector measures wall time (1s by default); on a loaded two-core machine a
+	// workflow task can be descheduled that long without being stuck.
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 20 * time.Second})
 	env.RegisterWorkflowWithOptions(BackfillWorkflow, workflow.RegisterOptions{Name: BackfillName})
 	env.RegisterActivityWithOptions(src.PlanPage, activity.RegisterOptions{Name: activities.PlanPageName})
 	env.RegisterActivityWithOptions(ing.IngestChunk, activity.RegisterOptions{Name: activities.IngestChunkName})
@@ -253,6 +279,17 @@ func TestBackfillHappyPath(t *testing.T) {
 	ing := newFakeIngest(t, objects)
 	ing.window, ing.total = concurrency, objects
 	env := newEnv(src, ing)
+	fills := 0
+	ing.full = func(release func()) {
+		// On the test environment's main loop, between workflow tasks: the workflow's own count.
+		env.RegisterDelayedCallback(func() {
+			fills++
+			if p := query(t, env); p.ChunksRunning > concurrency {
+				t.Errorf("workflow runs %d chunks at once, want at most %d", p.ChunksRunning, concurrency)
+			}
+			release()
+		}, 0)
+	}
 
 	in := testInput()
 	in.PageSize = pageSize
@@ -271,6 +308,9 @@ func TestBackfillHappyPath(t *testing.T) {
 	if got := ing.max(); got != concurrency {
 		t.Errorf("at most %d chunks ran at once, want exactly %d", got, concurrency)
 	}
+	if fills < objects/concurrency {
+		t.Errorf("the window filled %d times, want at least %d", fills, objects/concurrency)
+	}
 	p := query(t, env)
 	if p.Phase != PhaseCompleted || p.ChunksDone != objects || p.ChunksRunning != 0 || !p.ListingDone {
 		t.Errorf("final progress = %+v", p)
@@ -280,13 +320,15 @@ func TestBackfillHappyPath(t *testing.T) {
 func TestBackfillChunkFailures(t *testing.T) {
 	const objects = 12
 	failing := objectKey(5)
+	// What IngestChunk puts in the details of its non-retryable errors: how far it got.
+	partial := activities.Heartbeat{Checkpoint: 40, Stats: activities.ChunkStats{Read: 4, Indexed: 4, Bytes: 40}}
 	for _, tc := range []struct {
 		name  string
 		allow int
 		err   error
 	}{
 		{"non-retryable error fails the workflow", 0,
-			temporal.NewNonRetryableApplicationError("etag changed", activities.ErrTypeObjectChanged, nil)},
+			temporal.NewNonRetryableApplicationError("etag changed", activities.ErrTypeObjectChanged, nil, partial)},
 		{"non-retryable type in the retry policy", 0,
 			temporal.NewApplicationError("403 from S3", activities.ErrTypeAccessDenied)},
 		{"allowed failure completes", 1,
@@ -308,6 +350,7 @@ func TestBackfillChunkFailures(t *testing.T) {
 			in.AllowFailedChunks = tc.allow
 			env.ExecuteWorkflow(BackfillName, in)
 
+			ing.checkExactlyOnce(t, failing)
 			if got := ing.attemptsOf(failing); got != 1 {
 				t.Errorf("failing chunk attempted %d times, want 1", got)
 			}
@@ -333,6 +376,19 @@ func TestBackfillChunkFailures(t *testing.T) {
 			fc := res.Failed[0]
 			if fc.Key != failing || fc.Start != 0 || fc.End != objectSize || fc.ErrorType == "" || fc.Error == "" {
 				t.Errorf("failed chunk = %+v", fc)
+			}
+			wantStats := activities.ChunkStats{}
+			for range objects - 1 {
+				wantStats.Add(chunkStats)
+			}
+			wantResume := int64(0)
+			var appErr *temporal.ApplicationError
+			if errors.As(tc.err, &appErr) && appErr.HasDetails() {
+				wantStats.Add(partial.Stats)
+				wantResume = partial.Checkpoint
+			}
+			if fc.Resume != wantResume || res.Stats != wantStats {
+				t.Errorf("resume %d, stats %+v; want %d, %+v", fc.Resume, res.Stats, wantResume, wantStats)
 			}
 		})
 	}
@@ -441,6 +497,12 @@ func TestBackfillSignalsAndQuery(t *testing.T) {
 	}
 }
 
+// withinBound reports whether a run that scheduled activities stayed within maxEvents: it may
+// schedule the activity that crosses the bound, no more.
+func withinBound(activities, maxEvents int) bool {
+	return eventsPerRun+eventsPerActivity*(activities-1) <= maxEvents
+}
+
 // runChain runs the workflow from in, following continue-as-new, and returns the last run's
 // environment and the number of runs. perRun, when set, sees every run's environment.
 func runChain(t testing.TB, in BackfillInput, src *fakeSource, ing *fakeIngest, maxRuns int,
@@ -503,7 +565,7 @@ func TestBackfillContinueAsNew(t *testing.T) {
 			t.Errorf("run %d: state says %d done, the activity saw %d", run, st.ChunksDone, done)
 		}
 		p := query(t, env)
-		if p.Phase != PhaseContinued || p.ActivitiesThisRun*eventsPerActivity > in.MaxHistoryEvents+concurrency*eventsPerActivity {
+		if p.Phase != PhaseContinued || !withinBound(p.ActivitiesThisRun, in.MaxHistoryEvents) {
 			t.Errorf("run %d progress = %+v", run, p)
 		}
 	})
@@ -619,6 +681,10 @@ func TestBackfillMillionObjects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a million activities in the test environment take a while")
 	}
+	// The test environment allocates a lot per activity; collecting less often saves about a
+	// third of the CPU time.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+
 	const objects = 1_000_000
 	src := &fakeSource{objects: objects}
 	ing := newFakeIngest(t, objects)
@@ -633,7 +699,8 @@ func TestBackfillMillionObjects(t *testing.T) {
 	env, runs := runChain(t, in, src, ing, 10_000, func(run int, env *testsuite.TestWorkflowEnvironment) {
 		p := query(t, env)
 		maxActivities = max(maxActivities, p.ActivitiesThisRun)
-		if events := eventsPerRun + eventsPerActivity*p.ActivitiesThisRun; events > maxEvents {
+		events := eventsPerRun + eventsPerActivity*p.ActivitiesThisRun
+		if !withinBound(p.ActivitiesThisRun, DefaultMaxHistoryEvents) || events > maxEvents {
 			t.Fatalf("run %d scheduled %d activities, about %d events", run, p.ActivitiesThisRun, events)
 		}
 	})
@@ -645,4 +712,27 @@ func TestBackfillMillionObjects(t *testing.T) {
 	}
 	t.Logf("%d objects in %d runs, at most %d activities per run (default bound %d events), %v",
 		objects, runs, maxActivities, DefaultMaxHistoryEvents, time.Since(start))
+}
+
+func TestReached(t *testing.T) {
+	c := activities.Chunk{Key: "k", Start: 100, End: 200}
+	hb := activities.Heartbeat{Checkpoint: 150, Stats: activities.ChunkStats{Read: 5, Indexed: 5}}
+	for _, tc := range []struct {
+		name string
+		err  error
+		ok   bool
+	}{
+		{"canceled with details", temporal.NewCanceledError(hb), true},
+		{"canceled without details", temporal.NewCanceledError(), false},
+		{"application error with details", temporal.NewNonRetryableApplicationError("x", activities.ErrTypeObjectChanged, nil, hb), true},
+		{"checkpoint not past the start", temporal.NewCanceledError(activities.Heartbeat{Checkpoint: 100}), false},
+		{"plain error", errors.New("x"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := reached(c, fmt.Errorf("wrapped: %w", tc.err))
+			if ok != tc.ok || (ok && got != hb) {
+				t.Errorf("reached = %+v, %v; want %v", got, ok, tc.ok)
+			}
+		})
+	}
 }

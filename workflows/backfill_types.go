@@ -101,7 +101,7 @@ type BackfillState struct {
 	ListingDone bool               // the last page has been planned
 	Pending     []activities.Chunk // planned, not started yet; a chunk with Resume > 0 restarts there
 
-	Stats         activities.ChunkStats // sum over completed chunks
+	Stats         activities.ChunkStats // sum over finished chunks (see Progress)
 	ChunksPlanned int64
 	ChunksDone    int64
 	ChunksFailed  int64
@@ -120,8 +120,9 @@ type FailedChunk struct {
 	Key   string
 	Start int64
 	End   int64 // < 0: to the end of the object
-	// Resume is the checkpoint the chunk reached when its failure carried one (a heartbeat
-	// timeout): rerunning from there loses nothing. 0 otherwise.
+	// Resume is the checkpoint the chunk reached when its failure carried one (IngestChunk's
+	// non-retryable errors and heartbeat timeouts do): rerunning from there loses nothing.
+	// 0 otherwise.
 	Resume    int64
 	ErrorType string // application error type (activities.ErrType...), or "Timeout"
 	Error     string // bounded to a few hundred bytes
@@ -142,9 +143,11 @@ type BackfillResult struct {
 
 // Progress is the answer to ProgressQuery.
 //
-// Stats and DocsPerSecond count completed chunks only: a running chunk's counters live in its
-// heartbeats, which the workflow cannot see (the server hands heartbeat details to the workflow
-// only with a timeout failure). A long chunk therefore shows up all at once when it completes.
+// Stats and DocsPerSecond count the records of finished chunks: completed ones, and the part
+// before the checkpoint of chunks that failed or were canceled. Running chunks are not counted:
+// their counters live in their heartbeats, which the workflow cannot see (the server hands
+// heartbeat details to the workflow only with a timeout failure), so a long chunk shows up all
+// at once when it finishes.
 type Progress struct {
 	Phase         string // Phase... constants
 	ChunksPlanned int64
@@ -154,7 +157,7 @@ type Progress struct {
 	ChunksPending int // planned, not started
 	Objects       int64
 	Bytes         int64                 // source bytes planned
-	Stats         activities.ChunkStats // completed chunks: read, indexed, retried, dead-lettered, bytes
+	Stats         activities.ChunkStats // finished chunks: read, indexed, retried, dead-lettered, bytes
 	DocsPerSecond float64               // Stats.Indexed over Elapsed
 	Elapsed       time.Duration         // workflow time since the first run started
 	Paused        bool
