@@ -1,0 +1,494 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/s3source"
+)
+
+// Planning bounds. A PlanPageOutput travels through the workflow's history, and the workflow
+// carries unfinished chunks into continue-as-new: Temporal fails a payload past 2 MiB (and
+// warns past 512 KiB). A page therefore lists at most MaxPageSize objects, and when cutting
+// its objects at the requested ChunkSize would make the encoded page larger than
+// MaxPlanPageBytes, the chunk size of that page is doubled until it fits (ranges still tile
+// every object; they are only fewer and longer). With 1,000 objects whose keys are 1 KiB each
+// (S3's maximum), one chunk per object is about 1.2 MB, still below the hard limit.
+const (
+	DefaultPageSize        = 1000     // objects per page
+	MaxPageSize            = 1000     // S3's own cap on a listing page
+	DefaultChunkSize int64 = 64 << 20 // bytes
+	MaxPlanPageBytes       = 1 << 20  // encoded chunks per page, before the chunk size grows
+	// maxEmptyPages bounds the listing calls of one PlanPage when pages hold nothing but
+	// directory markers; the workflow then gets an empty page and asks again.
+	maxEmptyPages = 20
+)
+
+// Activities are sluice's Temporal activities. One value serves a whole worker process and is
+// safe for concurrent use; Close releases the dead-letter sinks it opened.
+//
+// Credentials never appear in inputs, outputs, heartbeats or errors: the clients in Engine and
+// S3 carry them, from the worker's own environment.
+type Activities struct {
+	// Engine runs the chunks; its Budget is the process's memory budget and its Bulk the
+	// Elasticsearch client. Its DeadLetters field is not used: each chunk's sink follows
+	// Source.DeadLetter.
+	Engine *ingest.Engine
+	// S3 lists and reads the objects.
+	S3 *s3source.Source
+	// Logger receives the activities' own logs. nil: slog.Default().
+	Logger *slog.Logger
+	// HeartbeatInterval is how often a chunk heartbeats its last checkpoint while it makes no
+	// progress (waiting for memory, for a slow cluster, for S3), so that a slow but live chunk
+	// is not timed out and a cancellation (delivered in a heartbeat's response) is noticed.
+	// Defaults to a quarter of the activity's heartbeat timeout, at most 5s, at least 100ms.
+	// The SDK throttles what reaches the server to 0.8 x the heartbeat timeout.
+	HeartbeatInterval time.Duration
+
+	mu    sync.Mutex
+	sinks map[string]ingest.DeadLetterSink // by "index:<name>" or "file:<path>"
+}
+
+// registry is what Register needs: a worker.Worker, or a testsuite environment.
+type registry interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+// Register registers the activities under PlanPageName and IngestChunkName.
+func (a *Activities) Register(r registry) {
+	r.RegisterActivityWithOptions(a.PlanPage, activity.RegisterOptions{Name: PlanPageName})
+	r.RegisterActivityWithOptions(a.IngestChunk, activity.RegisterOptions{Name: IngestChunkName})
+}
+
+// Close closes the dead-letter sinks opened by IngestChunk. Call it after the worker stopped.
+func (a *Activities) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	for k, s := range a.sinks {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing dead-letter sink %s: %w", k, err))
+		}
+	}
+	a.sinks = nil
+	return errors.Join(errs...)
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+// PlanPage lists one page of the source and cuts its objects into chunks.
+//
+// An object whose compression (Source.Compression, or the key's extension with "auto") is none
+// and that is larger than the chunk size is cut into ranges [i*size, (i+1)*size); the last
+// range has End -1 (to the end of the object). Any other object is one chunk [0, -1), which
+// also lets the engine recognise a compressed object without extension by its magic bytes.
+// Empty objects get no chunk (they hold no record); they are counted in Objects. Every chunk
+// pins the object's ETag, so a replaced object fails its chunk instead of mixing versions.
+//
+// CSV objects are cut like NDJSON ones: a quoted field that holds a newline must then not
+// straddle a range boundary (see ingest's CSV decoder); use a chunk size larger than such
+// objects when the data has them.
+func (a *Activities) PlanPage(ctx context.Context, in PlanPageInput) (PlanPageOutput, error) {
+	bucket, prefix, err := s3source.ParseURI(in.Source.URI)
+	if err != nil {
+		return PlanPageOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	if in.ChunkSize < 0 || in.PageSize < 0 {
+		err := fmt.Errorf("negative page size %d or chunk size %d", in.PageSize, in.ChunkSize)
+		return PlanPageOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	pageSize := in.PageSize
+	if pageSize == 0 {
+		pageSize = DefaultPageSize
+	}
+	pageSize = min(pageSize, MaxPageSize)
+	chunkSize := in.ChunkSize
+	if chunkSize == 0 {
+		chunkSize = DefaultChunkSize
+	}
+	if _, err := ingest.DetectCompression(in.Source.Compression, "", nil); err != nil {
+		return PlanPageOutput{}, classify(err, fmt.Sprintf("planning %s", in.Source.URI), nil)
+	}
+
+	var objs []s3source.Object
+	next := in.Cursor
+	for range maxEmptyPages {
+		objs, next, err = a.S3.ListPage(ctx, bucket, prefix, next, pageSize)
+		if err != nil {
+			return PlanPageOutput{}, classify(err, fmt.Sprintf("listing %s after cursor %q", in.Source.URI, in.Cursor), nil)
+		}
+		if len(objs) > 0 || next == "" {
+			break
+		}
+	}
+	out := PlanPageOutput{Next: next, Objects: len(objs)}
+	for _, o := range objs {
+		out.Bytes += o.Size
+	}
+	out.Chunks = planChunks(objs, in.Source.Compression, chunkSize, MaxPlanPageBytes)
+	return out, nil
+}
+
+// planChunks cuts objs into chunks of chunkSize bytes, doubling chunkSize until the encoded
+// chunks fit in maxBytes or every object is a single chunk.
+func planChunks(objs []s3source.Object, compression string, chunkSize int64, maxBytes int) []Chunk {
+	splittable := make([]bool, len(objs))
+	encoded := make([]int, len(objs)) // JSON size of one chunk of the object
+	var largest int64
+	for i, o := range objs {
+		c, err := ingest.DetectCompression(compression, o.Key, nil)
+		splittable[i] = err == nil && c == ingest.CompressionNone
+		if splittable[i] {
+			largest = max(largest, o.Size)
+		}
+		encoded[i] = chunkJSONSize(o)
+	}
+	count := func(size int64) (n, bytes int) {
+		for i, o := range objs {
+			k := chunksOf(o.Size, size, splittable[i])
+			n += k
+			bytes += k * encoded[i]
+		}
+		return n, bytes
+	}
+	n, bytes := count(chunkSize)
+	for bytes > maxBytes && chunkSize < largest {
+		chunkSize *= 2
+		n, bytes = count(chunkSize)
+	}
+	chunks := make([]Chunk, 0, n)
+	for i, o := range objs {
+		k := chunksOf(o.Size, chunkSize, splittable[i])
+		for j := range k {
+			c := Chunk{Key: o.Key, ETag: o.ETag, Size: o.Size, Start: int64(j) * chunkSize, End: int64(j+1) * chunkSize}
+			if j == k-1 {
+				c.End = -1
+			}
+			chunks = append(chunks, c)
+		}
+	}
+	return chunks
+}
+
+// chunksOf is the number of chunks of an object of size bytes.
+func chunksOf(size, chunkSize int64, splittable bool) int {
+	switch {
+	case size == 0:
+		return 0
+	case !splittable || size <= chunkSize:
+		return 1
+	}
+	return int((size + chunkSize - 1) / chunkSize)
+}
+
+// chunkJSONSize is an upper bound of the encoded size of one chunk of o (offsets at their
+// longest), as the default data converter writes it.
+func chunkJSONSize(o s3source.Object) int {
+	b, _ := json.Marshal(Chunk{Key: o.Key, ETag: o.ETag, Size: 1 << 62, Start: 1 << 62, End: 1 << 62, Resume: 1 << 62})
+	return len(b) + 1 // the separating comma
+}
+
+// errWorkerStopping is the cause that stops a chunk when its worker shuts down.
+var errWorkerStopping = errors.New("worker stopping")
+
+// IngestChunk indexes the records of one chunk. It resumes from the checkpoint of a previous
+// attempt (its heartbeat details) or from Chunk.Resume, whichever is further, heartbeats each
+// checkpoint Elasticsearch acknowledged (and the last one again every HeartbeatInterval while
+// nothing moves), and returns the chunk's counters.
+//
+// Errors: failures a retry cannot fix are non-retryable application errors of the ErrType*
+// types, with the last Heartbeat as details; anything else is a plain, retryable error. Both
+// name the object and the offset reached. When the activity is canceled it returns a canceled
+// error whose details are the last Heartbeat; when its worker stops it returns a retryable
+// error after heartbeating the checkpoint, so another worker resumes there.
+func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (IngestChunkOutput, error) {
+	if a.Engine == nil || a.Engine.Bulk == nil || a.Engine.Budget == nil || a.S3 == nil {
+		err := errors.New("activities built without an engine, a bulk client, a budget or an S3 source")
+		return IngestChunkOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadConfig, err)
+	}
+	c := in.Chunk
+	bucket, _, err := s3source.ParseURI(in.Source.URI)
+	switch {
+	case err != nil:
+	case c.Key == "":
+		err = errors.New("chunk without an object key")
+	case in.Source.Index == "":
+		err = errors.New("no target index")
+	case c.End >= 0 && c.End < c.Start, c.Start < 0:
+		err = fmt.Errorf("invalid range [%d, %d)", c.Start, c.End)
+	}
+	if err != nil {
+		return IngestChunkOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	object := "s3://" + bucket + "/" + c.Key
+
+	sink, err := a.sink(in.Source)
+	if err != nil {
+		return IngestChunkOutput{}, classify(err, "ingesting "+object, nil)
+	}
+
+	// Where to start: the furthest of the previous attempt's checkpoint and Chunk.Resume.
+	// Chunk.Resume carries no counters (the workflow kept those of the earlier run).
+	start := Heartbeat{Checkpoint: max(c.Start, c.Resume)}
+	if activity.HasHeartbeatDetails(ctx) {
+		var hb Heartbeat
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err != nil {
+			a.logger().Warn("ignoring unreadable heartbeat details", "object", object, "err", err)
+		} else if hb.Checkpoint >= start.Checkpoint {
+			start = hb
+		}
+	}
+	spec := ingest.ChunkSpec{
+		Bucket:      bucket,
+		Key:         c.Key,
+		Format:      in.Source.Format,
+		Compression: in.Source.Compression,
+		Index:       in.Source.Index,
+		IDField:     in.Source.IDField,
+		Start:       c.Start,
+		End:         c.End,
+		ResumeStats: engineStats(start.Stats),
+		Limits: ingest.Limits{
+			MaxOps:          in.Limits.MaxOps,
+			MaxBytes:        in.Limits.MaxBytes,
+			FlushInterval:   in.Limits.FlushInterval,
+			Inflight:        in.Limits.Inflight,
+			RetryMaxElapsed: in.Limits.RetryMaxElapse,
+		},
+	}
+	if spec.Format == "" {
+		spec.Format = FormatNDJSON
+	}
+	if spec.Compression == "" {
+		spec.Compression = CompressionAuto
+	}
+	// A checkpoint is a record boundary; the chunk's own Start is not (unless 0), so
+	// "no progress yet" is no resume at all.
+	if start.Checkpoint > c.Start {
+		spec.Resume = start.Checkpoint
+	}
+
+	hb := newHeartbeater(ctx, start, a.heartbeatInterval(ctx))
+	go hb.run()
+
+	// Stop at a checkpoint when the worker shuts down, before the SDK cancels us outright.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-activity.GetWorkerStopChannel(ctx):
+			cancel(errWorkerStopping)
+		case <-runCtx.Done():
+		}
+	}()
+
+	eng := *a.Engine
+	eng.DeadLetters = sink
+	eng.Logger = a.logger()
+	open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
+		return a.S3.Open(ctx, bucket, c.Key, c.ETag, offset)
+	}
+	prog, err := eng.Ingest(runCtx, spec, open, func(p ingest.Progress) {
+		hb.update(Heartbeat{Checkpoint: p.Checkpoint, Stats: chunkStats(p.Stats)})
+	})
+	last := Heartbeat{Checkpoint: prog.Checkpoint, Stats: chunkStats(prog.Stats)}
+	if last.Checkpoint < start.Checkpoint { // an error before the first record
+		last = start
+	}
+	// The final checkpoint is heartbeated before the activity returns: on failure the SDK
+	// sends it, and the next attempt resumes there.
+	hb.stop(last)
+	if err == nil {
+		return IngestChunkOutput{Stats: last.Stats, Checkpoint: last.Checkpoint}, nil
+	}
+
+	where := fmt.Sprintf("ingesting %s at offset %d", object, last.Checkpoint)
+	switch {
+	case ctx.Err() != nil && temporal.IsCanceledError(context.Cause(ctx)):
+		// Canceled by the server: report where the chunk stopped. (A CanceledError is only
+		// accepted by the SDK for a requested cancellation.)
+		return IngestChunkOutput{}, temporal.NewCanceledError(last)
+	case ctx.Err() != nil:
+		return IngestChunkOutput{}, fmt.Errorf("%s: %w", where, ctx.Err())
+	case errors.Is(context.Cause(runCtx), errWorkerStopping):
+		return IngestChunkOutput{}, fmt.Errorf("%s: %w", where, errWorkerStopping)
+	}
+	a.logger().Warn("chunk failed", "object", object, "start", c.Start, "end", c.End, "offset", last.Checkpoint, "err", err)
+	return IngestChunkOutput{}, classify(err, where, &last)
+}
+
+func chunkStats(s ingest.Stats) ChunkStats {
+	return ChunkStats{Read: s.Read, Indexed: s.Indexed, Retried: s.Retried, DeadLettered: s.DeadLettered, Bytes: s.Bytes}
+}
+
+func engineStats(s ChunkStats) ingest.Stats {
+	return ingest.Stats{Read: s.Read, Indexed: s.Indexed, Retried: s.Retried, DeadLettered: s.DeadLettered, Bytes: s.Bytes}
+}
+
+func (a *Activities) heartbeatInterval(ctx context.Context) time.Duration {
+	if a.HeartbeatInterval > 0 {
+		return a.HeartbeatInterval
+	}
+	d := 5 * time.Second
+	if t := activity.GetInfo(ctx).HeartbeatTimeout; t > 0 {
+		d = min(d, max(t/4, 100*time.Millisecond))
+	}
+	return d
+}
+
+// classify turns err into the activity's error, once: a non-retryable application error of
+// the matching ErrType when a retry cannot fix it, else a retryable error. Both say where.
+func classify(err error, where string, last *Heartbeat) error {
+	typ := ""
+	switch {
+	case errors.Is(err, s3source.ErrObjectChanged):
+		typ = ErrTypeObjectChanged
+	case errors.Is(err, s3source.ErrAccessDenied):
+		typ = ErrTypeAccessDenied
+	case errors.Is(err, s3source.ErrNotFound):
+		typ = ErrTypeNotFound
+	case errors.Is(err, ingest.ErrUnauthorized):
+		typ = ErrTypeUnauthorized
+	case errors.Is(err, ingest.ErrIndexNotAllowed):
+		typ = ErrTypeIndexNotAllowed
+	case errors.Is(err, ingest.ErrBadInput):
+		typ = ErrTypeBadInput
+	case errors.Is(err, ingest.ErrBadConfig):
+		typ = ErrTypeBadConfig
+	case ingest.IsPermanent(err), s3source.IsPermanent(err):
+		typ = ErrTypePermanent
+	default:
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	msg := where + ": " + err.Error()
+	if last != nil {
+		return temporal.NewNonRetryableApplicationError(msg, typ, err, *last)
+	}
+	return temporal.NewNonRetryableApplicationError(msg, typ, err)
+}
+
+// sink returns the dead-letter sink Source.DeadLetter names, opening it on first use:
+// "" or "index" for DeadLetterIndex(Source.Index), "index:<name>" for another index,
+// "file:<path>" for a local NDJSON file (on the machine of whichever worker runs the chunk).
+func (a *Activities) sink(src Source) (ingest.DeadLetterSink, error) {
+	spec := src.DeadLetter
+	var key string
+	switch {
+	case spec == "" || spec == "index":
+		key = "index:" + ingest.DeadLetterIndex(src.Index)
+	case strings.HasPrefix(spec, "index:") && len(spec) > len("index:"):
+		key = spec
+	case strings.HasPrefix(spec, "file:") && len(spec) > len("file:"):
+		key = spec
+	default:
+		return nil, fmt.Errorf("%w: dead-letter destination %q: want \"index\", \"index:<name>\" or \"file:<path>\"", ingest.ErrBadInput, spec)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s, ok := a.sinks[key]; ok {
+		return s, nil
+	}
+	var (
+		s   ingest.DeadLetterSink
+		err error
+	)
+	if name, ok := strings.CutPrefix(key, "index:"); ok {
+		s, err = ingest.NewIndexSink(a.Engine.Bulk, ingest.IndexSinkConfig{Index: name})
+	} else {
+		s, err = ingest.NewFileSink(strings.TrimPrefix(key, "file:"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.sinks == nil {
+		a.sinks = map[string]ingest.DeadLetterSink{}
+	}
+	a.sinks[key] = s
+	return s, nil
+}
+
+// heartbeater is the only sender of a chunk's heartbeats: it sends each new checkpoint soon
+// after it is reached, and the last one again every interval while nothing moves. Only it
+// calls RecordHeartbeat, so an older checkpoint is never sent after a newer one, and the
+// engine never waits for a heartbeat.
+type heartbeater struct {
+	ctx      context.Context
+	interval time.Duration
+
+	mu   sync.Mutex
+	last Heartbeat
+
+	wake chan struct{} // a new checkpoint is waiting
+	quit chan struct{}
+	done chan struct{}
+}
+
+func newHeartbeater(ctx context.Context, start Heartbeat, interval time.Duration) *heartbeater {
+	return &heartbeater{
+		ctx: ctx, interval: interval, last: start,
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+func (h *heartbeater) update(hb Heartbeat) {
+	h.mu.Lock()
+	if hb.Checkpoint > h.last.Checkpoint {
+		h.last = hb
+	}
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (h *heartbeater) send() {
+	h.mu.Lock()
+	hb := h.last
+	h.mu.Unlock()
+	activity.RecordHeartbeat(h.ctx, hb)
+}
+
+func (h *heartbeater) run() {
+	defer close(h.done)
+	h.send() // at once: the server learns the resume point, and the SDK sends the first at once
+	t := time.NewTicker(h.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.wake:
+		case <-t.C:
+		case <-h.quit:
+			return
+		case <-h.ctx.Done():
+			return
+		}
+		h.send()
+	}
+}
+
+// stop ends the loop and sends final (when it is at least the last checkpoint sent).
+func (h *heartbeater) stop(final Heartbeat) {
+	close(h.quit)
+	<-h.done
+	h.update(final)
+	if h.ctx.Err() == nil {
+		h.send()
+	}
+}

@@ -1,0 +1,285 @@
+// Package worker builds a sluice worker process from its configuration: a Temporal client,
+// the process's memory budget, the Elasticsearch and S3 clients, and an SDK worker that runs
+// the workflows and the activities on one task queue. Scale-out is running more of them.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/s3source"
+	"github.com/sluicehq/sluice/workflows"
+)
+
+// Defaults of Config.
+const (
+	DefaultTemporalAddress     = "127.0.0.1:7233"
+	DefaultNamespace           = "default"
+	DefaultTaskQueue           = "sluice"
+	DefaultMaxMemory           = 512 << 20 // bytes
+	DefaultMaxConcurrentChunks = 4
+	DefaultStopTimeout         = 30 * time.Second
+	// MemoryOverhead is what the Go memory limit allows beyond MaxMemory by default: the
+	// Temporal SDK, gRPC and HTTP buffers, S3 readers, decompressors and the garbage
+	// collector's own slack.
+	MemoryOverhead = 256 << 20 // bytes
+	// MinMaxMemory is the smallest budget accepted: a chunk's default queue and request cap
+	// (10 MiB and 5 MiB) must fit in it.
+	MinMaxMemory = 16 << 20 // bytes
+)
+
+// Config configures a worker. Secrets (ES credentials, AWS keys) live in ES and in the AWS
+// SDK's own environment, never in workflow inputs. The zero value of a field means its
+// default.
+type Config struct {
+	// TemporalAddress is the frontend's host:port. Defaults to 127.0.0.1:7233.
+	TemporalAddress string
+	// Namespace defaults to "default".
+	Namespace string
+	// TaskQueue the workflows and activities are polled from. Defaults to "sluice".
+	TaskQueue string
+	// MaxMemory is the byte budget of records, batches and request bodies shared by every
+	// chunk running in this process. Defaults to 512 MiB.
+	MaxMemory int64
+	// MaxConcurrentChunks is the number of activities (IngestChunk, and the short PlanPage)
+	// that run at once in this process. Defaults to 4.
+	MaxConcurrentChunks int
+	// MemoryLimit is the Go runtime's soft memory limit (debug.SetMemoryLimit) set while the
+	// worker runs. 0: MaxMemory + MemoryOverhead; negative: leave it alone. Ignored when the
+	// GOMEMLIMIT environment variable is set.
+	MemoryLimit int64
+	// StopTimeout is how long Stop lets running chunks reach a checkpoint and return before
+	// their contexts are canceled. Defaults to 30s.
+	StopTimeout time.Duration
+	// S3 says where the objects are. Credentials come from the AWS SDK's default chain.
+	S3 s3source.Config
+	// ES says how to reach Elasticsearch, credentials included.
+	ES ingest.ClientConfig
+	// Logger receives sluice's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
+	// Defaults to warn: the SDK is chatty at info.
+	SDKLogLevel slog.Leveler
+}
+
+// ConfigFromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the Elasticsearch variables of
+// ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
+// (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
+func ConfigFromEnv() (Config, error) {
+	es, err := ingest.ClientConfigFromEnv()
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{
+		TemporalAddress: os.Getenv("TEMPORAL_ADDRESS"),
+		Namespace:       os.Getenv("TEMPORAL_NAMESPACE"),
+		ES:              es,
+	}.WithDefaults(), nil
+}
+
+// WithDefaults fills in the zero fields.
+func (c Config) WithDefaults() Config {
+	if c.TemporalAddress == "" {
+		c.TemporalAddress = DefaultTemporalAddress
+	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if c.TaskQueue == "" {
+		c.TaskQueue = DefaultTaskQueue
+	}
+	if c.MaxMemory == 0 {
+		c.MaxMemory = DefaultMaxMemory
+	}
+	if c.MaxConcurrentChunks == 0 {
+		c.MaxConcurrentChunks = DefaultMaxConcurrentChunks
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = c.MaxMemory + MemoryOverhead
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.SDKLogLevel == nil {
+		c.SDKLogLevel = slog.LevelWarn
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxMemory < MinMaxMemory:
+		return fmt.Errorf("%w: max memory %d bytes is below the minimum of %d", ingest.ErrBadConfig, c.MaxMemory, MinMaxMemory)
+	case c.MaxConcurrentChunks < 1:
+		return fmt.Errorf("%w: max concurrent chunks %d: want at least 1", ingest.ErrBadConfig, c.MaxConcurrentChunks)
+	case c.StopTimeout < 0:
+		return fmt.Errorf("%w: negative stop timeout", ingest.ErrBadConfig)
+	}
+	return nil
+}
+
+// Worker is a running (or ready to run) sluice worker. Start and Stop may each be called once.
+type Worker struct {
+	cfg    Config
+	client client.Client
+	sdk    sdkworker.Worker
+	acts   *activities.Activities
+
+	stopOnce    sync.Once
+	memLimitSet bool
+	prevLimit   int64
+}
+
+// New connects to Elasticsearch (GET /, to learn what the cluster is) and to Temporal, and
+// registers the workflows and activities. It fails fast when either is unreachable or
+// refuses the credentials. Nothing is polled until Start.
+func New(ctx context.Context, cfg Config) (*Worker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	bulk, err := ingest.NewBulk(ctx, cfg.ES)
+	if err != nil {
+		return nil, err
+	}
+	src, err := s3source.New(ctx, cfg.S3)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.Namespace,
+		Logger:    SDKLogger(cfg.Logger, cfg.SDKLogLevel),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.Namespace, err)
+	}
+	acts := &activities.Activities{
+		Engine: &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, Logger: cfg.Logger},
+		S3:     src,
+		Logger: cfg.Logger,
+	}
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
+		// PlanPage shares these slots: it is short, and a page is asked for only when the
+		// workflow's queue runs low, so it waits at most for one chunk to finish.
+		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentChunks,
+		WorkerStopTimeout:                  cfg.StopTimeout,
+	})
+	Register(w, acts)
+	cfg.Logger.Info("worker ready", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
+		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
+		"elasticsearch", bulk.Flavor()+" "+bulk.Version())
+	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts}, nil
+}
+
+// Registry is what Register needs: an SDK worker (or a test environment).
+type Registry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+	sdkworker.ActivityRegistry
+}
+
+// Register registers sluice's workflows and acts' activities under their names.
+func Register(r Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillName})
+	acts.Register(r)
+}
+
+// Client is the worker's Temporal client; it stays open until Stop.
+func (w *Worker) Client() client.Client { return w.client }
+
+// Config is the configuration in force, defaults applied.
+func (w *Worker) Config() Config { return w.cfg }
+
+// Start sets the memory limit and starts polling. It returns at once.
+func (w *Worker) Start() error {
+	if w.cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		w.prevLimit = debug.SetMemoryLimit(w.cfg.MemoryLimit)
+		w.memLimitSet = true
+	}
+	if err := w.sdk.Start(); err != nil {
+		w.restoreMemoryLimit()
+		return fmt.Errorf("starting the worker on task queue %s: %w", w.cfg.TaskQueue, err)
+	}
+	return nil
+}
+
+// Stop stops polling, lets running chunks stop at a checkpoint (up to StopTimeout), and closes
+// the clients. It is safe to call more than once, and without Start.
+func (w *Worker) Stop() {
+	w.stopOnce.Do(func() {
+		w.sdk.Stop()
+		w.client.Close()
+		if err := w.acts.Close(); err != nil {
+			w.cfg.Logger.Warn("closing dead-letter sinks", "err", err)
+		}
+		w.restoreMemoryLimit()
+	})
+}
+
+func (w *Worker) restoreMemoryLimit() {
+	if w.memLimitSet {
+		debug.SetMemoryLimit(w.prevLimit)
+		w.memLimitSet = false
+	}
+}
+
+// Run runs a worker until ctx is done, then stops it.
+func Run(ctx context.Context, cfg Config) error {
+	w, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		w.Stop()
+		return err
+	}
+	<-ctx.Done()
+	w.Stop()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
+}
+
+// SDKLogger adapts l for the Temporal SDK, passing on records at level and above.
+func SDKLogger(l *slog.Logger, level slog.Leveler) sdklog.Logger {
+	if l == nil {
+		l = slog.Default()
+	}
+	return sdklog.NewStructuredLogger(slog.New(minLevel{l.Handler(), level}))
+}
+
+// minLevel drops the records below its level.
+type minLevel struct {
+	slog.Handler
+	level slog.Leveler
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level.Level() && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
+}

@@ -1,0 +1,218 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/internal/devserver"
+	"github.com/sluicehq/sluice/internal/esfake"
+	"github.com/sluicehq/sluice/internal/s3test"
+	"github.com/sluicehq/sluice/worker"
+	"github.com/sluicehq/sluice/workflows"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("TEMPORAL_ADDRESS", "")
+	t.Setenv("TEMPORAL_NAMESPACE", "")
+	t.Setenv("ELASTICSEARCH_URL", "")
+	t.Setenv("ELASTICSEARCH_API_KEY", "")
+	cfg, err := worker.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TemporalAddress != "127.0.0.1:7233" || cfg.Namespace != "default" || cfg.TaskQueue != "sluice" ||
+		cfg.MaxMemory != 512<<20 || cfg.MaxConcurrentChunks != 4 || cfg.MemoryLimit != (512+256)<<20 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+
+	t.Setenv("TEMPORAL_ADDRESS", "temporal.example:7233")
+	t.Setenv("TEMPORAL_NAMESPACE", "etl")
+	t.Setenv("ELASTICSEARCH_URL", "https://a:9200, https://b:9200")
+	t.Setenv("ELASTICSEARCH_API_KEY", "secret-key")
+	cfg, err = worker.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TemporalAddress != "temporal.example:7233" || cfg.Namespace != "etl" ||
+		strings.Join(cfg.ES.Addresses, " ") != "https://a:9200 https://b:9200" || cfg.ES.APIKey != "secret-key" {
+		t.Fatalf("from the environment: %+v", cfg)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, cfg := range []worker.Config{
+		{MaxMemory: 1 << 20},
+		{MaxConcurrentChunks: -1},
+		{StopTimeout: -time.Second},
+	} {
+		if err := cfg.WithDefaults().Validate(); !errors.Is(err, ingest.ErrBadConfig) {
+			t.Errorf("%+v: err = %v, want ErrBadConfig", cfg, err)
+		}
+	}
+	if err := (worker.Config{}).WithDefaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewFailsFastWithoutElasticsearch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	es := esfake.New(esfake.Options{})
+	url := es.URL()
+	es.Close() // nothing listens there any more
+	_, err := worker.New(ctx, worker.Config{ES: ingest.ClientConfig{Addresses: []string{url}}, Logger: quietLogger()})
+	if err == nil || !strings.Contains(err.Error(), "elasticsearch") {
+		t.Fatalf("err = %v, want an Elasticsearch connection error", err)
+	}
+}
+
+// TestBackfillEndToEnd runs a real Temporal server (in process), a real S3 server and the fake
+// Elasticsearch, starts a worker, and runs a backfill through it.
+func TestBackfillEndToEnd(t *testing.T) {
+	s3 := s3test.Start(t)
+	s3.SetEnv(t)
+	s3.CreateBucket(t, "data")
+	var want int
+	for i := range 3 {
+		var data []byte
+		for j := range 300 {
+			data = fmt.Appendf(data, `{"object":%d,"n":%d,"pad":%q}`+"\n", i, j, strings.Repeat("y", j%50))
+		}
+		s3.Put(t, "data", fmt.Sprintf("in/part-%d.ndjson", i), data)
+		want += 300
+	}
+	s3.Put(t, "data", "in/bad.ndjson", []byte("{\"ok\":true}\nnot json\n"))
+	want += 2 // one of them dead-lettered
+
+	es := esfake.New(esfake.Options{})
+	t.Cleanup(es.Close)
+	srv, err := devserver.Start(devserver.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w, err := worker.New(ctx, worker.Config{
+		TemporalAddress: srv.FrontendAddress(),
+		TaskQueue:       "sluice-test",
+		MaxMemory:       64 << 20,
+		MemoryLimit:     -1,
+		ES:              ingest.ClientConfig{Addresses: []string{es.URL()}},
+		Logger:          quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	run, err := w.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-e2e", TaskQueue: "sluice-test"},
+		workflows.BackfillName, workflows.BackfillInput{
+			Source:    activities.Source{URI: "s3://data/in/", Format: activities.FormatNDJSON, Index: "logs"},
+			ChunkSize: 2 << 10, // several chunks per object
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.BackfillResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	if res.Stats.Read != int64(want) || res.Stats.Indexed != int64(want-1) || res.Stats.DeadLettered != 1 || res.Objects != 4 {
+		t.Fatalf("result %+v, want %d read, 1 dead-lettered, 4 objects", res, want)
+	}
+	if res.ChunksPlanned <= 4 || res.ChunksDone != res.ChunksPlanned {
+		t.Fatalf("chunks: %d planned, %d done; want several per object, all done", res.ChunksPlanned, res.ChunksDone)
+	}
+	if n := es.Count("logs"); n != want-1 {
+		t.Fatalf("%d documents, want %d", n, want-1)
+	}
+	if n := es.Count("logs-dead-letters"); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
+	}
+}
+
+// TestCancelStopsRunningChunks cancels a backfill while a chunk's _bulk request hangs: the
+// activity learns of it through its heartbeats, stops, and the workflow ends canceled.
+func TestCancelStopsRunningChunks(t *testing.T) {
+	s3 := s3test.Start(t)
+	s3.SetEnv(t)
+	s3.CreateBucket(t, "data")
+	var data []byte
+	for j := range 100 {
+		data = fmt.Appendf(data, `{"n":%d}`+"\n", j)
+	}
+	s3.Put(t, "data", "in/a.ndjson", data)
+
+	hung := make(chan struct{})
+	var once sync.Once
+	es := esfake.New(esfake.Options{Fault: func(r *esfake.Request) esfake.Decision {
+		if r.Endpoint == esfake.Bulk && r.Seq >= 2 {
+			once.Do(func() { close(hung) })
+			return esfake.Decision{Hang: true}
+		}
+		return esfake.Decision{}
+	}})
+	t.Cleanup(es.Close)
+	srv, err := devserver.Start(devserver.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w, err := worker.New(ctx, worker.Config{
+		TemporalAddress: srv.FrontendAddress(), TaskQueue: "sluice-cancel", MaxMemory: 64 << 20, MemoryLimit: -1,
+		ES: ingest.ClientConfig{Addresses: []string{es.URL()}}, Logger: quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	run, err := w.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-cancel", TaskQueue: "sluice-cancel"},
+		workflows.BackfillName, workflows.BackfillInput{
+			Source:           activities.Source{URI: "s3://data/in/", Index: "logs"},
+			Limits:           activities.Limits{MaxOps: 10, Inflight: 1},
+			HeartbeatTimeout: 2 * time.Second, // the SDK sends a heartbeat (and learns of a cancellation) every 1.6s
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hung:
+	case <-ctx.Done():
+		t.Fatal("no second _bulk request")
+	}
+	if err := w.Client().CancelWorkflow(ctx, run.GetID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	err = run.Get(ctx, nil)
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("backfill: %v, want canceled", err)
+	}
+	if n := es.Count("logs"); n != 10 {
+		t.Fatalf("%d documents, want the first batch of 10", n)
+	}
+}
