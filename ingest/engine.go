@@ -114,7 +114,7 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, onProg
 		e: e, spec: spec, lim: lim, log: log,
 		queue:      NewMemQueue[*batch](e.Budget, lim.QueueBytes),
 		batches:    make(chan *batch),
-		wm:         newWatermark(start, spec.Start),
+		wm:         newWatermark(start, spec.Start, spec.End),
 		onProgress: onProgress,
 	}
 	ctx, cancel := context.WithCancelCause(ctx)

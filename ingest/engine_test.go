@@ -121,8 +121,8 @@ func TestIngestRangesIndexEachRecordOnce(t *testing.T) {
 		}
 		total.Add(prog.Stats)
 	}
-	if total.Read != total.Indexed+total.DeadLettered {
-		t.Errorf("counts do not add up: %+v", total)
+	if total.Read != total.Indexed+total.DeadLettered || total.Bytes != int64(len(data)) {
+		t.Errorf("counts do not add up (bytes %d of %d): %+v", total.Bytes, len(data), total)
 	}
 	if total.Indexed != int64(len(valid)) || total.DeadLettered != int64(len(invalid)) {
 		t.Errorf("indexed %d dead-lettered %d, want %d and %d", total.Indexed, total.DeadLettered, len(valid), len(invalid))

@@ -8,7 +8,7 @@ type Stats struct {
 	Indexed      int64 // documents Elasticsearch acknowledged
 	Retried      int64 // item sends repeated after a 429/5xx or a failed request
 	DeadLettered int64 // records written to the dead-letter sink
-	Bytes        int64 // source bytes covered by the checkpoint (decompressed for compressed objects)
+	Bytes        int64 // bytes of the chunk's range behind the checkpoint (decompressed for compressed objects); the ranges of an object add up to its size
 }
 
 // Add accumulates o into s.
@@ -34,7 +34,8 @@ type Progress struct {
 // opened in record order and may finish in any order.
 type watermark struct {
 	mu       sync.Mutex
-	base     int64 // offset the chunk's byte count starts from
+	base     int64 // the chunk's Start: its byte count starts there
+	limit    int64 // the chunk's End (< 0: none): bytes past it belong to the next range
 	next     uint64
 	first    uint64 // oldest unfinished batch
 	pending  map[uint64]*pendingBatch
@@ -47,8 +48,8 @@ type pendingBatch struct {
 	stats Stats
 }
 
-func newWatermark(start Progress, base int64) *watermark {
-	return &watermark{base: base, pending: map[uint64]*pendingBatch{}, progress: start}
+func newWatermark(start Progress, base, limit int64) *watermark {
+	return &watermark{base: base, limit: limit, pending: map[uint64]*pendingBatch{}, progress: start}
 }
 
 // open registers a batch whose last record ends at end and returns its sequence number.
@@ -81,7 +82,11 @@ func (w *watermark) finish(seq uint64, s Stats) (Progress, bool) {
 		}
 		moved = true
 	}
-	w.progress.Stats.Bytes = w.progress.Checkpoint - w.base
+	covered := w.progress.Checkpoint
+	if w.limit >= 0 {
+		covered = min(covered, w.limit) // the last record may end past the range
+	}
+	w.progress.Stats.Bytes = max(covered-w.base, 0)
 	return w.progress, moved
 }
 
