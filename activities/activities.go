@@ -141,19 +141,49 @@ func (a *Activities) PlanPage(ctx context.Context, in PlanPageInput) (PlanPageOu
 	for _, o := range objs {
 		out.Bytes += o.Size
 	}
-	out.Chunks = planChunks(objs, in.Source.Compression, chunkSize, MaxPlanPageBytes)
+	splittable := make([]bool, len(objs))
+	for i, o := range objs {
+		if splittable[i], err = a.splittable(ctx, bucket, o, in.Source.Compression, chunkSize); err != nil {
+			return PlanPageOutput{}, classify(err, fmt.Sprintf("planning s3://%s/%s", bucket, o.Key), nil)
+		}
+	}
+	out.Chunks = planChunks(objs, splittable, chunkSize, MaxPlanPageBytes)
 	return out, nil
 }
 
-// planChunks cuts objs into chunks of chunkSize bytes, doubling chunkSize until the encoded
-// chunks fit in maxBytes or every object is a single chunk.
-func planChunks(objs []s3source.Object, compression string, chunkSize int64, maxBytes int) []Chunk {
-	splittable := make([]bool, len(objs))
+// splittable reports whether o may be cut into ranges: only plain (uncompressed) objects. With
+// compression "auto" the name decides when it says gzip or zstd; an object that would be split
+// and whose name says nothing is recognised by its first bytes (one small read per large
+// object), so a compressed object with a plain name is never cut into ranges.
+func (a *Activities) splittable(ctx context.Context, bucket string, o s3source.Object, compression string, chunkSize int64) (bool, error) {
+	c, err := ingest.DetectCompression(compression, o.Key, nil)
+	if err != nil || c != ingest.CompressionNone {
+		return false, err
+	}
+	if compression == ingest.CompressionNone || o.Size <= chunkSize {
+		return true, nil
+	}
+	rc, err := a.S3.Open(ctx, bucket, o.Key, o.ETag, 0)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	var magic [4]byte
+	n, err := io.ReadFull(rc, magic[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	c, err = ingest.DetectCompression(compression, o.Key, magic[:n])
+	return err == nil && c == ingest.CompressionNone, err
+}
+
+// planChunks cuts the splittable objs into chunks of chunkSize bytes (the others are one chunk
+// each), doubling chunkSize until the encoded chunks fit in maxBytes or every object is a
+// single chunk.
+func planChunks(objs []s3source.Object, splittable []bool, chunkSize int64, maxBytes int) []Chunk {
 	encoded := make([]int, len(objs)) // JSON size of one chunk of the object
 	var largest int64
 	for i, o := range objs {
-		c, err := ingest.DetectCompression(compression, o.Key, nil)
-		splittable[i] = err == nil && c == ingest.CompressionNone
 		if splittable[i] {
 			largest = max(largest, o.Size)
 		}

@@ -200,6 +200,8 @@ func TestPlanPage(t *testing.T) {
 		"p/c.ndjson":    f.s3.Put(t, bucket, "p/c.ndjson", plain[:100]),
 		"p/d.ndjson":    f.s3.Put(t, bucket, "p/d.ndjson", plain[:1000]), // exactly 2 chunks
 		"p/empty":       f.s3.Put(t, bucket, "p/empty", nil),
+		// gzip under a plain name, large enough to be split if its bytes were not looked at
+		"p/e.ndjson": f.s3.Put(t, bucket, "p/e.ndjson", gzipped(t, bytes.Repeat(plain, 10))),
 	}
 	f.s3.Put(t, bucket, "other/x.ndjson", plain) // outside the prefix
 	sizes := map[string]int64{"p/a.ndjson": int64(len(plain)), "p/c.ndjson": 100, "p/d.ndjson": 1000, "p/empty": 0}
@@ -210,8 +212,8 @@ func TestPlanPage(t *testing.T) {
 		t.Fatalf("first page: %d objects, next %q; want 2 and more to come", first.Objects, first.Next)
 	}
 	chunks, objects := f.planAll(t, in)
-	if objects != 5 {
-		t.Fatalf("%d objects, want 5", objects)
+	if objects != 6 {
+		t.Fatalf("%d objects, want 6", objects)
 	}
 	byKey := map[string][]activities.Chunk{}
 	for _, c := range chunks {
@@ -226,8 +228,10 @@ func TestPlanPage(t *testing.T) {
 	if len(byKey["p/empty"]) != 0 {
 		t.Errorf("empty object got chunks %v", byKey["p/empty"])
 	}
-	if gz := byKey["p/b.ndjson.gz"]; len(gz) != 1 || gz[0].Start != 0 || gz[0].End != -1 {
-		t.Errorf("compressed object: chunks %+v, want one [0, -1)", gz)
+	for _, key := range []string{"p/b.ndjson.gz", "p/e.ndjson"} {
+		if gz := byKey[key]; len(gz) != 1 || gz[0].Start != 0 || gz[0].End != -1 || gz[0].Size <= 500 {
+			t.Errorf("compressed object %s: chunks %+v, want one [0, -1)", key, gz)
+		}
 	}
 	for _, key := range []string{"p/a.ndjson", "p/c.ndjson", "p/d.ndjson"} {
 		cs := byKey[key]
