@@ -31,7 +31,7 @@ setup: versitygw opensearch-install
 
 ## build: build bin/sluice
 build:
-	$(GO) build -o bin/sluice ./cmd/sluice
+	$(GO) build -o bin/ ./cmd/sluice ./cmd/sluice-dev
 
 ## vet: go vet every package
 vet:

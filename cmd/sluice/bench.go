@@ -165,7 +165,7 @@ func benchChild(ctx context.Context, engine, sink, cpuProfile string, cfg bench.
 	if engine == "sluice" {
 		// The budget bounds what the engine holds; the Go memory limit makes the collector
 		// return garbage before the heap grows far past it.
-		debug.SetMemoryLimit(cfg.MaxMemory + 32<<20)
+		debug.SetMemoryLimit(cfg.MaxMemory + 24<<20)
 	}
 	if sink == "discard" {
 		srv := esfake.NewDiscard()

@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/cli"
 	"io"
 	"os"
 	"os/signal"
@@ -12,12 +11,20 @@ import (
 	"syscall"
 )
 
-// Exit codes.
+// Exit codes (see internal/cli).
 const (
-	exitOK      = 0
-	exitFailed  = 1 // the job ran and did not fully succeed, or a runtime error
-	exitUsage   = 2 // bad flags or arguments
-	exitPartial = 3 // completed with dead letters and --fail-on-dead-letters
+	exitOK      = cli.ExitOK
+	exitFailed  = cli.ExitFailed
+	exitUsage   = cli.ExitUsage
+	exitPartial = cli.ExitPartial
+)
+
+// Shared with sluice-dev, in internal/cli.
+var (
+	parseFlags     = cli.ParseFlags
+	usageError     = cli.UsageError
+	parseLevel     = cli.ParseLevel
+	addWorkerFlags = cli.AddWorkerFlags
 )
 
 type command struct {
@@ -61,17 +68,4 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'sluice <command> -h' for the flags of a command.")
-}
-
-// parseFlags parses args and reports whether the command should go on; code is the exit code
-// otherwise (0 for -h).
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return false, exitOK
-		}
-		return false, exitUsage
-	}
-	return true, 0
 }

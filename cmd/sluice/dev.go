@@ -2,99 +2,41 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
-
-	"github.com/sluicehq/sluice/internal/devserver"
-	"github.com/sluicehq/sluice/worker"
+	"syscall"
 )
 
 func init() {
 	register("dev", "run a local Temporal server (file-backed) with a worker in the same process", runDev)
 }
 
-// runDev runs the embedded Temporal server and, unless --worker=false, a worker on it, until
-// SIGINT or SIGTERM. Workflows survive a restart on the same --data-dir.
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sluice dev", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: sluice dev [flags]
+// devBinary is the program that serves `sluice dev`. The Temporal server lives there, not in
+// this binary: linking it would add about 115 MiB of resident pages to every worker.
+const devBinary = "sluice-dev"
 
-Runs a Temporal server for development (SQLite in --data-dir; --data-dir "" keeps it in
-memory) and a sluice worker on it, until interrupted. Point other commands at it with
-TEMPORAL_ADDRESS or --temporal-address. Worker flags override the environment, as for
-'sluice worker'.
-
-`)
-		fs.PrintDefaults()
-	}
-	port := fs.Int("port", devserver.DefaultPort, "frontend gRPC port (0: any free port)")
-	ip := fs.String("ip", "127.0.0.1", "address the server binds to")
-	dataDir := fs.String("data-dir", filepath.Join(".sluice", "dev"), `directory of the server's database ("": in memory)`)
-	withWorker := fs.Bool("worker", true, "also run a worker in this process")
-	namespace := fs.String("namespace", worker.DefaultNamespace, "namespace to create and use")
-	serverLog := fs.String("server-log-level", "warn", "lowest level of the Temporal server's own logs")
-	wf := addWorkerFlags(fs, false)
-	if ok, code := parseFlags(fs, args, stderr); !ok {
-		return code
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "dev", fmt.Errorf("unexpected arguments %q", fs.Args()))
-	}
-	serverLevel, err := parseLevel(*serverLog)
+// runDev replaces this process with sluice-dev, found next to this executable or on PATH, so
+// that signals and the exit code are its own.
+func runDev(_ context.Context, args []string, _, stderr io.Writer) int {
+	path, err := findDevBinary()
 	if err != nil {
-		return usageError(stderr, "dev", fmt.Errorf("--server-log-level: %w", err))
-	}
-	var cfg worker.Config
-	if *withWorker {
-		if cfg, err = wf.config(stderr); err != nil {
-			return usageError(stderr, "dev", err)
-		}
-	}
-
-	srv, err := devserver.Start(devserver.Options{
-		DataDir:   *dataDir,
-		IP:        *ip,
-		Port:      *port,
-		Namespace: *namespace,
-		Logger:    slog.New(slog.NewTextHandler(stderr, nil)),
-		LogLevel:  serverLevel,
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "sluice dev: starting the Temporal server: %v\n", err)
+		fmt.Fprintf(stderr, "sluice dev: %v\n(build it with `make build`, or `go install ./cmd/sluice-dev`)\n", err)
 		return exitFailed
 	}
-	defer srv.Stop()
-	where := "in memory"
-	if *dataDir != "" {
-		where = filepath.Join(*dataDir, devserver.DatabaseFileName)
-	}
-	fmt.Fprintf(stdout, "sluice dev: Temporal server listening on %s (namespace %q, data %s)\n", srv.FrontendAddress(), *namespace, where)
+	err = syscall.Exec(path, append([]string{path}, args...), os.Environ())
+	fmt.Fprintf(stderr, "sluice dev: running %s: %v\n", path, err)
+	return exitFailed
+}
 
-	if *withWorker {
-		cfg.TemporalAddress = srv.FrontendAddress()
-		cfg.Namespace = *namespace
-		// The server shares the process: a Go memory limit sized for the worker alone would
-		// make the collector fight the server's memory. The byte budget still holds.
-		cfg.MemoryLimit = -1
-		w, err := worker.New(ctx, cfg)
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n(run with --worker=false to serve Temporal alone)\n", err)
-			return exitFailed
+func findDevBinary() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), devBinary)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
 		}
-		if err := w.Start(); err != nil {
-			w.Stop()
-			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n", err)
-			return exitFailed
-		}
-		defer w.Stop() // before the server stops (deferred calls run last-in first-out)
-		fmt.Fprintf(stdout, "sluice dev: worker polling task queue %q\n", cfg.TaskQueue)
 	}
-	fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "sluice dev: stopping")
-	return exitOK
+	return exec.LookPath(devBinary)
 }

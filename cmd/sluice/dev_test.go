@@ -18,11 +18,16 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/internal/devcmd"
 	"github.com/sluicehq/sluice/internal/esfake"
 	"github.com/sluicehq/sluice/internal/s3test"
 	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
+
+// runDevInProcess is `sluice dev` in this process: the test binary may link the Temporal server that
+// the sluice binary leaves to sluice-dev.
+var runDevInProcess = devcmd.Run
 
 // running is a sluice command running in this process, with its stdout read line by line.
 type running struct {
@@ -52,7 +57,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs fn (runDev, runWorker) with args until the test ends or stop is called.
+// start runs fn (runDevInProcess, runWorker) with args until the test ends or stop is called.
 func start(t *testing.T, fn func(context.Context, []string, io.Writer, io.Writer) int, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -109,7 +114,7 @@ func (c *running) stop() int {
 // devAddress starts `sluice dev` with args and returns its frontend address.
 func devAddress(t *testing.T, args ...string) (*running, string) {
 	t.Helper()
-	dev := start(t, runDev, append([]string{"--port", "0"}, args...)...)
+	dev := start(t, runDevInProcess, append([]string{"--port", "0"}, args...)...)
 	line := dev.waitLine("sluice dev: Temporal server listening on ")
 	addr, _, _ := strings.Cut(strings.TrimPrefix(line, "sluice dev: Temporal server listening on "), " ")
 	return dev, addr
@@ -206,7 +211,7 @@ func TestDevWorkerNeedsElasticsearch(t *testing.T) {
 	url := es.URL()
 	es.Close()
 	var stdout, stderr bytes.Buffer
-	code := runDev(context.Background(), []string{"--port", "0", "--data-dir", "", "--es-url", url}, &stdout, &stderr)
+	code := runDevInProcess(context.Background(), []string{"--port", "0", "--data-dir", "", "--es-url", url}, &stdout, &stderr)
 	if code != exitFailed || !strings.Contains(stderr.String(), "--worker=false") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 	}
@@ -223,8 +228,8 @@ func TestBadFlags(t *testing.T) {
 		{runWorker, []string{"--max-concurrent-chunks", "0"}, "at least 1"},
 		{runWorker, []string{"--es-api-key-file", "/nonexistent/key"}, "--es-api-key-file"},
 		{runWorker, []string{"extra"}, "unexpected arguments"},
-		{runDev, []string{"--server-log-level", "loud"}, "--server-log-level"},
-		{runDev, []string{"--bogus"}, "bogus"},
+		{runDevInProcess, []string{"--server-log-level", "loud"}, "--server-log-level"},
+		{runDevInProcess, []string{"--bogus"}, "bogus"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := tc.fn(context.Background(), tc.args, &stdout, &stderr)
@@ -252,7 +257,7 @@ func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := wf.config(io.Discard)
+		cfg, err := wf.Config(io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, and the AWS SDK's credential chai
 	if fs.NArg() > 0 {
 		return usageError(stderr, "worker", fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
-	cfg, err := wf.config(stderr)
+	cfg, err := wf.Config(stderr)
 	if err != nil {
 		return usageError(stderr, "worker", err)
 	}

@@ -46,6 +46,8 @@ type Result struct {
 	DocsPS  float64 `json:"docs_per_s"`
 	MBPS    float64 `json:"mb_per_s"`
 	Failed  int64   `json:"failed"`
+	// BudgetPeakMiB is the most memory sluice's budget held at once (sluice only).
+	BudgetPeakMiB float64 `json:"budget_peak_mib,omitempty"`
 }
 
 // Generator streams Docs NDJSON documents. It never holds more than one document, so the
@@ -131,7 +133,9 @@ func Sluice(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return result("sluice", prog.Stats.Indexed, gen.Bytes, d, prog.Stats.DeadLettered), nil
+	r := result("sluice", prog.Stats.Indexed, gen.Bytes, d, prog.Stats.DeadLettered)
+	r.BudgetPeakMiB = float64(eng.Budget.Peak()) / (1 << 20)
+	return r, nil
 }
 
 type discardLetters struct{}

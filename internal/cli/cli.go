@@ -1,6 +1,9 @@
-package main
+// Package cli holds what the sluice and sluice-dev commands share: exit codes, flag parsing,
+// and the worker flags of `sluice worker` and `sluice dev`.
+package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,11 +15,11 @@ import (
 	"github.com/sluicehq/sluice/worker"
 )
 
-// workerFlags are the flags of a worker, shared by `sluice worker` and `sluice dev`. Each one
+// WorkerFlags are the flags of a worker, shared by `sluice worker` and `sluice dev`. Each one
 // overrides the environment only when given. No flag takes a secret as its value: the
 // Elasticsearch API key is read from a file (--es-api-key-file) or ELASTICSEARCH_API_KEY, a
 // password only from ELASTICSEARCH_PASSWORD, AWS credentials from the AWS SDK's own chain.
-type workerFlags struct {
+type WorkerFlags struct {
 	fs              *flag.FlagSet
 	temporalAddress string
 	namespace       string
@@ -31,10 +34,10 @@ type workerFlags struct {
 	logLevel        string
 }
 
-// addWorkerFlags registers the worker flags on fs; withTemporal adds --temporal-address and
+// AddWorkerFlags registers the worker flags on fs; withTemporal adds --temporal-address and
 // --namespace (`sluice dev` has its own server and --namespace).
-func addWorkerFlags(fs *flag.FlagSet, withTemporal bool) *workerFlags {
-	f := &workerFlags{fs: fs, maxMemory: worker.DefaultMaxMemory}
+func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
+	f := &WorkerFlags{fs: fs, maxMemory: worker.DefaultMaxMemory}
 	if withTemporal {
 		fs.StringVar(&f.temporalAddress, "temporal-address", worker.DefaultTemporalAddress, "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
 		fs.StringVar(&f.namespace, "namespace", worker.DefaultNamespace, "Temporal namespace (env TEMPORAL_NAMESPACE)")
@@ -51,13 +54,13 @@ func addWorkerFlags(fs *flag.FlagSet, withTemporal bool) *workerFlags {
 	return f
 }
 
-// config builds the worker configuration: the environment, then the flags that were given.
-func (f *workerFlags) config(stderr io.Writer) (worker.Config, error) {
+// Config builds the worker configuration: the environment, then the flags that were given.
+func (f *WorkerFlags) Config(stderr io.Writer) (worker.Config, error) {
 	cfg, err := worker.ConfigFromEnv()
 	if err != nil {
 		return worker.Config{}, err
 	}
-	level, err := parseLevel(f.logLevel)
+	level, err := ParseLevel(f.logLevel)
 	if err != nil {
 		return worker.Config{}, err
 	}
@@ -111,7 +114,8 @@ func (f *workerFlags) config(stderr io.Writer) (worker.Config, error) {
 	return cfg.WithDefaults(), nil
 }
 
-func parseLevel(s string) (slog.Level, error) {
+// ParseLevel parses a log level: debug, info, warn or error.
+func ParseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
 		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
@@ -129,8 +133,29 @@ func splitList(s string) []string {
 	return out
 }
 
-// usageError reports a bad flag value the way the flag package does, and returns exitUsage.
-func usageError(stderr io.Writer, cmd string, err error) int {
+// UsageError reports a bad flag value the way the flag package does, and returns ExitUsage.
+func UsageError(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "sluice %s: %v\n", cmd, err)
-	return exitUsage
+	return ExitUsage
+}
+
+// Exit codes of every command.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1 // the job ran and did not fully succeed, or a runtime error
+	ExitUsage   = 2 // bad flags or arguments
+	ExitPartial = 3 // completed with dead letters and --fail-on-dead-letters
+)
+
+// ParseFlags parses args and reports whether the command should go on; code is the exit code
+// otherwise (0 for -h).
+func ParseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, ExitOK
+		}
+		return false, ExitUsage
+	}
+	return true, 0
 }

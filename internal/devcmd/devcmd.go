@@ -1,0 +1,103 @@
+// Package devcmd is `sluice dev`: an embedded Temporal server and a worker in one process. It
+// lives in its own binary, sluice-dev, so that the sluice binary that workers run does not
+// carry the Temporal server (about 115 MiB of resident executable pages at start-up).
+package devcmd
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"github.com/sluicehq/sluice/internal/cli"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/sluicehq/sluice/internal/devserver"
+	"github.com/sluicehq/sluice/worker"
+)
+
+// Summary is the one-line description of the command.
+const Summary = "run a local Temporal server (file-backed) with a worker in the same process"
+
+// Run runs the embedded Temporal server and, unless --worker=false, a worker on it, until ctx
+// is done (SIGINT or SIGTERM). Workflows survive a restart on the same --data-dir.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice dev", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: sluice dev [flags]
+
+Runs a Temporal server for development (SQLite in --data-dir; --data-dir "" keeps it in
+memory) and a sluice worker on it, until interrupted. Point other commands at it with
+TEMPORAL_ADDRESS or --temporal-address. Worker flags override the environment, as for
+'sluice worker'.
+
+`)
+		fs.PrintDefaults()
+	}
+	port := fs.Int("port", devserver.DefaultPort, "frontend gRPC port (0: any free port)")
+	ip := fs.String("ip", "127.0.0.1", "address the server binds to")
+	dataDir := fs.String("data-dir", filepath.Join(".sluice", "dev"), `directory of the server's database ("": in memory)`)
+	withWorker := fs.Bool("worker", true, "also run a worker in this process")
+	namespace := fs.String("namespace", worker.DefaultNamespace, "namespace to create and use")
+	serverLog := fs.String("server-log-level", "warn", "lowest level of the Temporal server's own logs")
+	wf := cli.AddWorkerFlags(fs, false)
+	if ok, code := cli.ParseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return cli.UsageError(stderr, "dev", fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	serverLevel, err := cli.ParseLevel(*serverLog)
+	if err != nil {
+		return cli.UsageError(stderr, "dev", fmt.Errorf("--server-log-level: %w", err))
+	}
+	var cfg worker.Config
+	if *withWorker {
+		if cfg, err = wf.Config(stderr); err != nil {
+			return cli.UsageError(stderr, "dev", err)
+		}
+	}
+
+	srv, err := devserver.Start(devserver.Options{
+		DataDir:   *dataDir,
+		IP:        *ip,
+		Port:      *port,
+		Namespace: *namespace,
+		Logger:    slog.New(slog.NewTextHandler(stderr, nil)),
+		LogLevel:  serverLevel,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice dev: starting the Temporal server: %v\n", err)
+		return cli.ExitFailed
+	}
+	defer srv.Stop()
+	where := "in memory"
+	if *dataDir != "" {
+		where = filepath.Join(*dataDir, devserver.DatabaseFileName)
+	}
+	fmt.Fprintf(stdout, "sluice dev: Temporal server listening on %s (namespace %q, data %s)\n", srv.FrontendAddress(), *namespace, where)
+
+	if *withWorker {
+		cfg.TemporalAddress = srv.FrontendAddress()
+		cfg.Namespace = *namespace
+		// The server shares the process: a Go memory limit sized for the worker alone would
+		// make the collector fight the server's memory. The byte budget still holds.
+		cfg.MemoryLimit = -1
+		w, err := worker.New(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n(run with --worker=false to serve Temporal alone)\n", err)
+			return cli.ExitFailed
+		}
+		if err := w.Start(); err != nil {
+			w.Stop()
+			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n", err)
+			return cli.ExitFailed
+		}
+		defer w.Stop() // before the server stops (deferred calls run last-in first-out)
+		fmt.Fprintf(stdout, "sluice dev: worker polling task queue %q\n", cfg.TaskQueue)
+	}
+	fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "sluice dev: stopping")
+	return cli.ExitOK
+}
