@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/s3source"
+	"github.com/sluicehq/sluice/internal/units"
+	"github.com/sluicehq/sluice/worker"
+	"github.com/sluicehq/sluice/workflows"
+)
+
+func init() {
+	register("ingest", "start a backfill from S3 into an index (--wait: follow it to the end)", runIngest)
+}
+
+// runIngest starts BackfillWorkflow and, with --wait, follows it to its end. The workflow input
+// holds the source, the index and tuning only: credentials stay in the workers' environment.
+func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice ingest", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: sluice ingest --source s3://bucket/prefix --index NAME [flags]
+
+Starts a backfill workflow that loads every object under the prefix into the index, and prints
+its workflow id. Workers ('sluice worker', 'sluice dev') on the task queue do the work, with
+their own credentials. With --wait, follows it and exits with its outcome: 0 when every
+record was indexed or dead-lettered, 1 when it failed or was canceled or terminated, 3 when it
+completed with dead letters and --fail-on-dead-letters (or with chunks failed within
+--allow-failed-chunks). Ctrl-C stops following; the backfill keeps running.
+
+`)
+		fs.PrintDefaults()
+	}
+	tf := addTemporalFlags(fs)
+	lim := ingest.Limits{}.WithDefaults()
+	source := fs.String("source", "", "objects to load: s3://bucket/prefix (required)")
+	index := fs.String("index", "", "target index or alias (required)")
+	format := fs.String("format", activities.FormatNDJSON, "record format: ndjson or csv")
+	compression := fs.String("compression", activities.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
+	idField := fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
+	chunkSize := units.Bytes(workflows.DefaultChunkSize)
+	fs.Var(&chunkSize, "chunk-size", "cut uncompressed objects into byte ranges of this size, one activity each")
+	concurrency := fs.Int("concurrency", workflows.DefaultConcurrency, fmt.Sprintf("chunks running at once, at most %d (change it later with set-concurrency)", workflows.MaxConcurrency))
+	maxOps := fs.Int("max-ops", lim.MaxOps, "documents per _bulk request")
+	maxBytes := units.Bytes(lim.MaxBytes)
+	fs.Var(&maxBytes, "max-bytes", "bytes per _bulk request body; a larger record is dead-lettered")
+	flushInterval := fs.Duration("flush-interval", lim.FlushInterval, "send a partial batch after waiting this long")
+	inflight := fs.Int("inflight", lim.Inflight, "_bulk requests in flight per chunk")
+	retryMaxElapsed := fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
+	allowFailed := fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
+	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:/path" (on each worker)`)
+	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
+	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
+	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
+	failOnDL := fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status")
+	pos, ok, code := parseArgs(fs, args, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return usageError(stderr, "ingest", fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
+	}
+	in := workflows.BackfillInput{
+		Source: activities.Source{
+			URI: *source, Format: *format, Compression: *compression, Index: *index,
+			IDField: *idField, DeadLetter: *deadLetter,
+		},
+		Limits: activities.Limits{
+			MaxOps: *maxOps, MaxBytes: int64(maxBytes), FlushInterval: *flushInterval,
+			Inflight: *inflight, RetryMaxElapse: *retryMaxElapsed,
+		},
+		ChunkSize:         int64(chunkSize),
+		Concurrency:       *concurrency,
+		AllowFailedChunks: *allowFailed,
+	}
+	if err := validateIngest(in); err != nil {
+		return usageError(stderr, "ingest", err)
+	}
+	id := *workflowID
+	if id == "" {
+		id = defaultWorkflowID(in.Source.Index, time.Now())
+	}
+	if *taskQueue == "" {
+		return usageError(stderr, "ingest", errors.New("--task-queue is empty"))
+	}
+
+	c, err := tf.dial(ctx, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice ingest: %v\n", err)
+		return exitFailed
+	}
+	defer c.Close()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: *taskQueue,
+		// A running backfill with this id is an error, not something to attach to silently.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo: map[string]any{
+			memoSource:     in.Source.URI,
+			memoIndex:      in.Source.Index,
+			memoDeadLetter: deadLetterTarget(in.Source),
+		},
+	}, workflows.BackfillName, in)
+	if err != nil {
+		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+			fmt.Fprintf(stderr, "sluice ingest: a workflow with id %q is already running; follow it with 'sluice status %s --wait%s' or choose another --workflow-id\n",
+				id, id, tf.hintArgs())
+			return exitFailed
+		}
+		fmt.Fprintf(stderr, "sluice ingest: starting the backfill: %v\n", err)
+		return exitFailed
+	}
+	warnNoWorker(ctx, c, *taskQueue, stderr)
+	if !*wait {
+		if *asJSON {
+			return writeJSON(stdout, stderr, struct {
+				WorkflowID string `json:"workflow_id"`
+				RunID      string `json:"run_id"`
+			}{run.GetID(), run.GetRunID()})
+		}
+		fmt.Fprintf(stdout, "started backfill %s (run %s)\n", run.GetID(), run.GetRunID())
+		fmt.Fprintf(stdout, "  %s -> index %s, task queue %s\n", in.Source.URI, in.Source.Index, *taskQueue)
+		fmt.Fprintf(stdout, "  follow: sluice status %s --wait%s\n", run.GetID(), tf.hintArgs())
+		fmt.Fprintf(stdout, "  cancel: sluice cancel %s%s\n", run.GetID(), tf.hintArgs())
+		return exitOK
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "started backfill %s (run %s); Ctrl-C stops following, not the backfill\n", run.GetID(), run.GetRunID())
+	}
+	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *asJSON, *failOnDL, stdout, stderr)
+}
+
+// validateIngest checks what the CLI can check before starting anything; the worker checks the
+// rest (that the bucket exists, that its limits fit in its memory budget).
+func validateIngest(in workflows.BackfillInput) error {
+	src := in.Source
+	if src.URI == "" {
+		return errors.New("--source is required (s3://bucket/prefix)")
+	}
+	bucket, _, err := s3source.ParseURI(src.URI)
+	if err != nil {
+		return fmt.Errorf("--source: %w", err)
+	}
+	if strings.ContainsAny(bucket, "@:") {
+		// s3://key:secret@bucket would put a credential into the workflow history.
+		// Not echoed: it may hold a secret.
+		return errors.New("--source: the bucket name holds '@' or ':'; credentials never go in the URI (workers read them from their environment)")
+	}
+	if err := validateIndexName(src.Index); err != nil {
+		return err
+	}
+	switch src.Format {
+	case activities.FormatNDJSON, activities.FormatCSV:
+	default:
+		return fmt.Errorf("--format %q: want %s or %s", src.Format, activities.FormatNDJSON, activities.FormatCSV)
+	}
+	switch src.Compression {
+	case activities.CompressionAuto, activities.CompressionNone, activities.CompressionGzip, activities.CompressionZstd:
+	default:
+		return fmt.Errorf("--compression %q: want auto, none, gzip or zstd", src.Compression)
+	}
+	switch dl := src.DeadLetter; {
+	case dl == "index":
+	case strings.HasPrefix(dl, "index:") && len(dl) > len("index:"):
+		if err := validateIndexName(strings.TrimPrefix(dl, "index:")); err != nil {
+			return fmt.Errorf("--dead-letter: %w", err)
+		}
+	case strings.HasPrefix(dl, "file:") && len(dl) > len("file:"):
+	default:
+		return fmt.Errorf(`--dead-letter %q: want "index", "index:NAME" or "file:/path"`, dl)
+	}
+	l := in.Limits
+	switch {
+	case in.ChunkSize <= 0:
+		return errors.New("--chunk-size must be positive")
+	case in.Concurrency < 1 || in.Concurrency > workflows.MaxConcurrency:
+		return fmt.Errorf("--concurrency %d: want 1 to %d", in.Concurrency, workflows.MaxConcurrency)
+	case l.MaxOps < 1:
+		return errors.New("--max-ops must be at least 1")
+	case l.MaxBytes < 1:
+		return errors.New("--max-bytes must be positive")
+	case l.FlushInterval <= 0:
+		return errors.New("--flush-interval must be positive")
+	case l.Inflight < 1:
+		return errors.New("--inflight must be at least 1")
+	case l.RetryMaxElapse <= 0:
+		return errors.New("--retry-max-elapsed must be positive")
+	case in.AllowFailedChunks < 0:
+		return errors.New("--allow-failed-chunks must not be negative")
+	}
+	return nil
+}
+
+// validateIndexName applies Elasticsearch's rules for index (and alias) names, so that a typo
+// fails here rather than in every chunk.
+func validateIndexName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("--index is required")
+	case name == "." || name == "..":
+		return fmt.Errorf("index name %q is not allowed", name)
+	case strings.ContainsAny(name, `\/*?"<>|, #:`) || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' }):
+		return fmt.Errorf(`index name %q: must not contain \ / * ? " < > | , # : spaces or control characters`, name)
+	case strings.ToLower(name) != name:
+		return fmt.Errorf("index name %q: must be lowercase", name)
+	case strings.IndexAny(name, "-_+") == 0:
+		return fmt.Errorf("index name %q: must not start with -, _ or +", name)
+	case len(name) > 255:
+		return fmt.Errorf("index name %q: longer than 255 bytes", name)
+	}
+	return nil
+}
+
+// defaultWorkflowID is sluice-<index>-<UTC time to the millisecond>: readable, sorted by start
+// time, and distinct for two runs started by hand.
+func defaultWorkflowID(index string, now time.Time) string {
+	return "sluice-" + index + "-" + now.UTC().Format("20060102T150405.000Z")
+}
+
+// deadLetterTarget names where rejected records of src go, for the memo.
+func deadLetterTarget(src activities.Source) string {
+	if src.DeadLetter == "" || src.DeadLetter == "index" {
+		return "index:" + ingest.DeadLetterIndex(src.Index)
+	}
+	return src.DeadLetter
+}
+
+// warnNoWorker says so when no worker polls the task queue: the backfill would wait for one
+// without a sign. Best effort: any error is ignored.
+func warnNoWorker(ctx context.Context, c client.Client, taskQueue string, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err == nil && len(resp.GetPollers()) == 0 {
+		fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
+			taskQueue, taskQueue)
+	}
+}
