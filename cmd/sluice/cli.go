@@ -13,10 +13,11 @@ import (
 
 // Exit codes (see internal/cli).
 const (
-	exitOK      = cli.ExitOK
-	exitFailed  = cli.ExitFailed
-	exitUsage   = cli.ExitUsage
-	exitPartial = cli.ExitPartial
+	exitOK          = cli.ExitOK
+	exitFailed      = cli.ExitFailed
+	exitUsage       = cli.ExitUsage
+	exitPartial     = cli.ExitPartial
+	exitInterrupted = cli.ExitInterrupted
 )
 
 // Shared with sluice-dev, in internal/cli.
@@ -65,7 +66,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'sluice <command> -h' for the flags of a command.")
 }

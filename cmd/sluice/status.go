@@ -26,10 +26,6 @@ func init() {
 	register("status", "show a backfill: progress while it runs, result or failure once closed", runStatus)
 }
 
-// exitInterrupted is the exit code of a --wait that stopped following on SIGINT or SIGTERM
-// (128 + SIGINT, as shells report it). The workflow runs on.
-const exitInterrupted = 130
-
 // Statuses of a workflow as sluice prints them (text and JSON).
 const (
 	statusRunning        = "running"

@@ -145,6 +145,8 @@ const (
 	ExitFailed  = 1 // the job ran and did not fully succeed, or a runtime error
 	ExitUsage   = 2 // bad flags or arguments
 	ExitPartial = 3 // completed with dead letters and --fail-on-dead-letters
+	// ExitInterrupted: --wait stopped following on Ctrl-C or SIGTERM; the workflow goes on.
+	ExitInterrupted = 130
 )
 
 // ParseFlags parses args and reports whether the command should go on; code is the exit code
