@@ -293,7 +293,7 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Inge
 		IDField:     in.Source.IDField,
 		Start:       c.Start,
 		End:         c.End,
-		ResumeStats: engineStats(start.Stats),
+		ResumeStats: start.Stats,
 		Limits: ingest.Limits{
 			MaxOps:          in.Limits.MaxOps,
 			MaxBytes:        in.Limits.MaxBytes,
@@ -335,9 +335,9 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Inge
 		return a.S3.Open(ctx, bucket, c.Key, c.ETag, offset)
 	}
 	prog, err := eng.Ingest(runCtx, spec, open, func(p ingest.Progress) {
-		hb.update(Heartbeat{Checkpoint: p.Checkpoint, Stats: chunkStats(p.Stats)})
+		hb.update(Heartbeat{Checkpoint: p.Checkpoint, Stats: p.Stats})
 	})
-	last := Heartbeat{Checkpoint: prog.Checkpoint, Stats: chunkStats(prog.Stats)}
+	last := Heartbeat{Checkpoint: prog.Checkpoint, Stats: prog.Stats}
 	if last.Checkpoint < start.Checkpoint { // an error before the first record
 		last = start
 	}
@@ -361,14 +361,6 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Inge
 	}
 	a.logger().Warn("chunk failed", "object", object, "start", c.Start, "end", c.End, "offset", last.Checkpoint, "err", err)
 	return IngestChunkOutput{}, classify(err, where, &last)
-}
-
-func chunkStats(s ingest.Stats) ChunkStats {
-	return ChunkStats{Read: s.Read, Indexed: s.Indexed, Retried: s.Retried, DeadLettered: s.DeadLettered, Bytes: s.Bytes}
-}
-
-func engineStats(s ChunkStats) ingest.Stats {
-	return ingest.Stats{Read: s.Read, Indexed: s.Indexed, Retried: s.Retried, DeadLettered: s.DeadLettered, Bytes: s.Bytes}
 }
 
 func (a *Activities) heartbeatInterval(ctx context.Context) time.Duration {

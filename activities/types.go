@@ -1,6 +1,10 @@
 package activities
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/ingest"
+)
 
 // Activity names, registered by the worker and scheduled by the workflows.
 const (
@@ -98,24 +102,9 @@ type IngestChunkInput struct {
 	Limits Limits
 }
 
-// ChunkStats are the counters of one chunk. Read == Indexed + DeadLettered when a chunk
-// completes.
-type ChunkStats struct {
-	Read         int64
-	Indexed      int64
-	Retried      int64
-	DeadLettered int64
-	Bytes        int64 // source bytes consumed (decompressed for compressed objects)
-}
-
-// Add accumulates o into s.
-func (s *ChunkStats) Add(o ChunkStats) {
-	s.Read += o.Read
-	s.Indexed += o.Indexed
-	s.Retried += o.Retried
-	s.DeadLettered += o.DeadLettered
-	s.Bytes += o.Bytes
-}
+// ChunkStats are the counters of one chunk: the engine's own. Read == Indexed + DeadLettered
+// when a chunk completes; Bytes of the ranges of an object add up to its size.
+type ChunkStats = ingest.Stats
 
 // Heartbeat is what IngestChunk heartbeats: the checkpoint and the counters up to it.
 type Heartbeat struct {
