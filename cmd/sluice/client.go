@@ -74,11 +74,15 @@ func (f *temporalFlags) dial(ctx context.Context, stderr io.Writer) (client.Clie
 	address, namespace := f.resolve()
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{
+	opts := client.Options{
 		HostPort:  address,
 		Namespace: namespace,
 		Logger:    worker.SDKLogger(slog.New(slog.NewTextHandler(stderr, nil)), slog.LevelWarn),
-	})
+	}
+	if err := worker.TemporalSecurity(&opts); err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", address, namespace, err)
 	}
