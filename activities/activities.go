@@ -314,6 +314,8 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Inge
 		spec.Resume = start.Checkpoint
 	}
 
+	a.logger().Info("chunk started", "object", object, "start", c.Start, "end", c.End, "resume", spec.Resume,
+		"attempt", activity.GetInfo(ctx).Attempt)
 	hb := newHeartbeater(ctx, start, a.heartbeatInterval(ctx))
 	go hb.run()
 
@@ -345,6 +347,8 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Inge
 	// sends it, and the next attempt resumes there.
 	hb.stop(last)
 	if err == nil {
+		a.logger().Info("chunk done", "object", object, "start", c.Start, "end", c.End, "read", last.Stats.Read,
+			"indexed", last.Stats.Indexed, "dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried)
 		return IngestChunkOutput{Stats: last.Stats, Checkpoint: last.Checkpoint}, nil
 	}
 

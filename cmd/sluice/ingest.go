@@ -59,6 +59,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	inflight := fs.Int("inflight", lim.Inflight, "_bulk requests in flight per chunk")
 	retryMaxElapsed := fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
 	allowFailed := fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
+	heartbeatTimeout := fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
 	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:/path" (on each worker)`)
 	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
 	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
@@ -84,6 +85,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		ChunkSize:         int64(chunkSize),
 		Concurrency:       *concurrency,
 		AllowFailedChunks: *allowFailed,
+		HeartbeatTimeout:  *heartbeatTimeout,
 	}
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "ingest", err)
@@ -199,6 +201,8 @@ func validateIngest(in workflows.BackfillInput) error {
 		return errors.New("--retry-max-elapsed must be positive")
 	case in.AllowFailedChunks < 0:
 		return errors.New("--allow-failed-chunks must not be negative")
+	case in.HeartbeatTimeout < time.Second:
+		return errors.New("--heartbeat-timeout must be at least 1s")
 	}
 	return nil
 }

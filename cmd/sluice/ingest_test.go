@@ -283,7 +283,7 @@ func TestClientCommands(t *testing.T) {
 		code, out, errOut := e.sluice("ingest", "--source", "s3://data/csv/", "--index", "ok-input", "--workflow-id", "input",
 			"--format", "csv", "--compression", "gzip", "--id-field", "id", "--chunk-size", "1MiB", "--concurrency", "3",
 			"--max-ops", "50", "--max-bytes", "1MiB", "--flush-interval", "250ms", "--inflight", "4", "--allow-failed-chunks", "2",
-			"--dead-letter", "file:/var/dl.ndjson", "--wait")
+			"--heartbeat-timeout", "7s", "--dead-letter", "file:/var/dl.ndjson", "--wait")
 		if code != exitOK {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
@@ -299,7 +299,7 @@ func TestClientCommands(t *testing.T) {
 		want := workflows.BackfillInput{
 			Source:    activities.Source{URI: "s3://data/csv/", Format: "csv", Compression: "gzip", Index: "ok-input", IDField: "id", DeadLetter: "file:/var/dl.ndjson"},
 			Limits:    activities.Limits{MaxOps: 50, MaxBytes: 1 << 20, FlushInterval: 250 * time.Millisecond, Inflight: 4, RetryMaxElapse: 5 * time.Minute},
-			ChunkSize: 1 << 20, Concurrency: 3, AllowFailedChunks: 2,
+			ChunkSize: 1 << 20, Concurrency: 3, AllowFailedChunks: 2, HeartbeatTimeout: 7 * time.Second,
 		}
 		if fmt.Sprintf("%+v", in) != fmt.Sprintf("%+v", want) {
 			t.Fatalf("input\n got %+v\nwant %+v", in, want)
