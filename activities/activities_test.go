@@ -536,7 +536,8 @@ func TestIngestHeartbeatsWhileStalled(t *testing.T) {
 	out, err := f.ingest(t, f.env(hbs), activities.IngestChunkInput{
 		Source: source("slow.ndjson"),
 		Chunk:  activities.Chunk{Key: "slow.ndjson", ETag: etag, Size: int64(len(data)), End: -1},
-		Limits: activities.Limits{MaxOps: 20},
+		// One request in flight, so that the held first request is the first batch.
+		Limits: activities.Limits{MaxOps: 20, Inflight: 1},
 	})
 	if err != nil {
 		t.Fatal(err)
