@@ -122,7 +122,7 @@ func NewBulk(ctx context.Context, cfg ClientConfig) (*Bulk, error) {
 	case res.Header.Get("X-Elastic-Product") == "Elasticsearch":
 		b.flavor = FlavorElasticsearch
 	default:
-		return nil, fmt.Errorf("%w: the server at %v is neither Elasticsearch (no X-Elastic-Product header) nor OpenSearch", ErrBadConfig, cfg.Addresses)
+		return nil, fmt.Errorf("%w: the server at %v is neither Elasticsearch (no X-Elastic-Product header) nor OpenSearch", ErrBadConfig, redacted(cfg.Addresses))
 	}
 	return b, nil
 }
@@ -305,6 +305,19 @@ func statusError(res *http.Response, what string) error {
 		return fmt.Errorf("%w: %s: %d %s", ErrUnauthorized, what, res.StatusCode, bytes.TrimSpace(body))
 	}
 	return fmt.Errorf("%s: %d %s", what, res.StatusCode, bytes.TrimSpace(body))
+}
+
+// redacted returns the addresses with any password in them masked, for messages.
+func redacted(addrs []string) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		if u, err := url.Parse(a); err == nil {
+			out[i] = u.Redacted()
+		} else {
+			out[i] = "(unparsable address)"
+		}
+	}
+	return out
 }
 
 func drainClose(rc io.ReadCloser) {
