@@ -32,9 +32,9 @@ const (
 
 // Defaults of BackfillInput, and the bounds the workflow keeps whatever the input says.
 const (
-	DefaultChunkSize        int64 = 64 << 20 // bytes
-	DefaultPageSize               = 1000     // objects per PlanPage call
-	DefaultConcurrency            = 8        // IngestChunk activities at once
+	DefaultChunkSize              = activities.DefaultChunkSize // bytes; the planner's own default
+	DefaultPageSize               = activities.DefaultPageSize  // objects per PlanPage call
+	DefaultConcurrency            = 8                           // IngestChunk activities at once
 	DefaultHeartbeatTimeout       = 30 * time.Second
 	DefaultChunkTimeout           = 24 * time.Hour // start-to-close of one IngestChunk attempt
 	DefaultMaxAttempts      int32 = 10             // attempts per activity, the first included
