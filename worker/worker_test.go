@@ -99,29 +99,9 @@ func TestBackfillEndToEnd(t *testing.T) {
 
 	es := esfake.New(esfake.Options{})
 	t.Cleanup(es.Close)
-	srv, err := devserver.Start(devserver.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	w, err := worker.New(ctx, worker.Config{
-		TemporalAddress: srv.FrontendAddress(),
-		TaskQueue:       "sluice-test",
-		MaxMemory:       64 << 20,
-		MemoryLimit:     -1,
-		ES:              ingest.ClientConfig{Addresses: []string{es.URL()}},
-		Logger:          quietLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	w := startWorker(t, ctx, es, "sluice-test")
 
 	run, err := w.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-e2e", TaskQueue: "sluice-test"},
 		workflows.BackfillName, workflows.BackfillInput{
@@ -171,24 +151,9 @@ func TestCancelStopsRunningChunks(t *testing.T) {
 		return esfake.Decision{}
 	}})
 	t.Cleanup(es.Close)
-	srv, err := devserver.Start(devserver.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	w, err := worker.New(ctx, worker.Config{
-		TemporalAddress: srv.FrontendAddress(), TaskQueue: "sluice-cancel", MaxMemory: 64 << 20, MemoryLimit: -1,
-		ES: ingest.ClientConfig{Addresses: []string{es.URL()}}, Logger: quietLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	w := startWorker(t, ctx, es, "sluice-cancel")
 
 	run, err := w.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-cancel", TaskQueue: "sluice-cancel"},
 		workflows.BackfillName, workflows.BackfillInput{
@@ -215,4 +180,27 @@ func TestCancelStopsRunningChunks(t *testing.T) {
 	if n := es.Count("logs"); n != 10 {
 		t.Fatalf("%d documents, want the first batch of 10", n)
 	}
+}
+
+// startWorker starts an in-memory Temporal server and a worker on taskQueue that indexes into
+// es, both stopped when the test ends.
+func startWorker(t *testing.T, ctx context.Context, es *esfake.Server, taskQueue string) *worker.Worker {
+	t.Helper()
+	srv, err := devserver.Start(devserver.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	w, err := worker.New(ctx, worker.Config{
+		TemporalAddress: srv.FrontendAddress(), TaskQueue: taskQueue, MaxMemory: 64 << 20, MemoryLimit: -1,
+		ES: ingest.ClientConfig{Addresses: []string{es.URL()}}, Logger: quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
 }
