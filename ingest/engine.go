@@ -360,15 +360,31 @@ func getBlock(capacity int) []byte {
 	return make([]byte, 0, capacity)
 }
 
+// Batches are pooled with the capacity of their slices: a block's item list would otherwise
+// grow from nothing, allocation by allocation, for every block of every chunk.
+var batchPool = sync.Pool{New: func() any { return new(batch) }}
+
+func newBatch() *batch { return batchPool.Get().(*batch) }
+
+// recycle gives b's blocks back to the block pool and b to the batch pool. b must not be used
+// afterwards.
 func (b *batch) recycle() {
-	for i, part := range b.parts {
+	for _, part := range b.parts {
 		if cap(part) == blockBytes {
 			part = part[:0]
 			blockPool.Put(&part)
 		}
-		b.parts[i] = nil
 	}
-	b.parts = b.parts[:0]
+	b.reset()
+}
+
+// reset puts b, emptied, in the batch pool without its blocks, which belong to another batch
+// now (see appendBatch). b must not be used afterwards.
+func (b *batch) reset() {
+	clear(b.parts)
+	clear(b.rejects)
+	*b = batch{parts: b.parts[:0], items: b.items[:0], rejects: b.rejects[:0]}
+	batchPool.Put(b)
 }
 
 func (b *batch) empty() bool { return len(b.items) == 0 && len(b.rejects) == 0 }
@@ -413,10 +429,10 @@ func (b *batch) doc(i int) []byte {
 func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
 	ids := newIDHasher(p.spec.Bucket, p.spec.Key)
 	var idBuf, action []byte
-	blk := &batch{}
+	blk := newBatch()
 	push := func() error {
 		b := blk
-		blk = &batch{}
+		blk = newBatch()
 		if err := p.queue.PutReserved(ctx, b, b.reserved); err != nil {
 			p.e.Budget.Release(b.reserved)
 			b.recycle()
@@ -590,7 +606,7 @@ func (p *pipeline) batch(ctx context.Context) (err error) {
 				cur = b
 			case len(cur.items)+len(b.items) <= p.lim.MaxOps && int64(cur.size+b.size) <= p.lim.MaxBytes:
 				cur.appendBatch(b)
-				*b = batch{}
+				b.reset()
 			default:
 				if err := send(); err != nil {
 					return err
@@ -637,8 +653,9 @@ func (p *pipeline) sendLoop(ctx context.Context) error {
 		}
 		stats.Read += refused
 		stats.DeadLettered = int64(len(b.rejects))
+		seq := b.seq
 		b.recycle()
-		prog, moved := p.wm.finish(b.seq, stats)
+		prog, moved := p.wm.finish(seq, stats)
 		if moved && p.onProgress != nil {
 			p.progressMu.Lock()
 			if prog.Checkpoint > p.reported {
