@@ -24,7 +24,6 @@ const (
 var (
 	parseFlags     = cli.ParseFlags
 	usageError     = cli.UsageError
-	parseLevel     = cli.ParseLevel
 	addWorkerFlags = cli.AddWorkerFlags
 )
 

@@ -468,7 +468,7 @@ func TestClientCommands(t *testing.T) {
 
 		code, out, errOut = e.sluice("ingest", "--source", "s3://data/in/", "--index", "wait-cancel", "--workflow-id", "cancel-wait")
 		if code != exitOK {
-			t.Fatalf("exit %d: %s", code, errOut)
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
 		code, out, errOut = e.sluice("cancel", "cancel-wait", "--wait")
 		if code != exitOK || !strings.Contains(out, "canceled;") {
