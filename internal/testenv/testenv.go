@@ -2,11 +2,17 @@
 //
 // `make test` starts them and exports their locations:
 //
-//	SLUICE_OPENSEARCH_URL       base URL of a running OpenSearch node
-//	SLUICE_VERSITYGW            path of the versitygw binary (S3 server)
-//	SLUICE_REQUIRE_INTEGRATION  "1" in CI: a missing server fails the test instead of skipping it
+//	SLUICE_OPENSEARCH_URL          base URL of a running OpenSearch node (2.19)
+//	SLUICE_ELASTICSEARCH_URL       base URL of a running Elasticsearch node (8.19), security off
+//	SLUICE_ELASTICSEARCH_TLS_URL   https URL of a second Elasticsearch node with security on
+//	SLUICE_ELASTICSEARCH_CA_CERT   PEM file of the CA that signed that node's certificate
+//	SLUICE_ELASTICSEARCH_USERNAME  a superuser of that node (file realm)
+//	SLUICE_ELASTICSEARCH_PASSWORD  its password
+//	SLUICE_VERSITYGW               path of the versitygw binary (S3 server)
+//	SLUICE_REQUIRE_INTEGRATION     "1" in CI: a missing server fails the test instead of skipping it
 //
 // A plain `go test ./...` on a laptop without them skips the integration tests.
+// `eval "$(scripts/engines.sh env)"` sets the engine variables for nodes started by hand.
 package testenv
 
 import (
@@ -20,9 +26,14 @@ import (
 
 // Environment variables read by this package.
 const (
-	EnvOpenSearchURL      = "SLUICE_OPENSEARCH_URL"
-	EnvVersityGW          = "SLUICE_VERSITYGW"
-	EnvRequireIntegration = "SLUICE_REQUIRE_INTEGRATION"
+	EnvOpenSearchURL         = "SLUICE_OPENSEARCH_URL"
+	EnvElasticsearchURL      = "SLUICE_ELASTICSEARCH_URL"
+	EnvElasticsearchTLSURL   = "SLUICE_ELASTICSEARCH_TLS_URL"
+	EnvElasticsearchCACert   = "SLUICE_ELASTICSEARCH_CA_CERT"
+	EnvElasticsearchUsername = "SLUICE_ELASTICSEARCH_USERNAME"
+	EnvElasticsearchPassword = "SLUICE_ELASTICSEARCH_PASSWORD"
+	EnvVersityGW             = "SLUICE_VERSITYGW"
+	EnvRequireIntegration    = "SLUICE_REQUIRE_INTEGRATION"
 )
 
 // Required reports whether SLUICE_REQUIRE_INTEGRATION asks for integration tests to fail,
