@@ -1,6 +1,7 @@
 # sluice build and test entry points. `make test` is the test command (CI runs it via .ci/run);
-# it works from a fresh clone: it installs versitygw and OpenSearch, starts OpenSearch, runs
-# go vet and go test with the integration tests required, and always stops OpenSearch.
+# it works from a fresh clone: it installs versitygw, OpenSearch and Elasticsearch, starts the
+# three search nodes (OpenSearch, Elasticsearch plain and secured; scripts/engines.sh) in parallel,
+# runs go vet and go test with the integration tests required, and always stops the nodes.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -18,14 +19,18 @@ VERSITYGW_PKG := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 # Where `go install` puts binaries: $GOBIN, else the first $GOPATH entry's bin.
 GO_BIN_DIR = $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
 
+ENGINES_SH := scripts/engines.sh
 OPENSEARCH_SH := scripts/opensearch.sh
 OPENSEARCH_PORT ?= 9200
-export OPENSEARCH_PORT
+ELASTICSEARCH_PORT ?= 9201
+ELASTICSEARCH_TLS_PORT ?= 9202
+export OPENSEARCH_PORT ELASTICSEARCH_PORT ELASTICSEARCH_TLS_PORT
 
-.PHONY: setup build vet test bench versitygw opensearch-install opensearch-start opensearch-stop
+.PHONY: setup build vet test bench versitygw engines-install engines-start engines-stop engines-env
+.PHONY: opensearch-install opensearch-start opensearch-stop
 
 ## setup: install every tool and dependency, then build bin/sluice
-setup: versitygw opensearch-install
+setup: versitygw engines-install
 	$(GO) mod download
 	$(MAKE) --no-print-directory build
 
@@ -37,18 +42,19 @@ build:
 vet:
 	$(GO) vet $(PKGS)
 
-## test: the full suite against real servers (versitygw, OpenSearch)
-# The first failing step ends the recipe; the trap stops OpenSearch and keeps that step's status.
-test: versitygw opensearch-install
+## test: the full suite against real servers (versitygw, OpenSearch, Elasticsearch plain and secured)
+# The first failing step ends the recipe; the trap stops the nodes and keeps that step's status.
+# engines.sh start prints the SLUICE_OPENSEARCH_URL, SLUICE_ELASTICSEARCH_* lines the tests read.
+test: versitygw engines-install
 	@export SLUICE_VERSITYGW="$$(command -v versitygw || echo '$(GO_BIN_DIR)/versitygw')"
-	export SLUICE_OPENSEARCH_URL="http://127.0.0.1:$(OPENSEARCH_PORT)"
 	export SLUICE_REQUIRE_INTEGRATION=1
 	echo "go vet $(PKGS)"
 	$(GO) vet $(PKGS)
-	trap 'rc=$$?; $(OPENSEARCH_SH) stop || echo "make test: stopping OpenSearch failed" >&2; exit $$rc' EXIT
+	trap 'rc=$$?; $(ENGINES_SH) stop || echo "make test: stopping the search nodes failed" >&2; exit $$rc' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
-	$(OPENSEARCH_SH) start
+	engines_env="$$($(ENGINES_SH) start)"
+	eval "$$engines_env"
 	# The end-to-end tests kill processes on heartbeat timing: run them after the rest, not
 	# beside CPU-heavy packages, so that a starved heartbeat cannot look like a crash.
 	unit=$$($(GO) list $(PKGS) | grep -v '/e2e$$' || true)
@@ -64,6 +70,22 @@ bench: build
 versitygw:
 	@if command -v versitygw >/dev/null || [ -x "$(GO_BIN_DIR)/versitygw" ]; then :; else \
 		echo "go install $(VERSITYGW_PKG)"; $(GO) install $(VERSITYGW_PKG); fi
+
+## engines-install: install OpenSearch 2.19 and Elasticsearch 8.19 (Maven Central, cached)
+engines-install:
+	$(ENGINES_SH) install
+
+## engines-start: start the three search nodes by hand; then eval "$$(scripts/engines.sh env)"
+engines-start:
+	$(ENGINES_SH) start
+
+## engines-stop: stop them and remove their data
+engines-stop:
+	$(ENGINES_SH) stop
+
+## engines-env: print the export lines for the running nodes
+engines-env:
+	@$(ENGINES_SH) env
 
 opensearch-install:
 	$(OPENSEARCH_SH) install
