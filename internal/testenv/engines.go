@@ -69,11 +69,7 @@ func ForEachEngine(t *testing.T, f func(t *testing.T, e Engine)) {
 // SLUICE_REQUIRE_INTEGRATION=1. It does not probe the server.
 func ElasticsearchURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv(EnvElasticsearchURL)
-	if u == "" {
-		missing(t, "%s is not set: no Elasticsearch to test against (run `make test`)", EnvElasticsearchURL)
-	}
-	return u
+	return nodeURL(t, EnvElasticsearchURL, "Elasticsearch")
 }
 
 // Secured is the Elasticsearch node with security on: TLS on HTTP with a private CA and a

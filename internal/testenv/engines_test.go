@@ -3,7 +3,6 @@ package testenv
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 )
 
@@ -28,10 +27,7 @@ func TestEngines(t *testing.T) {
 			t.Setenv(EnvRequireIntegration, tc.require)
 			r := &recorder{TB: t}
 			got := Engines(r)
-			if !reflect.DeepEqual(got, tc.want) || r.skipped != tc.skipped || r.failed != tc.failed {
-				t.Errorf("got %v skipped=%v failed=%v, want %v skipped=%v failed=%v",
-					got, r.skipped, r.failed, tc.want, tc.skipped, tc.failed)
-			}
+			r.expect(t, got, tc.want, tc.skipped, tc.failed)
 		})
 	}
 }
@@ -63,10 +59,7 @@ func TestSecuredElasticsearchEnv(t *testing.T) {
 			t.Setenv(EnvRequireIntegration, tc.require)
 			r := &recorder{TB: t}
 			got := SecuredElasticsearch(r)
-			if got != tc.want || r.skipped != tc.skipped || r.failed != tc.failed {
-				t.Errorf("got %+v skipped=%v failed=%v, want %+v skipped=%v failed=%v",
-					got, r.skipped, r.failed, tc.want, tc.skipped, tc.failed)
-			}
+			r.expect(t, got, tc.want, tc.skipped, tc.failed)
 		})
 	}
 }

@@ -57,9 +57,15 @@ func missing(t testing.TB, format string, args ...any) {
 // when SLUICE_REQUIRE_INTEGRATION=1. It does not probe the server.
 func OpenSearchURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv(EnvOpenSearchURL)
+	return nodeURL(t, EnvOpenSearchURL, "OpenSearch")
+}
+
+// nodeURL returns the variable env, or skips (fails) the test naming the missing engine.
+func nodeURL(t testing.TB, env, engine string) string {
+	t.Helper()
+	u := os.Getenv(env)
 	if u == "" {
-		missing(t, "%s is not set: no OpenSearch to test against (run `make test`)", EnvOpenSearchURL)
+		missing(t, "%s is not set: no %s to test against (run `make test`)", env, engine)
 	}
 	return u
 }

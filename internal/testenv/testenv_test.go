@@ -3,6 +3,7 @@ package testenv
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -17,27 +18,38 @@ func (r *recorder) Skipf(string, ...any)       { r.skipped = true }
 func (r *recorder) Fatalf(string, ...any)      { r.failed = true }
 func (r *recorder) Logf(f string, args ...any) { r.TB.Logf(f, args...) }
 
-func TestOpenSearchURL(t *testing.T) {
-	for _, tc := range []struct {
-		name, url, require string
-		want               string
-		skipped, failed    bool
-	}{
-		{name: "set", url: "http://127.0.0.1:9200", want: "http://127.0.0.1:9200"},
-		{name: "unset skips", skipped: true},
-		{name: "unset required fails", require: "1", failed: true},
-		{name: "unset require=false skips", require: "false", skipped: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(EnvOpenSearchURL, tc.url)
-			t.Setenv(EnvRequireIntegration, tc.require)
-			r := &recorder{TB: t}
-			got := OpenSearchURL(r)
-			if got != tc.want || r.skipped != tc.skipped || r.failed != tc.failed {
-				t.Errorf("got %q skipped=%v failed=%v, want %q skipped=%v failed=%v",
-					got, r.skipped, r.failed, tc.want, tc.skipped, tc.failed)
-			}
-		})
+// expect compares what a helper returned and did (skip, fail) with what the case wants.
+func (r *recorder) expect(t *testing.T, got, want any, skipped, failed bool) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) || r.skipped != skipped || r.failed != failed {
+		t.Errorf("got %+v skipped=%v failed=%v, want %+v skipped=%v failed=%v",
+			got, r.skipped, r.failed, want, skipped, failed)
+	}
+}
+
+// TestNodeURL: OpenSearchURL and ElasticsearchURL read their variable, or skip or fail.
+func TestNodeURL(t *testing.T) {
+	for _, h := range []struct {
+		env string
+		get func(testing.TB) string
+	}{{EnvOpenSearchURL, OpenSearchURL}, {EnvElasticsearchURL, ElasticsearchURL}} {
+		for _, tc := range []struct {
+			name, url, require string
+			want               string
+			skipped, failed    bool
+		}{
+			{name: "set", url: "http://127.0.0.1:9200", want: "http://127.0.0.1:9200"},
+			{name: "unset skips", skipped: true},
+			{name: "unset required fails", require: "1", failed: true},
+			{name: "unset require=false skips", require: "false", skipped: true},
+		} {
+			t.Run(h.env+"/"+tc.name, func(t *testing.T) {
+				t.Setenv(h.env, tc.url)
+				t.Setenv(EnvRequireIntegration, tc.require)
+				r := &recorder{TB: t}
+				r.expect(t, h.get(r), tc.want, tc.skipped, tc.failed)
+			})
+		}
 	}
 }
 
@@ -72,10 +84,7 @@ func TestVersityGW(t *testing.T) {
 			t.Setenv(EnvRequireIntegration, tc.require)
 			r := &recorder{TB: t}
 			got := VersityGW(r)
-			if got != tc.want || r.skipped != tc.skipped || r.failed != tc.failed {
-				t.Errorf("got %q skipped=%v failed=%v, want %q skipped=%v failed=%v",
-					got, r.skipped, r.failed, tc.want, tc.skipped, tc.failed)
-			}
+			r.expect(t, got, tc.want, tc.skipped, tc.failed)
 		})
 	}
 }
