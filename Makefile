@@ -75,7 +75,7 @@ versitygw:
 engines-install:
 	$(ENGINES_SH) install
 
-## engines-start: start the three search nodes by hand; then eval "$$(scripts/engines.sh env)"
+## engines-start: start the three search nodes by hand (prints their export lines, as engines-env does)
 engines-start:
 	$(ENGINES_SH) start
 
