@@ -49,18 +49,18 @@ func generate(dir string, accessLines int) ([]object, error) {
 			},
 		},
 		{
-			key: "logs/web/access-2026-11-30.ndjson.gz", format: "ndjson", compression: "gzip", records: 8000,
-			gen:   accessLog(day2, 8000),
-			badAt: map[int]string{5000: `{"@timestamp":"2026-11-30T15:00:00.000Z","http":{"response":{"status_code":200,}}}`},
+			key: "logs/web/access-2026-11-30.ndjson.gz", format: "ndjson", compression: "gzip", records: 6000,
+			gen:   accessLog(day2, 6000),
+			badAt: map[int]string{3500: `{"@timestamp":"2026-11-30T15:00:00.000Z","http":{"response":{"status_code":200,}}}`},
 		},
 		{
-			key: "logs/app/events-2026-11-29.ndjson", format: "ndjson", records: 3000,
-			gen: appEvent(day1, 3000),
+			key: "logs/app/events-2026-11-29.ndjson", format: "ndjson", records: 2000,
+			gen: appEvent(day1, 2000),
 		},
 		{
-			key: "logs/app/events-2026-11-30.ndjson.zst", format: "ndjson", compression: "zstd", records: 6000,
-			gen:   appEvent(day2, 6000),
-			badAt: map[int]string{4242: `{"@timestamp":"2026-11-30T17:00:00.000Z","message":"payment "declined" by issuer"}`},
+			key: "logs/app/events-2026-11-30.ndjson.zst", format: "ndjson", compression: "zstd", records: 4000,
+			gen:   appEvent(day2, 4000),
+			badAt: map[int]string{2424: `{"@timestamp":"2026-11-30T17:00:00.000Z","message":"payment "declined" by issuer"}`},
 		},
 		{
 			key: "orders/orders-2026-11.csv", format: "csv", records: 2000,

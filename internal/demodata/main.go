@@ -28,7 +28,7 @@ import (
 
 func main() {
 	out := flag.String("out", "", "directory to write the objects into (created)")
-	accessLines := flag.Int("access-lines", 20000, "records of the large plain access log")
+	accessLines := flag.Int("access-lines", 12000, "records of the large plain access log")
 	flag.Parse()
 	if *out == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: go run ./internal/demodata -out DIR [-access-lines N]")
