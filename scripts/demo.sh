@@ -106,6 +106,7 @@ cleanup() {
 			rm -rf "$RUN_DIR"
 		fi
 	fi
+	[ "$rc" -ne 130 ] || echo "make demo: interrupted"
 	if ((${#stopped[@]} > 0)); then
 		local IFS=,
 		echo "make demo: stopped ${stopped[*]}" | sed 's/,/, /g'
@@ -203,7 +204,11 @@ ingest() {
 	local rc=0
 	"$SLUICE" ingest --temporal-address "$TEMPORAL_ADDRESS" "$@" --wait \
 		2> >(grep --line-buffered -v 'warning: no worker has polled task queue' >&2) || rc=$?
-	[ "$rc" -eq 0 ] || die "sluice ingest exited with $rc (worker log: $RUN_DIR/dev.log)"
+	case $rc in
+	0) ;;
+	130) exit 130 ;; # Ctrl-C: cleanup stops sluice dev, and the backfill with it
+	*) die "sluice ingest exited with $rc (worker log: $RUN_DIR/dev.log)" ;;
+	esac
 }
 
 check_counts() {
