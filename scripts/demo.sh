@@ -180,7 +180,7 @@ start_s3() {
 start_dev() {
 	step "sluice dev: Temporal server on $TEMPORAL_ADDRESS and a worker (log: $RUN_DIR/dev.log)"
 	"$SLUICE" dev --port "$TEMPORAL_PORT" --data-dir "$RUN_DIR/temporal" \
-		--es-url "$ES_URL" --s3-endpoint "$AWS_ENDPOINT_URL_S3" >"$RUN_DIR/dev.log" 2>&1 &
+		--es-url "${ELASTICSEARCH_URL:-$ES_URL}" --s3-endpoint "$AWS_ENDPOINT_URL_S3" >"$RUN_DIR/dev.log" 2>&1 &
 	DEV_PID=$!
 	local deadline=$((SECONDS + DEV_START_TIMEOUT))
 	until grep -q 'worker polling task queue' "$RUN_DIR/dev.log"; do
