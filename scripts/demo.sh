@@ -131,7 +131,7 @@ preflight() {
 	if [ -n "${ELASTICSEARCH_URL:-}" ]; then
 		ES_URL=${ELASTICSEARCH_URL%%,*}
 		ES_URL=${ES_URL%/}
-		es "" -o /dev/null 2>/dev/null ||
+		es "_cluster/health" -o /dev/null 2>/dev/null ||
 			die "ELASTICSEARCH_URL=$(redact "$ES_URL") does not answer: start it, or unset ELASTICSEARCH_URL to let the demo start OpenSearch"
 		return
 	fi
@@ -151,13 +151,9 @@ start_search_engine() {
 	else
 		step "search engine: starting OpenSearch on 127.0.0.1:$OPENSEARCH_PORT (scripts/opensearch.sh)"
 		STARTED_OPENSEARCH=1
-		local t0=$SECONDS
 		"$OPENSEARCH_SH" start >/dev/null
-		echo "ready in $((SECONDS - t0))s"
 	fi
-	local version
-	version=$(es "" | grep -o '"number" *: *"[^"]*"' | head -n 1 | cut -d'"' -f4)
-	echo "version $version; removing indices left by an earlier demo: $LOGS_INDEX*, $ORDERS_INDEX*"
+	echo "removing indices left by an earlier demo: $LOGS_INDEX*, $ORDERS_INDEX*"
 	es "$LOGS_INDEX,$LOGS_INDEX-dead-letters,$ORDERS_INDEX,$ORDERS_INDEX-dead-letters?ignore_unavailable=true" \
 		-X DELETE -o /dev/null
 }
