@@ -62,6 +62,11 @@ test: versitygw engines-install
 	if [ -n "$$unit" ]; then echo "go test $(GOTEST_FLAGS) (all but e2e)"; $(GO) test $(GOTEST_FLAGS) $$unit; fi
 	if [ -n "$$e2e" ]; then echo "go test $(GOTEST_FLAGS) $$e2e"; $(GO) test $(GOTEST_FLAGS) $$e2e; fi
 
+## demo: the main job end to end (OpenSearch or ELASTICSEARCH_URL, S3 with sample data, sluice dev, ingest); see scripts/demo.sh
+.PHONY: demo
+demo: build
+	scripts/demo.sh
+
 ## bench: the end-to-end benchmark (see README)
 bench: build
 	./bin/sluice bench --compare

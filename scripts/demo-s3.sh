@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# A local S3 server with sample data, for trying `sluice ingest` by hand.
+# A local S3 server with sample data, for `make demo` and for trying `sluice ingest` by hand.
 #
-#   scripts/demo-s3.sh start     start versitygw on 127.0.0.1:7070 (data under $DEMO_DIR)
+#   scripts/demo-s3.sh start          start versitygw on 127.0.0.1:$DEMO_S3_PORT (data under $DEMO_DIR)
 #   scripts/demo-s3.sh put FILE KEY   upload FILE as s3://demo/KEY
-#   scripts/demo-s3.sh sample    upload generated NDJSON (plain and gzip) under s3://demo/logs/
-#   scripts/demo-s3.sh env       print the exports sluice needs to reach it
+#   scripts/demo-s3.sh upload DIR     upload every file under DIR, keyed by its path in DIR
+#   scripts/demo-s3.sh sample         generate the demo dataset (go run ./internal/demodata) and upload it
+#   scripts/demo-s3.sh env            print the exports sluice needs to reach it
 #   scripts/demo-s3.sh stop
 #
+# Environment: DEMO_S3_PORT (default 7070), DEMO_DIR (default $TMPDIR/sluice-demo-s3).
 # Uploads use curl's SigV4 signing; nothing else is needed. The credentials are throwaway ones
 # for this local server only.
 set -euo pipefail
@@ -17,58 +19,95 @@ BUCKET=demo
 ACCESS=sluice-demo
 SECRET=sluice-demo-secret
 ENDPOINT="http://127.0.0.1:$PORT"
+START_TIMEOUT=20 # seconds
+
+die() { printf 'demo-s3.sh: %s\n' "$*" >&2; exit 1; }
 
 vgw() {
-	if command -v versitygw >/dev/null; then echo versitygw; else echo "$(go env GOPATH)/bin/versitygw"; fi
+	if command -v versitygw >/dev/null; then
+		echo versitygw
+	elif [ -x "$(go env GOPATH 2>/dev/null)/bin/versitygw" ]; then
+		echo "$(go env GOPATH)/bin/versitygw"
+	else
+		return 1
+	fi
+}
+
+s3curl() {
+	curl -fsS --max-time 30 -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" \
+		--user "$ACCESS:$SECRET" "$@"
 }
 
 put() {
-	curl -fsS -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS:$SECRET" -T "$1" "$ENDPOINT/$BUCKET/$2" >/dev/null
+	s3curl -T "$1" "$ENDPOINT/$BUCKET/$2" >/dev/null || die "uploading $1 to s3://$BUCKET/$2 failed"
 	echo "uploaded s3://$BUCKET/$2"
 }
 
+upload() {
+	local dir=$1 f
+	[ -d "$dir" ] || die "$dir is not a directory"
+	while IFS= read -r f; do
+		put "$dir/$f" "$f"
+	done < <(cd "$dir" && find . -type f | sed 's|^\./||' | sort)
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 case "${1:-}" in
 start)
+	bin=$(vgw) || die "versitygw not found: run 'make setup' (it runs go install github.com/versity/versitygw/cmd/versitygw)"
 	mkdir -p "$DEMO_DIR/root"
 	if [ -f "$DEMO_DIR/pid" ] && kill -0 "$(cat "$DEMO_DIR/pid")" 2>/dev/null; then
 		echo "already running on $ENDPOINT"
 		exit 0
 	fi
-	"$(vgw)" --port "127.0.0.1:$PORT" --access "$ACCESS" --secret "$SECRET" --region us-east-1 \
+	port_busy "$PORT" && die "port $PORT is taken by another program: set DEMO_S3_PORT to a free port"
+	"$bin" --port "127.0.0.1:$PORT" --access "$ACCESS" --secret "$SECRET" --region us-east-1 \
 		posix "$DEMO_DIR/root" >"$DEMO_DIR/log" 2>&1 &
-	echo $! >"$DEMO_DIR/pid"
-	for _ in $(seq 1 100); do
-		curl -fsS -o /dev/null -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS:$SECRET" "$ENDPOINT/" 2>/dev/null && break
+	pid=$!
+	echo "$pid" >"$DEMO_DIR/pid"
+	deadline=$((SECONDS + START_TIMEOUT))
+	until s3curl -o /dev/null "$ENDPOINT/" 2>/dev/null; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			rm -f "$DEMO_DIR/pid"
+			die "versitygw exited at start: $(tail -n 3 "$DEMO_DIR/log" | tr '\n' ' ')"
+		fi
+		if ((SECONDS >= deadline)); then
+			kill "$pid" 2>/dev/null || true
+			rm -f "$DEMO_DIR/pid"
+			die "versitygw did not answer on $ENDPOINT within ${START_TIMEOUT}s (log: $DEMO_DIR/log)"
+		fi
 		sleep 0.1
 	done
-	curl -fsS -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS:$SECRET" -X PUT "$ENDPOINT/$BUCKET" >/dev/null 2>&1 || true
+	s3curl -X PUT "$ENDPOINT/$BUCKET" >/dev/null 2>&1 || true # exists already after a restart
 	echo "S3 server on $ENDPOINT, bucket '$BUCKET'"
 	;;
 put)
 	put "$2" "$3"
 	;;
+upload)
+	upload "$2"
+	;;
 sample)
 	tmp=$(mktemp -d)
-	for f in 1 2 3; do
-		for i in $(seq 1 20000); do
-			printf '{"file":%d,"n":%d,"level":"info","msg":"request served in %d ms"}\n' "$f" "$i" $((i % 97))
-		done >"$tmp/part-$f.ndjson"
-	done
-	gzip -k "$tmp/part-3.ndjson"
-	printf 'not json\n' >>"$tmp/part-2.ndjson" # one record for the dead-letter index
-	put "$tmp/part-1.ndjson" logs/part-1.ndjson
-	put "$tmp/part-2.ndjson" logs/part-2.ndjson
-	put "$tmp/part-3.ndjson.gz" logs/part-3.ndjson.gz
-	rm -rf "$tmp"
+	trap 'rm -rf "$tmp"' EXIT
+	(cd "$(dirname "$0")/.." && go run ./internal/demodata -out "$tmp")
+	upload "$tmp"
 	;;
 env)
 	echo "export AWS_ENDPOINT_URL_S3=$ENDPOINT AWS_ACCESS_KEY_ID=$ACCESS AWS_SECRET_ACCESS_KEY=$SECRET AWS_REGION=us-east-1"
 	;;
 stop)
-	if [ -f "$DEMO_DIR/pid" ]; then kill "$(cat "$DEMO_DIR/pid")" 2>/dev/null || true; rm -f "$DEMO_DIR/pid"; fi
+	if [ -f "$DEMO_DIR/pid" ]; then
+		pid=$(cat "$DEMO_DIR/pid")
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+		rm -f "$DEMO_DIR/pid"
+	fi
 	;;
 *)
-	sed -n '2,10p' "$0"
+	sed -n '2,12p' "$0"
 	exit 2
 	;;
 esac
