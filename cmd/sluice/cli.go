@@ -22,9 +22,10 @@ const (
 
 // Shared with sluice-dev, in internal/cli.
 var (
-	parseFlags     = cli.ParseFlags
-	usageError     = cli.UsageError
-	addWorkerFlags = cli.AddWorkerFlags
+	parseFlags       = cli.ParseFlags
+	usageError       = cli.UsageError
+	addWorkerFlags   = cli.AddWorkerFlags
+	addTemporalFlags = cli.AddTemporalFlags
 )
 
 type command struct {

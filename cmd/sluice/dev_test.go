@@ -264,14 +264,14 @@ func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 		return cfg
 	}
 	cfg := parse()
-	if cfg.TemporalAddress != "env:7233" || cfg.Namespace != "env-ns" || cfg.ES.Addresses[0] != "http://env:9200" ||
+	if cfg.Temporal.Address != "env:7233" || cfg.Temporal.Namespace != "env-ns" || cfg.ES.Addresses[0] != "http://env:9200" ||
 		cfg.ES.APIKey != "env-key" || cfg.MaxMemory != worker.DefaultMaxMemory || cfg.TaskQueue != "sluice" {
 		t.Fatalf("from the environment: %+v", cfg)
 	}
 	cfg = parse("--temporal-address", "flag:7233", "--namespace", "flag-ns", "--es-url", "http://a:9200,http://b:9200",
 		"--es-api-key-file", keyFile, "--max-memory", "1GiB", "--max-concurrent-chunks", "9", "--task-queue", "tq",
 		"--s3-endpoint", "http://s3:9000", "--s3-region", "eu-west-1")
-	if cfg.TemporalAddress != "flag:7233" || cfg.Namespace != "flag-ns" || len(cfg.ES.Addresses) != 2 ||
+	if cfg.Temporal.Address != "flag:7233" || cfg.Temporal.Namespace != "flag-ns" || len(cfg.ES.Addresses) != 2 ||
 		cfg.ES.APIKey != "file-key" || cfg.MaxMemory != 1<<30 || cfg.MemoryLimit != 1<<30+worker.MemoryOverhead ||
 		cfg.MaxConcurrentChunks != 9 || cfg.TaskQueue != "tq" || cfg.S3.Endpoint != "http://s3:9000" || cfg.S3.Region != "eu-west-1" {
 		t.Fatalf("from the flags: %+v", cfg)

@@ -7,11 +7,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/sluicehq/sluice/internal/cli"
 	"io"
 	"log/slog"
 	"path/filepath"
 
+	"github.com/sluicehq/sluice/internal/cli"
 	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/worker"
 )
@@ -77,27 +77,27 @@ TEMPORAL_ADDRESS or --temporal-address. Worker flags override the environment, a
 	}
 	fmt.Fprintf(stdout, "sluice dev: Temporal server listening on %s (namespace %q, data %s)\n", srv.FrontendAddress(), *namespace, where)
 
-	if *withWorker {
-		cfg.TemporalAddress = srv.FrontendAddress()
-		cfg.Namespace = *namespace
-		// The server shares the process: a Go memory limit sized for the worker alone would
-		// make the collector fight the server's memory. The byte budget still holds.
-		cfg.MemoryLimit = -1
-		w, err := worker.New(ctx, cfg)
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n(run with --worker=false to serve Temporal alone)\n", err)
-			return cli.ExitFailed
-		}
-		if err := w.Start(); err != nil {
-			w.Stop()
-			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n", err)
-			return cli.ExitFailed
-		}
-		defer w.Stop() // before the server stops (deferred calls run last-in first-out)
-		fmt.Fprintf(stdout, "sluice dev: worker polling task queue %q\n", cfg.TaskQueue)
+	if !*withWorker {
+		fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
+		<-ctx.Done()
+		fmt.Fprintln(stdout, "sluice dev: stopping")
+		return cli.ExitOK
 	}
-	fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "sluice dev: stopping")
-	return cli.ExitOK
+	// The worker talks to this server, whatever TEMPORAL_* says: plaintext, on its namespace.
+	cfg.Temporal = worker.TemporalConn{Address: srv.FrontendAddress(), Namespace: *namespace}
+	// The server shares the process: a Go memory limit sized for the worker alone would make
+	// the collector fight the server's memory. The byte budget still holds.
+	cfg.MemoryLimit = -1
+	err = worker.Run(ctx, cfg, worker.RunEvents{
+		Ready: func(cfg worker.Config) {
+			fmt.Fprintf(stdout, "sluice dev: worker polling task queue %q\n", cfg.TaskQueue)
+			fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
+		},
+		Stopping: func() { fmt.Fprintln(stdout, "sluice dev: stopping") },
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n(run with --worker=false to serve Temporal alone)\n", err)
+		return cli.ExitFailed
+	}
+	return cli.ExitOK // the worker stops before the server (deferred srv.Stop)
 }
