@@ -59,6 +59,29 @@ func (f *WorkerFlags) Config(stderr io.Writer) (worker.Config, error) {
 	if err != nil {
 		return worker.Config{}, err
 	}
+	if err := f.apply(&cfg); err != nil {
+		return worker.Config{}, err
+	}
+	if f.temporal != nil {
+		f.temporal.apply(&cfg.Temporal)
+		if err := cfg.Temporal.Validate(); err != nil {
+			return worker.Config{}, err
+		}
+	}
+	if cfg.MaxConcurrentChunks < 1 {
+		return worker.Config{}, fmt.Errorf("--max-concurrent-chunks must be at least 1")
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.SDKLogLevel = max(level, slog.LevelWarn)
+	if level <= slog.LevelDebug {
+		cfg.SDKLogLevel = level
+	}
+	return cfg.WithDefaults(), nil
+}
+
+// apply overrides cfg's fields with the worker flags that were given (the Temporal ones aside),
+// reading the files they name.
+func (f *WorkerFlags) apply(cfg *worker.Config) error {
 	var ferr error
 	f.fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
@@ -91,24 +114,7 @@ func (f *WorkerFlags) Config(stderr io.Writer) (worker.Config, error) {
 			cfg.S3.Region = f.s3Region
 		}
 	})
-	if ferr != nil {
-		return worker.Config{}, ferr
-	}
-	if f.temporal != nil {
-		f.temporal.apply(&cfg.Temporal)
-		if err := cfg.Temporal.Validate(); err != nil {
-			return worker.Config{}, err
-		}
-	}
-	if cfg.MaxConcurrentChunks < 1 {
-		return worker.Config{}, fmt.Errorf("--max-concurrent-chunks must be at least 1")
-	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg.SDKLogLevel = max(level, slog.LevelWarn)
-	if level <= slog.LevelDebug {
-		cfg.SDKLogLevel = level
-	}
-	return cfg.WithDefaults(), nil
+	return ferr
 }
 
 func splitList(s string) []string {
