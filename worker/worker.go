@@ -72,8 +72,8 @@ type Config struct {
 	SDKLogLevel slog.Leveler
 }
 
-// ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv and the Elasticsearch variables of
-// ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
+// ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv and the Elasticsearch
+// variables of ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
 // (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
 func ConfigFromEnv() (Config, error) {
 	es, err := ingest.ClientConfigFromEnv()

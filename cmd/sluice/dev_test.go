@@ -239,6 +239,30 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// TestWorkerTemporalTLSEnvironment: a TLS setting that cannot be honoured stops `sluice worker`
+// before it connects anywhere (exit 2), with the variable named; it never falls back to plaintext.
+func TestWorkerTemporalTLSEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"TEMPORAL_TLS": "enabled"}, nil, `TEMPORAL_TLS="enabled"`},
+		{map[string]string{"TEMPORAL_TLS_KEY": "/some/key.pem"}, nil, "set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY"},
+		{map[string]string{"TEMPORAL_TLS_CERT": "/some/cert.pem"}, nil, "set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY"},
+		{nil, []string{"--temporal-tls-key", "/some/key.pem"}, "set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY"},
+	} {
+		for _, k := range []string{"TEMPORAL_TLS", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY"} {
+			t.Setenv(k, tc.env[k])
+		}
+		var stdout, stderr bytes.Buffer
+		code := runWorker(context.Background(), tc.args, &stdout, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want %d and %q", tc.env, tc.args, code, stderr.String(), exitUsage, tc.want)
+		}
+	}
+}
+
 func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, []byte("file-key\n"), 0o600); err != nil {
