@@ -34,9 +34,9 @@ setup: versitygw engines-install
 	$(GO) mod download
 	$(MAKE) --no-print-directory build
 
-## build: build bin/sluice
+## build: build bin/sluice and its companions bin/sluice-dev and bin/sluice-bench
 build:
-	$(GO) build -o bin/ ./cmd/sluice ./cmd/sluice-dev
+	$(GO) build -o bin/ ./cmd/sluice ./cmd/sluice-dev ./cmd/sluice-bench
 
 ## vet: go vet every package
 vet:

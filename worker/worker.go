@@ -5,7 +5,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,10 +44,8 @@ const (
 // SDK's own environment, never in workflow inputs. The zero value of a field means its
 // default.
 type Config struct {
-	// TemporalAddress is the frontend's host:port. Defaults to 127.0.0.1:7233.
-	TemporalAddress string
-	// Namespace defaults to "default".
-	Namespace string
+	// Temporal says how to reach Temporal (address, namespace, TLS, API key).
+	Temporal TemporalConn
 	// TaskQueue the workflows and activities are polled from. Defaults to "sluice".
 	TaskQueue string
 	// MaxMemory is the byte budget of records, batches and request bodies shared by every
@@ -75,29 +72,27 @@ type Config struct {
 	SDKLogLevel slog.Leveler
 }
 
-// ConfigFromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the Elasticsearch variables of
-// ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
+// ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv and the Elasticsearch
+// variables of ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
 // (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
 func ConfigFromEnv() (Config, error) {
 	es, err := ingest.ClientConfigFromEnv()
 	if err != nil {
 		return Config{}, err
 	}
+	temporal, err := TemporalConnFromEnv()
+	if err != nil {
+		return Config{}, err
+	}
 	return Config{
-		TemporalAddress: os.Getenv("TEMPORAL_ADDRESS"),
-		Namespace:       os.Getenv("TEMPORAL_NAMESPACE"),
-		ES:              es,
+		Temporal: temporal,
+		ES:       es,
 	}.WithDefaults(), nil
 }
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
-	if c.TemporalAddress == "" {
-		c.TemporalAddress = DefaultTemporalAddress
-	}
-	if c.Namespace == "" {
-		c.Namespace = DefaultNamespace
-	}
+	c.Temporal = c.Temporal.WithDefaults()
 	if c.TaskQueue == "" {
 		c.TaskQueue = DefaultTaskQueue
 	}
@@ -132,7 +127,7 @@ func (c Config) Validate() error {
 	case c.StopTimeout < 0:
 		return fmt.Errorf("%w: negative stop timeout", ingest.ErrBadConfig)
 	}
-	return nil
+	return c.Temporal.Validate()
 }
 
 // Worker is a running (or ready to run) sluice worker. Start and Stop may each be called once.
@@ -163,17 +158,9 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.Namespace,
-		Logger:    SDKLogger(cfg.Logger, cfg.SDKLogLevel),
-	}
-	if err := TemporalSecurity(&opts); err != nil {
-		return nil, err
-	}
-	c, err := client.DialContext(ctx, opts)
+	c, err := cfg.Temporal.Dial(ctx, SDKLogger(cfg.Logger, cfg.SDKLogLevel))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.Namespace, err)
+		return nil, err
 	}
 	acts := &activities.Activities{
 		Engine: &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, Logger: cfg.Logger},
@@ -187,7 +174,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		WorkerStopTimeout:                  cfg.StopTimeout,
 	})
 	Register(w, acts)
-	cfg.Logger.Info("worker ready", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
+	cfg.Logger.Info("worker ready", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
 		"elasticsearch", bulk.Flavor()+" "+bulk.Version())
 	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts}, nil
@@ -242,24 +229,6 @@ func (w *Worker) restoreMemoryLimit() {
 		debug.SetMemoryLimit(w.prevLimit)
 		w.memLimitSet = false
 	}
-}
-
-// Run runs a worker until ctx is done, then stops it.
-func Run(ctx context.Context, cfg Config) error {
-	w, err := New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if err := w.Start(); err != nil {
-		w.Stop()
-		return err
-	}
-	<-ctx.Done()
-	w.Stop()
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return ctx.Err()
 }
 
 // SDKLogger adapts l for the Temporal SDK, passing on records at level and above.

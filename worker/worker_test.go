@@ -33,7 +33,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TemporalAddress != "127.0.0.1:7233" || cfg.Namespace != "default" || cfg.TaskQueue != "sluice" ||
+	if cfg.Temporal.Address != "127.0.0.1:7233" || cfg.Temporal.Namespace != "default" || cfg.TaskQueue != "sluice" ||
 		cfg.MaxMemory != 512<<20 || cfg.MaxConcurrentChunks != 4 || cfg.MemoryLimit != (512+256)<<20 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
@@ -46,7 +46,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TemporalAddress != "temporal.example:7233" || cfg.Namespace != "etl" ||
+	if cfg.Temporal.Address != "temporal.example:7233" || cfg.Temporal.Namespace != "etl" ||
 		strings.Join(cfg.ES.Addresses, " ") != "https://a:9200 https://b:9200" || cfg.ES.APIKey != "secret-key" {
 		t.Fatalf("from the environment: %+v", cfg)
 	}
@@ -192,7 +192,7 @@ func startWorker(t *testing.T, ctx context.Context, es *esfake.Server, taskQueue
 	}
 	t.Cleanup(srv.Stop)
 	w, err := worker.New(ctx, worker.Config{
-		TemporalAddress: srv.FrontendAddress(), TaskQueue: taskQueue, MaxMemory: 64 << 20, MemoryLimit: -1,
+		Temporal: worker.TemporalConn{Address: srv.FrontendAddress()}, TaskQueue: taskQueue, MaxMemory: 64 << 20, MemoryLimit: -1,
 		ES: ingest.ClientConfig{Addresses: []string{es.URL()}}, Logger: quietLogger(),
 	})
 	if err != nil {

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/sluicehq/sluice/internal/cli"
 	"io"
 	"os"
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/sluicehq/sluice/internal/cli"
 )
 
 // Exit codes (see internal/cli).
@@ -22,9 +23,10 @@ const (
 
 // Shared with sluice-dev, in internal/cli.
 var (
-	parseFlags     = cli.ParseFlags
-	usageError     = cli.UsageError
-	addWorkerFlags = cli.AddWorkerFlags
+	parseFlags       = cli.ParseFlags
+	usageError       = cli.UsageError
+	addWorkerFlags   = cli.AddWorkerFlags
+	addTemporalFlags = cli.AddTemporalFlags
 )
 
 type command struct {

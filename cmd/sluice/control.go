@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/sluicehq/sluice/internal/cli"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -30,7 +31,7 @@ const confirmTimeout = 5 * time.Second
 type control struct {
 	name   string // command name
 	fs     *flag.FlagSet
-	tf     *temporalFlags
+	tf     *cli.TemporalFlags
 	asJSON *bool
 	pos    []string
 	stdout io.Writer
@@ -71,14 +72,14 @@ func (k *control) fail(err error) int {
 // running connects and checks that id is a running backfill, so that a typo or a finished
 // workflow is an error rather than a signal into the void.
 func (k *control) running(ctx context.Context, id string) (client.Client, error) {
-	c, err := k.tf.dial(ctx, k.stderr)
+	c, err := k.tf.Dial(ctx, k.stderr)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		c.Close()
-		_, ns := k.tf.resolve()
+		ns := k.tf.Namespace()
 		return nil, describeError(id, ns, err)
 	}
 	info := resp.GetWorkflowExecutionInfo()
@@ -103,7 +104,7 @@ func (k *control) signal(ctx context.Context, id, signal string, arg any, done f
 	}
 	defer c.Close()
 	if err := c.SignalWorkflow(ctx, id, "", signal, arg); err != nil {
-		_, ns := k.tf.resolve()
+		ns := k.tf.Namespace()
 		return k.fail(describeError(id, ns, err))
 	}
 	p := confirm(ctx, c, id, done)
@@ -163,10 +164,10 @@ Pauses a backfill: no new chunk starts; running chunks finish. Undo with 'sluice
 	return k.signal(ctx, id, workflows.PauseSignal, nil,
 		func(p *workflows.Progress) bool { return p.Paused },
 		func(p *workflows.Progress) string {
-			return fmt.Sprintf("paused; no new chunk starts, %d running chunks finish. Resume with: sluice resume %s%s", p.ChunksRunning, id, k.tf.hintArgs())
+			return fmt.Sprintf("paused; no new chunk starts, %d running chunks finish. Resume with: sluice resume %s%s", p.ChunksRunning, id, k.tf.HintArgs())
 		},
 		func(*workflows.Progress) string {
-			return "pause requested; the workflow applies it on its next task (check with: sluice status " + id + k.tf.hintArgs() + ")"
+			return "pause requested; the workflow applies it on its next task (check with: sluice status " + id + k.tf.HintArgs() + ")"
 		})
 }
 
@@ -186,7 +187,7 @@ Resumes a paused backfill: chunks start again, up to its concurrency.
 			return fmt.Sprintf("resumed; up to %d chunks run at once", p.Concurrency)
 		},
 		func(*workflows.Progress) string {
-			return "resume requested; the workflow applies it on its next task (check with: sluice status " + id + k.tf.hintArgs() + ")"
+			return "resume requested; the workflow applies it on its next task (check with: sluice status " + id + k.tf.HintArgs() + ")"
 		})
 }
 
@@ -211,7 +212,7 @@ window shrinks as running chunks finish.
 			return fmt.Sprintf("concurrency set to %d (%d chunks running now)", n, p.ChunksRunning)
 		},
 		func(*workflows.Progress) string {
-			return fmt.Sprintf("concurrency %d requested; the workflow applies it on its next task (check with: sluice status %s%s)", n, id, k.tf.hintArgs())
+			return fmt.Sprintf("concurrency %d requested; the workflow applies it on its next task (check with: sluice status %s%s)", n, id, k.tf.HintArgs())
 		})
 }
 
@@ -238,7 +239,7 @@ completed first).
 	}
 	defer c.Close()
 	if err := c.CancelWorkflow(ctx, id, ""); err != nil {
-		_, ns := k.tf.resolve()
+		ns := k.tf.Namespace()
 		return k.fail(describeError(id, ns, err))
 	}
 	if !*wait {
@@ -249,7 +250,7 @@ completed first).
 			}{id, "requested"})
 		}
 		fmt.Fprintf(stdout, "%s: cancellation requested; running chunks stop at a checkpoint, then it closes as canceled (follow with: sluice status %s --wait%s)\n",
-			id, id, k.tf.hintArgs())
+			id, id, k.tf.HintArgs())
 		return exitOK
 	}
 	if !*k.asJSON {
@@ -262,10 +263,10 @@ completed first).
 	r, err := follow(ctx, c, id, "", newProgressPrinter(progressOut))
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(stderr, "sluice cancel: stopped waiting; the cancellation stands (follow with: sluice status %s --wait%s)\n", id, k.tf.hintArgs())
+			fmt.Fprintf(stderr, "sluice cancel: stopped waiting; the cancellation stands (follow with: sluice status %s --wait%s)\n", id, k.tf.HintArgs())
 			return exitInterrupted
 		}
-		_, ns := k.tf.resolve()
+		ns := k.tf.Namespace()
 		return k.fail(describeError(id, ns, err))
 	}
 	if *k.asJSON {

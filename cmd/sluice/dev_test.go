@@ -239,6 +239,30 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// TestWorkerTemporalTLSEnvironment: a TLS setting that cannot be honoured stops `sluice worker`
+// before it connects anywhere (exit 2), with the variable named; it never falls back to plaintext.
+func TestWorkerTemporalTLSEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"TEMPORAL_TLS": "enabled"}, nil, `TEMPORAL_TLS="enabled"`},
+		{map[string]string{"TEMPORAL_TLS_KEY": "/some/key.pem"}, nil, "set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY"},
+		{map[string]string{"TEMPORAL_TLS_CERT": "/some/cert.pem"}, nil, "set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY"},
+		{nil, []string{"--temporal-tls-key", "/some/key.pem"}, "set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY"},
+	} {
+		for _, k := range []string{"TEMPORAL_TLS", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY"} {
+			t.Setenv(k, tc.env[k])
+		}
+		var stdout, stderr bytes.Buffer
+		code := runWorker(context.Background(), tc.args, &stdout, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want %d and %q", tc.env, tc.args, code, stderr.String(), exitUsage, tc.want)
+		}
+	}
+}
+
 func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, []byte("file-key\n"), 0o600); err != nil {
@@ -264,14 +288,14 @@ func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 		return cfg
 	}
 	cfg := parse()
-	if cfg.TemporalAddress != "env:7233" || cfg.Namespace != "env-ns" || cfg.ES.Addresses[0] != "http://env:9200" ||
+	if cfg.Temporal.Address != "env:7233" || cfg.Temporal.Namespace != "env-ns" || cfg.ES.Addresses[0] != "http://env:9200" ||
 		cfg.ES.APIKey != "env-key" || cfg.MaxMemory != worker.DefaultMaxMemory || cfg.TaskQueue != "sluice" {
 		t.Fatalf("from the environment: %+v", cfg)
 	}
 	cfg = parse("--temporal-address", "flag:7233", "--namespace", "flag-ns", "--es-url", "http://a:9200,http://b:9200",
 		"--es-api-key-file", keyFile, "--max-memory", "1GiB", "--max-concurrent-chunks", "9", "--task-queue", "tq",
 		"--s3-endpoint", "http://s3:9000", "--s3-region", "eu-west-1")
-	if cfg.TemporalAddress != "flag:7233" || cfg.Namespace != "flag-ns" || len(cfg.ES.Addresses) != 2 ||
+	if cfg.Temporal.Address != "flag:7233" || cfg.Temporal.Namespace != "flag-ns" || len(cfg.ES.Addresses) != 2 ||
 		cfg.ES.APIKey != "file-key" || cfg.MaxMemory != 1<<30 || cfg.MemoryLimit != 1<<30+worker.MemoryOverhead ||
 		cfg.MaxConcurrentChunks != 9 || cfg.TaskQueue != "tq" || cfg.S3.Endpoint != "http://s3:9000" || cfg.S3.Region != "eu-west-1" {
 		t.Fatalf("from the flags: %+v", cfg)

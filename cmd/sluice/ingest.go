@@ -98,7 +98,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		return usageError(stderr, "ingest", errors.New("--task-queue is empty"))
 	}
 
-	c, err := tf.dial(ctx, stderr)
+	c, err := tf.Dial(ctx, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice ingest: %v\n", err)
 		return exitFailed
@@ -118,7 +118,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	if err != nil {
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 			fmt.Fprintf(stderr, "sluice ingest: a workflow with id %q is already running; follow it with 'sluice status %s --wait%s' or choose another --workflow-id\n",
-				id, id, tf.hintArgs())
+				id, id, tf.HintArgs())
 			return exitFailed
 		}
 		fmt.Fprintf(stderr, "sluice ingest: starting the backfill: %v\n", err)
@@ -134,8 +134,8 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		}
 		fmt.Fprintf(stdout, "started backfill %s (run %s)\n", run.GetID(), run.GetRunID())
 		fmt.Fprintf(stdout, "  %s -> index %s, task queue %s\n", in.Source.URI, in.Source.Index, *taskQueue)
-		fmt.Fprintf(stdout, "  follow: sluice status %s --wait%s\n", run.GetID(), tf.hintArgs())
-		fmt.Fprintf(stdout, "  cancel: sluice cancel %s%s\n", run.GetID(), tf.hintArgs())
+		fmt.Fprintf(stdout, "  follow: sluice status %s --wait%s\n", run.GetID(), tf.HintArgs())
+		fmt.Fprintf(stdout, "  cancel: sluice cancel %s%s\n", run.GetID(), tf.HintArgs())
 		return exitOK
 	}
 	if !*asJSON {

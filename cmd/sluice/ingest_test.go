@@ -576,31 +576,6 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-func TestTemporalFlagsOverrideEnvironment(t *testing.T) {
-	t.Setenv("TEMPORAL_ADDRESS", "env:7233")
-	t.Setenv("TEMPORAL_NAMESPACE", "env-ns")
-	parse := func(args ...string) (string, string, string) {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		tf := addTemporalFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		a, n := tf.resolve()
-		return a, n, tf.hintArgs()
-	}
-	if a, n, h := parse(); a != "env:7233" || n != "env-ns" || h != "" {
-		t.Fatalf("from the environment: %q %q %q", a, n, h)
-	}
-	if a, n, h := parse("--temporal-address", "flag:1", "--namespace", "ns"); a != "flag:1" || n != "ns" || h != " --namespace ns --temporal-address flag:1" {
-		t.Fatalf("from the flags: %q %q %q", a, n, h)
-	}
-	t.Setenv("TEMPORAL_ADDRESS", "")
-	t.Setenv("TEMPORAL_NAMESPACE", "")
-	if a, n, _ := parse(); a != "127.0.0.1:7233" || n != "default" {
-		t.Fatalf("defaults: %q %q", a, n)
-	}
-}
-
 func TestProgressPrinter(t *testing.T) {
 	p := &workflows.Progress{
 		Phase: workflows.PhaseRunning, ChunksPlanned: 40, ChunksDone: 12, ChunksRunning: 3, ChunksFailed: 1,

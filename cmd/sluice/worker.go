@@ -21,9 +21,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprint(fs.Output(), `usage: sluice worker [flags]
 
 Polls a Temporal task queue and runs sluice's workflows and activities until interrupted.
-Flags override the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ELASTICSEARCH_*, AWS_*).
-Secrets come from the environment or files only: ELASTICSEARCH_API_KEY or --es-api-key-file,
-ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, and the AWS SDK's credential chain.
+Flags override the environment (TEMPORAL_*, ELASTICSEARCH_*, AWS_*).
+Secrets come from the environment or files only: TEMPORAL_API_KEY, TEMPORAL_TLS_KEY (a file),
+ELASTICSEARCH_API_KEY or --es-api-key-file, ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, and
+the AWS SDK's credential chain.
 
 `)
 		fs.PrintDefaults()
@@ -39,19 +40,15 @@ ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, and the AWS SDK's credential chai
 	if err != nil {
 		return usageError(stderr, "worker", err)
 	}
-	w, err := worker.New(ctx, cfg)
+	err = worker.Run(ctx, cfg, worker.RunEvents{
+		Ready: func(cfg worker.Config) {
+			fmt.Fprintf(stdout, "sluice worker: polling task queue %q of namespace %q at %s\n", cfg.TaskQueue, cfg.Temporal.Namespace, cfg.Temporal.Address)
+		},
+		Stopping: func() { fmt.Fprintln(stdout, "sluice worker: stopping; running chunks stop at a checkpoint") },
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice worker: %v\n", err)
 		return exitFailed
 	}
-	if err := w.Start(); err != nil {
-		w.Stop()
-		fmt.Fprintf(stderr, "sluice worker: %v\n", err)
-		return exitFailed
-	}
-	fmt.Fprintf(stdout, "sluice worker: polling task queue %q of namespace %q at %s\n", cfg.TaskQueue, cfg.Namespace, cfg.TemporalAddress)
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "sluice worker: stopping; running chunks stop at a checkpoint")
-	w.Stop()
 	return exitOK
 }

@@ -7,11 +7,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/sluicehq/sluice/internal/cli"
 	"io"
 	"log/slog"
 	"path/filepath"
 
+	"github.com/sluicehq/sluice/internal/cli"
 	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/worker"
 )
@@ -19,9 +19,42 @@ import (
 // Summary is the one-line description of the command.
 const Summary = "run a local Temporal server (file-backed) with a worker in the same process"
 
+// options are the parsed flags of `sluice dev`.
+type options struct {
+	server     devserver.Options
+	withWorker bool
+	worker     worker.Config // when withWorker
+}
+
 // Run runs the embedded Temporal server and, unless --worker=false, a worker on it, until ctx
 // is done (SIGINT or SIGTERM). Workflows survive a restart on the same --data-dir.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, ok, code := parseFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	srv, err := devserver.Start(opts.server)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice dev: starting the Temporal server: %v\n", err)
+		return cli.ExitFailed
+	}
+	defer srv.Stop() // after the worker has stopped
+	where := "in memory"
+	if opts.server.DataDir != "" {
+		where = filepath.Join(opts.server.DataDir, devserver.DatabaseFileName)
+	}
+	fmt.Fprintf(stdout, "sluice dev: Temporal server listening on %s (namespace %q, data %s)\n", srv.FrontendAddress(), opts.server.Namespace, where)
+	if !opts.withWorker {
+		fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
+		<-ctx.Done()
+		fmt.Fprintln(stdout, "sluice dev: stopping")
+		return cli.ExitOK
+	}
+	return runWorker(ctx, opts.worker, srv.FrontendAddress(), opts.server.Namespace, stdout, stderr)
+}
+
+// parseFlags parses the flags of `sluice dev`; ok false means exit with code.
+func parseFlags(args []string, stderr io.Writer) (opts options, ok bool, code int) {
 	fs := flag.NewFlagSet("sluice dev", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: sluice dev [flags]
@@ -29,7 +62,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 Runs a Temporal server for development (SQLite in --data-dir; --data-dir "" keeps it in
 memory) and a sluice worker on it, until interrupted. Point other commands at it with
 TEMPORAL_ADDRESS or --temporal-address. Worker flags override the environment, as for
-'sluice worker'.
+'sluice worker'; the worker talks to this server whatever TEMPORAL_* say.
 
 `)
 		fs.PrintDefaults()
@@ -42,62 +75,44 @@ TEMPORAL_ADDRESS or --temporal-address. Worker flags override the environment, a
 	serverLog := fs.String("server-log-level", "warn", "lowest level of the Temporal server's own logs")
 	wf := cli.AddWorkerFlags(fs, false)
 	if ok, code := cli.ParseFlags(fs, args, stderr); !ok {
-		return code
+		return options{}, false, code
 	}
 	if fs.NArg() > 0 {
-		return cli.UsageError(stderr, "dev", fmt.Errorf("unexpected arguments %q", fs.Args()))
+		return options{}, false, cli.UsageError(stderr, "dev", fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	serverLevel, err := cli.ParseLevel(*serverLog)
 	if err != nil {
-		return cli.UsageError(stderr, "dev", fmt.Errorf("--server-log-level: %w", err))
+		return options{}, false, cli.UsageError(stderr, "dev", fmt.Errorf("--server-log-level: %w", err))
 	}
-	var cfg worker.Config
+	opts = options{withWorker: *withWorker, server: devserver.Options{
+		DataDir: *dataDir, IP: *ip, Port: *port, Namespace: *namespace,
+		Logger: slog.New(slog.NewTextHandler(stderr, nil)), LogLevel: serverLevel,
+	}}
 	if *withWorker {
-		if cfg, err = wf.Config(stderr); err != nil {
-			return cli.UsageError(stderr, "dev", err)
+		if opts.worker, err = wf.Config(stderr); err != nil {
+			return options{}, false, cli.UsageError(stderr, "dev", err)
 		}
 	}
+	return opts, true, 0
+}
 
-	srv, err := devserver.Start(devserver.Options{
-		DataDir:   *dataDir,
-		IP:        *ip,
-		Port:      *port,
-		Namespace: *namespace,
-		Logger:    slog.New(slog.NewTextHandler(stderr, nil)),
-		LogLevel:  serverLevel,
+// runWorker runs a worker on the server at address until ctx is done.
+func runWorker(ctx context.Context, cfg worker.Config, address, namespace string, stdout, stderr io.Writer) int {
+	// Plaintext, on the server's namespace, whatever TEMPORAL_* say.
+	cfg.Temporal = worker.TemporalConn{Address: address, Namespace: namespace}
+	// The server shares the process: a Go memory limit sized for the worker alone would make
+	// the collector fight the server's memory. The byte budget still holds.
+	cfg.MemoryLimit = -1
+	err := worker.Run(ctx, cfg, worker.RunEvents{
+		Ready: func(cfg worker.Config) {
+			fmt.Fprintf(stdout, "sluice dev: worker polling task queue %q\n", cfg.TaskQueue)
+			fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
+		},
+		Stopping: func() { fmt.Fprintln(stdout, "sluice dev: stopping") },
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice dev: starting the Temporal server: %v\n", err)
+		fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n(run with --worker=false to serve Temporal alone)\n", err)
 		return cli.ExitFailed
 	}
-	defer srv.Stop()
-	where := "in memory"
-	if *dataDir != "" {
-		where = filepath.Join(*dataDir, devserver.DatabaseFileName)
-	}
-	fmt.Fprintf(stdout, "sluice dev: Temporal server listening on %s (namespace %q, data %s)\n", srv.FrontendAddress(), *namespace, where)
-
-	if *withWorker {
-		cfg.TemporalAddress = srv.FrontendAddress()
-		cfg.Namespace = *namespace
-		// The server shares the process: a Go memory limit sized for the worker alone would
-		// make the collector fight the server's memory. The byte budget still holds.
-		cfg.MemoryLimit = -1
-		w, err := worker.New(ctx, cfg)
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n(run with --worker=false to serve Temporal alone)\n", err)
-			return cli.ExitFailed
-		}
-		if err := w.Start(); err != nil {
-			w.Stop()
-			fmt.Fprintf(stderr, "sluice dev: starting the worker: %v\n", err)
-			return cli.ExitFailed
-		}
-		defer w.Stop() // before the server stops (deferred calls run last-in first-out)
-		fmt.Fprintf(stdout, "sluice dev: worker polling task queue %q\n", cfg.TaskQueue)
-	}
-	fmt.Fprintln(stdout, "sluice dev: running; press Ctrl-C to stop")
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "sluice dev: stopping")
 	return cli.ExitOK
 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/sluicehq/sluice/workflows"
+)
+
+// progressPrinter draws progress: one line redrawn in place on a terminal, plain lines at
+// most every plainProgressEvery otherwise (and only every plainProgressQuiet while nothing
+// changes). A nil writer prints nothing.
+type progressPrinter struct {
+	w     io.Writer
+	tty   bool
+	width int // terminal columns; 0: unknown
+
+	drawn    bool // tty: a line is on screen
+	lastTime time.Time
+	lastKey  string
+}
+
+func newProgressPrinter(w io.Writer) *progressPrinter {
+	pp := &progressPrinter{w: w}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		pp.tty = true
+		if width, _, err := term.GetSize(int(f.Fd())); err == nil {
+			pp.width = width
+		}
+	}
+	return pp
+}
+
+// show draws p, or says that the workflow does not answer when err is not nil.
+func (pp *progressPrinter) show(p *workflows.Progress, err error, now time.Time) {
+	if pp.w == nil {
+		return
+	}
+	var line, key string
+	if err != nil {
+		line = "waiting for the progress query to be answered (is a worker polling the task queue?)"
+		key = line
+	} else {
+		line, key = progressLine(p), progressKey(p)
+	}
+	if pp.tty {
+		if pp.width > 1 && len(line) >= pp.width {
+			line = line[:pp.width-1] // a wrapped line cannot be redrawn with \r
+		}
+		fmt.Fprint(pp.w, "\r\033[K"+line)
+		pp.drawn = true
+		return
+	}
+	since := now.Sub(pp.lastTime)
+	if !pp.lastTime.IsZero() && (since < plainProgressEvery || key == pp.lastKey && since < plainProgressQuiet) {
+		return
+	}
+	fmt.Fprintln(pp.w, line)
+	pp.lastTime, pp.lastKey = now, key
+}
+
+// end finishes the line on a terminal, so that what follows starts on its own.
+func (pp *progressPrinter) end() {
+	if pp.tty && pp.drawn {
+		fmt.Fprintln(pp.w)
+		pp.drawn = false
+	}
+}
+
+// progressLine is one line of progress, ASCII only (its length is its width).
+func progressLine(p *workflows.Progress) string {
+	phase := p.Phase
+	if phase == "" {
+		phase = workflows.PhaseRunning
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: chunks %s/%s", phase, commas(p.ChunksDone), planned(p))
+	if p.ChunksRunning > 0 {
+		fmt.Fprintf(&b, ", %d running", p.ChunksRunning)
+	}
+	if p.ChunksFailed > 0 {
+		fmt.Fprintf(&b, ", %s failed", commas(p.ChunksFailed))
+	}
+	fmt.Fprintf(&b, " | %s indexed", commas(p.Stats.Indexed))
+	if p.Stats.DeadLettered > 0 {
+		fmt.Fprintf(&b, ", %s dead-lettered", commas(p.Stats.DeadLettered))
+	}
+	fmt.Fprintf(&b, " | %s docs/s | %s of %s | %s", commas(int64(p.DocsPerSecond+0.5)),
+		humanBytes(p.Stats.Bytes), humanBytes(p.Bytes), p.Elapsed.Round(time.Second))
+	return b.String()
+}
+
+// progressKey changes when the work done changes, not with the clock.
+func progressKey(p *workflows.Progress) string {
+	return fmt.Sprint(p.Phase, p.ChunksPlanned, p.ChunksDone, p.ChunksFailed, p.ChunksRunning, p.Stats, p.Paused, p.Concurrency)
+}
+
+// planned is the number of chunks planned, with a "+" while the listing goes on.
+func planned(p *workflows.Progress) string {
+	s := commas(p.ChunksPlanned)
+	if !p.ListingDone {
+		s += "+"
+	}
+	return s
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/workflows"
+)
+
+// The JSON output. Field names are snake_case and stable: scripts read them.
+type (
+	statusJSON struct {
+		WorkflowID   string        `json:"workflow_id"`
+		RunID        string        `json:"run_id"`
+		WorkflowType string        `json:"workflow_type,omitempty"`
+		TaskQueue    string        `json:"task_queue,omitempty"`
+		Status       string        `json:"status"`
+		StartTime    *time.Time    `json:"start_time,omitempty"`
+		CloseTime    *time.Time    `json:"close_time,omitempty"`
+		Source       string        `json:"source,omitempty"`
+		Index        string        `json:"index,omitempty"`
+		DeadLetter   string        `json:"dead_letter,omitempty"`
+		Progress     *progressJSON `json:"progress,omitempty"`
+		Result       *resultJSON   `json:"result,omitempty"`
+		ErrorType    string        `json:"error_type,omitempty"`
+		Error        string        `json:"error,omitempty"`
+		Detached     bool          `json:"detached,omitempty"`
+	}
+	recordsJSON struct {
+		Read         int64 `json:"read"`
+		Indexed      int64 `json:"indexed"`
+		DeadLettered int64 `json:"dead_lettered"`
+		Retried      int64 `json:"retried"`
+		BytesRead    int64 `json:"bytes_read"`
+	}
+	failedChunkJSON struct {
+		Key        string `json:"key"`
+		Start      int64  `json:"start"`
+		End        int64  `json:"end"` // -1: to the end of the object
+		Checkpoint int64  `json:"checkpoint,omitempty"`
+		ErrorType  string `json:"error_type"`
+		Error      string `json:"error"`
+	}
+	resultJSON struct {
+		Records         recordsJSON       `json:"records"`
+		ChunksPlanned   int64             `json:"chunks_planned"`
+		ChunksDone      int64             `json:"chunks_done"`
+		ChunksFailed    int64             `json:"chunks_failed"`
+		Objects         int64             `json:"objects"`
+		Bytes           int64             `json:"bytes"` // source bytes planned
+		DurationSeconds float64           `json:"duration_seconds"`
+		DocsPerSecond   float64           `json:"docs_per_second"`
+		Runs            int               `json:"runs"`
+		FailedChunks    []failedChunkJSON `json:"failed_chunks,omitempty"`
+	}
+	progressJSON struct {
+		Phase          string            `json:"phase"`
+		Records        recordsJSON       `json:"records"` // finished chunks only
+		ChunksPlanned  int64             `json:"chunks_planned"`
+		ChunksDone     int64             `json:"chunks_done"`
+		ChunksFailed   int64             `json:"chunks_failed"`
+		ChunksRunning  int               `json:"chunks_running"`
+		ChunksPending  int               `json:"chunks_pending"`
+		ListingDone    bool              `json:"listing_done"`
+		Objects        int64             `json:"objects"`
+		Bytes          int64             `json:"bytes"`
+		DocsPerSecond  float64           `json:"docs_per_second"`
+		ElapsedSeconds float64           `json:"elapsed_seconds"`
+		Paused         bool              `json:"paused"`
+		Concurrency    int               `json:"concurrency"`
+		Run            int               `json:"run"`
+		FailedChunks   []failedChunkJSON `json:"failed_chunks,omitempty"`
+	}
+)
+
+func (r *report) toJSON() statusJSON {
+	j := statusJSON{
+		WorkflowID: r.WorkflowID, RunID: r.RunID, WorkflowType: r.Type, TaskQueue: r.TaskQueue, Status: r.Status,
+		Source: r.Source, Index: r.Index, DeadLetter: r.DeadLetter,
+		ErrorType: r.ErrorType, Error: r.Error, Detached: r.Detached,
+	}
+	if !r.Start.IsZero() {
+		j.StartTime = &r.Start
+	}
+	if !r.Close.IsZero() {
+		j.CloseTime = &r.Close
+	}
+	if res := r.Result; res != nil {
+		j.Result = resultOf(res)
+	}
+	if p := r.Progress; p != nil {
+		j.Progress = progressOf(p)
+	}
+	return j
+}
+
+func resultOf(res *workflows.BackfillResult) *resultJSON {
+	return &resultJSON{
+		Records:       recordsOf(res.Stats),
+		ChunksPlanned: res.ChunksPlanned, ChunksDone: res.ChunksDone, ChunksFailed: res.ChunksFailed,
+		Objects: res.Objects, Bytes: res.Bytes,
+		DurationSeconds: res.Duration.Seconds(), DocsPerSecond: docsPerSecond(res), Runs: res.Runs,
+		FailedChunks: failedOf(res.Failed),
+	}
+}
+
+func progressOf(p *workflows.Progress) *progressJSON {
+	return &progressJSON{
+		Phase: p.Phase, Records: recordsOf(p.Stats),
+		ChunksPlanned: p.ChunksPlanned, ChunksDone: p.ChunksDone, ChunksFailed: p.ChunksFailed,
+		ChunksRunning: p.ChunksRunning, ChunksPending: p.ChunksPending, ListingDone: p.ListingDone,
+		Objects: p.Objects, Bytes: p.Bytes, DocsPerSecond: p.DocsPerSecond, ElapsedSeconds: p.Elapsed.Seconds(),
+		Paused: p.Paused, Concurrency: p.Concurrency, Run: p.Run, FailedChunks: failedOf(p.Failed),
+	}
+}
+
+func recordsOf(s activities.ChunkStats) recordsJSON {
+	return recordsJSON{Read: s.Read, Indexed: s.Indexed, DeadLettered: s.DeadLettered, Retried: s.Retried, BytesRead: s.Bytes}
+}
+
+func failedOf(failed []workflows.FailedChunk) []failedChunkJSON {
+	var out []failedChunkJSON
+	for _, fc := range failed {
+		out = append(out, failedChunkJSON{Key: fc.Key, Start: fc.Start, End: fc.End, Checkpoint: fc.Resume, ErrorType: fc.ErrorType, Error: fc.Error})
+	}
+	return out
+}
+
+// writeJSON prints v as one line of JSON.
+func writeJSON(stdout, stderr io.Writer, v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice: encoding JSON: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return exitOK
+}

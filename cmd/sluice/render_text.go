@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/workflows"
+)
+
+// writeText prints r for a person.
+func (r *report) writeText(w io.Writer) {
+	line := textLine(func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-12s %s\n", label, fmt.Sprintf(format, args...))
+	})
+	line("workflow", "%s (run %s)", r.WorkflowID, r.RunID)
+	if r.Type != "" {
+		line("type", "%s on task queue %s", r.Type, r.TaskQueue)
+	}
+	if r.Source != "" || r.Index != "" {
+		dl := ""
+		if r.DeadLetter != "" {
+			dl = ", dead letters to " + r.DeadLetter
+		}
+		line("data", "%s -> index %s%s", r.Source, r.Index, dl)
+	}
+	status := r.Status
+	if r.Detached {
+		status += " (no longer followed)"
+	}
+	switch {
+	case !r.Close.IsZero():
+		line("status", "%s; started %s, closed %s (%s)", status, stamp(r.Start), stamp(r.Close), r.Close.Sub(r.Start).Round(time.Second))
+	case !r.Start.IsZero():
+		line("status", "%s; started %s", status, stamp(r.Start))
+	default:
+		line("status", "%s", status)
+	}
+	if r.Error != "" {
+		line("error", "%s", r.Error)
+	}
+	switch {
+	case r.Result != nil:
+		writeResult(w, line, r.Result)
+	case r.Progress != nil:
+		writeProgress(w, line, r.Progress)
+	case r.ProgressErr != nil:
+		line("progress", "no answer to the progress query: %v", r.ProgressErr)
+	}
+}
+
+// textLine prints one labelled line of the text report.
+type textLine func(label, format string, args ...any)
+
+// writeResult prints the result of a closed backfill.
+func writeResult(w io.Writer, line textLine, res *workflows.BackfillResult) {
+	writeStats(line, res.Stats)
+	line("chunks", "%s done of %s planned, %s failed; %s objects, %s", commas(res.ChunksDone), commas(res.ChunksPlanned),
+		commas(res.ChunksFailed), commas(res.Objects), humanBytes(res.Bytes))
+	runs := ""
+	if res.Runs > 1 {
+		runs = fmt.Sprintf(" (%d runs: continued as new %d times)", res.Runs, res.Runs-1)
+	}
+	line("duration", "%s, %s docs/s%s", res.Duration.Round(time.Second), commas(int64(docsPerSecond(res)+0.5)), runs)
+	writeFailed(w, res.Failed, res.ChunksFailed)
+}
+
+// writeProgress prints the progress of a running backfill (or the last of one without result).
+func writeProgress(w io.Writer, line textLine, p *workflows.Progress) {
+	phase := p.Phase
+	if phase == "" {
+		phase = workflows.PhaseRunning
+	}
+	line("phase", "%s; concurrency %d, run %d", phase, p.Concurrency, p.Run)
+	line("chunks", "%s done of %s planned, %d running, %d pending, %s failed; %s objects, %s",
+		commas(p.ChunksDone), planned(p), p.ChunksRunning, p.ChunksPending, commas(p.ChunksFailed), commas(p.Objects), humanBytes(p.Bytes))
+	writeStats(line, p.Stats)
+	line("rate", "%s docs/s over %s (records of finished chunks only)", commas(int64(p.DocsPerSecond+0.5)), p.Elapsed.Round(time.Second))
+	writeFailed(w, p.Failed, p.ChunksFailed)
+}
+
+func writeStats(line textLine, st activities.ChunkStats) {
+	line("records", "%s read, %s indexed, %s dead-lettered, %s retried; %s read from S3",
+		commas(st.Read), commas(st.Indexed), commas(st.DeadLettered), commas(st.Retried), humanBytes(st.Bytes))
+}
+
+func writeFailed(w io.Writer, failed []workflows.FailedChunk, total int64) {
+	if len(failed) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "failed chunks (%d", len(failed))
+	if total > int64(len(failed)) {
+		fmt.Fprintf(w, " of %d", total)
+	}
+	fmt.Fprintln(w, "):")
+	for _, fc := range failed {
+		fmt.Fprintf(w, "  %s\n", describeChunk(fc))
+	}
+}
+
+func describeChunk(fc workflows.FailedChunk) string {
+	end := "end"
+	if fc.End >= 0 {
+		end = strconv.FormatInt(fc.End, 10)
+	}
+	s := fmt.Sprintf("%s [%d,%s): %s: %s", fc.Key, fc.Start, end, fc.ErrorType, fc.Error)
+	if fc.Resume > 0 {
+		s += fmt.Sprintf(" (checkpoint %d)", fc.Resume)
+	}
+	return s
+}
+
+func docsPerSecond(res *workflows.BackfillResult) float64 {
+	if res.Duration <= 0 {
+		return 0
+	}
+	return float64(res.Stats.Indexed) / res.Duration.Seconds()
+}
+
+func stamp(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05 MST") }
+
+// commas prints n with thousands separators: 1,234,567.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// humanBytes rounds n for display (1.2 GiB); units.FormatBytes prints sizes exactly, for flags.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	f := float64(n)
+	i := -1
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return strconv.FormatFloat(f, 'f', 1, 64) + " " + string("KMGTP"[i]) + "iB"
+}
