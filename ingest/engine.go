@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // Limits tune one chunk's pipeline. The zero value of a field means its default.
@@ -54,7 +56,7 @@ func (l Limits) WithDefaults() Limits {
 // memory budget, shared by every chunk running at once. An Engine is safe for concurrent use.
 type Engine struct {
 	Budget      *Budget
-	Bulk        *Bulk
+	Bulk        *es.Client
 	DeadLetters DeadLetterSink
 	Logger      *slog.Logger // nil: slog.Default()
 }

@@ -2,16 +2,16 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // sendLoop sends batches until there are no more, and advances the checkpoint over them.
 func (p *pipeline) sendLoop(ctx context.Context) error {
-	var results []itemResult
+	var results []es.ItemResult
 	for b := range p.batches {
 		refused := int64(len(b.rejects)) // records the producer refused before sending
 		stats, err := p.sendBatch(ctx, b, &results)
@@ -44,7 +44,7 @@ func (p *pipeline) sendLoop(ctx context.Context) error {
 // sendBatch delivers every document of b: indexed, or dead-lettered (appended to b.rejects)
 // when Elasticsearch refuses it for good. It returns an error only when the batch cannot be
 // finished: a permanent cluster-side refusal, retries exhausted, or ctx done.
-func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]itemResult) (Stats, error) {
+func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]es.ItemResult) (Stats, error) {
 	st := Stats{Read: int64(len(b.items))}
 	if len(b.items) == 0 {
 		return st, nil
@@ -53,15 +53,15 @@ func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]itemResul
 	for i := range idx {
 		idx[i] = i
 	}
-	err := p.sendItems(ctx, b, idx, b.parts, results, &st, time.Now().Add(p.lim.RetryMaxElapsed))
+	retry := es.RetryPolicy{Initial: p.lim.RetryInitial, Max: p.lim.RetryMax, MaxElapsed: p.lim.RetryMaxElapsed}.Start()
+	err := p.sendItems(ctx, b, idx, b.parts, results, &st, retry)
 	return st, err
 }
 
 // sendItems sends the items idx of b (whose body is body) until each is indexed or
-// dead-lettered. 429/5xx items are resent alone with jittered exponential backoff; a 413 or a
-// whole-request 400 splits the request in halves.
-func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body [][]byte, results *[]itemResult, st *Stats, deadline time.Time) error {
-	backoff := p.lim.RetryInitial
+// dead-lettered, as es.ClassifyStatus and es.ClassifyItem say: retryable items are resent
+// alone after the batch's backoff; a 413 or a whole-request 400 splits the request in halves.
+func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body [][]byte, results *[]es.ItemResult, st *Stats, backoff *es.Backoff) error {
 	var owned []byte // a body built here for a subset (retries and splits only)
 	for attempt := 0; ; attempt++ {
 		if body == nil {
@@ -74,82 +74,87 @@ func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body [][]
 		if attempt > 0 {
 			st.Retried += int64(len(idx))
 		}
-		out, err := p.e.Bulk.send(ctx, p.spec.Index, body, len(idx), *results)
+		out, err := p.e.Bulk.Bulk(ctx, p.spec.Index, body, len(idx), *results)
+		class := out.Class()
+		if err != nil {
+			class = es.ClassifyError(err)
+		}
 		var retry []int
-		switch {
-		case err != nil:
+		switch class {
+		case es.Retry:
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			p.log.Warn("bulk request failed; retrying", "object", p.spec.object(), "offset", b.items[idx[0]].off, "err", err)
+			if err != nil {
+				p.log.Warn("bulk request failed; retrying", "object", p.spec.object(), "offset", b.items[idx[0]].off, "err", err)
+			}
 			retry = idx
-		case out.Status == http.StatusTooManyRequests || out.Status >= 500:
-			retry = idx
-		case out.Status == http.StatusRequestEntityTooLarge || out.Status == http.StatusBadRequest:
+		case es.Split, es.Rejected:
 			if len(idx) == 1 {
 				p.deadLetter(b, idx[0], out.Status, "request_rejected", string(out.Body))
 				return nil
 			}
 			half := len(idx) / 2
-			if err := p.sendItems(ctx, b, idx[:half], nil, results, st, deadline); err != nil {
+			if err := p.sendItems(ctx, b, idx[:half], nil, results, st, backoff); err != nil {
 				return err
 			}
-			return p.sendItems(ctx, b, idx[half:], nil, results, st, deadline)
-		case out.Status == http.StatusUnauthorized || out.Status == http.StatusForbidden:
+			return p.sendItems(ctx, b, idx[half:], nil, results, st, backoff)
+		case es.Unauthorized:
 			return fmt.Errorf("%w: _bulk to %q: %d %s", ErrUnauthorized, p.spec.Index, out.Status, out.Body)
-		case out.Status == http.StatusNotFound:
+		case es.IndexMissing:
 			return fmt.Errorf("%w: _bulk to %q: %d %s", ErrIndexNotAllowed, p.spec.Index, out.Status, out.Body)
-		case out.Status < 200 || out.Status > 299:
-			return fmt.Errorf("%w: _bulk to %q: unexpected status %d %s", ErrPermanent, p.spec.Index, out.Status, out.Body)
-		case !out.Errors:
-			st.Indexed += int64(len(idx))
-			return nil
-		default:
+		case es.OK:
+			if !out.Errors {
+				st.Indexed += int64(len(idx))
+				return nil
+			}
 			*results = out.Items
 			for k, r := range out.Items {
 				i := idx[k]
-				switch {
-				case r.Status >= 200 && r.Status <= 299:
+				switch es.ClassifyItem(r.Status, r.Type) {
+				case es.OK:
 					st.Indexed++
-				case r.Status == http.StatusTooManyRequests || r.Status >= 500:
+				case es.Retry:
 					retry = append(retry, i)
-				case r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden:
+				case es.Unauthorized:
 					return fmt.Errorf("%w: indexing into %q: %s: %s", ErrUnauthorized, p.spec.Index, r.Type, r.Reason)
-				case r.Type == "index_not_found_exception" || r.Type == "index_closed_exception":
+				case es.IndexMissing, es.IndexClosed:
 					return fmt.Errorf("%w: indexing into %q: %s: %s", ErrIndexNotAllowed, p.spec.Index, r.Type, r.Reason)
 				default:
 					p.deadLetter(b, i, r.Status, r.Type, r.Reason)
 				}
 			}
+		default:
+			return fmt.Errorf("%w: _bulk to %q: unexpected status %d %s", ErrPermanent, p.spec.Index, out.Status, out.Body)
 		}
 		if len(retry) == 0 {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %d documents of %s from offset %d still refused after %s (last: %v)", ErrRetriesExhausted, len(retry), p.spec.object(), b.items[retry[0]].off, p.lim.RetryMaxElapsed, describe(out, err))
+		if werr := backoff.Wait(ctx, describe(out, err)); werr != nil {
+			if errors.Is(werr, ErrRetriesExhausted) {
+				return fmt.Errorf("%d documents of %s from offset %d: %w", len(retry), p.spec.object(), b.items[retry[0]].off, werr)
+			}
+			return werr
 		}
 		if len(retry) != len(idx) {
 			idx = append([]int(nil), retry...)
 			body = nil
 		}
-		// Full jitter: sleep a random time up to the current backoff.
-		sleep := time.Duration(rand.Int64N(int64(backoff)) + 1)
-		t := time.NewTimer(sleep)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		}
-		backoff = min(2*backoff, p.lim.RetryMax)
 	}
 }
 
-func describe(out bulkOutcome, err error) string {
+// describe is the last failure of a request that is retried, for the message when retries
+// run out.
+func describe(out es.BulkResult, err error) error {
 	if err != nil {
-		return err.Error()
+		return err
 	}
-	return "status " + strconv.Itoa(out.Status)
+	for _, r := range out.Items {
+		if es.ClassifyItem(r.Status, r.Type) == es.Retry {
+			return fmt.Errorf("item status %d %s: %s", r.Status, r.Type, r.Reason)
+		}
+	}
+	return fmt.Errorf("status %d %s", out.Status, out.Body)
 }
 
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.

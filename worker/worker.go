@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/ingest/s3source"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -67,7 +69,7 @@ type Config struct {
 	// S3 says where the objects are. Credentials come from the AWS SDK's default chain.
 	S3 s3source.Config
 	// ES says how to reach Elasticsearch, credentials included.
-	ES ingest.ClientConfig
+	ES es.Config
 	// Logger receives sluice's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
@@ -76,18 +78,31 @@ type Config struct {
 }
 
 // ConfigFromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the Elasticsearch variables of
-// ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
-// (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
+// ESConfigFromEnv. S3 settings are left to the AWS SDK's own variables (AWS_REGION,
+// AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
 func ConfigFromEnv() (Config, error) {
-	es, err := ingest.ClientConfigFromEnv()
-	if err != nil {
-		return Config{}, err
-	}
 	return Config{
 		TemporalAddress: os.Getenv("TEMPORAL_ADDRESS"),
 		Namespace:       os.Getenv("TEMPORAL_NAMESPACE"),
-		ES:              es,
+		ES:              ESConfigFromEnv(os.Getenv),
 	}.WithDefaults(), nil
+}
+
+// ESConfigFromEnv is the one place that reads the Elasticsearch variables, through getenv:
+// ELASTICSEARCH_URL (comma-separated), ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME,
+// ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT (a PEM file path, read by es.New).
+func ESConfigFromEnv(getenv func(string) string) es.Config {
+	var c es.Config
+	for _, a := range strings.Split(getenv("ELASTICSEARCH_URL"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Addresses = append(c.Addresses, a)
+		}
+	}
+	c.APIKey = getenv("ELASTICSEARCH_API_KEY")
+	c.Username = getenv("ELASTICSEARCH_USERNAME")
+	c.Password = getenv("ELASTICSEARCH_PASSWORD")
+	c.CACertFile = getenv("ELASTICSEARCH_CA_CERT")
+	return c
 }
 
 // WithDefaults fills in the zero fields.
@@ -147,7 +162,7 @@ type Worker struct {
 	prevLimit   int64
 }
 
-// New connects to Elasticsearch (GET /, to learn what the cluster is) and to Temporal, and
+// New connects to Elasticsearch (es.New, to learn what the cluster is) and to Temporal, and
 // registers the workflows and activities. It fails fast when either is unreachable or
 // refuses the credentials. Nothing is polled until Start.
 func New(ctx context.Context, cfg Config) (*Worker, error) {
@@ -155,7 +170,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	bulk, err := ingest.NewBulk(ctx, cfg.ES)
+	bulk, err := es.New(ctx, cfg.ES)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +204,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	Register(w, acts)
 	cfg.Logger.Info("worker ready", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
 		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
-		"elasticsearch", bulk.Flavor()+" "+bulk.Version())
+		"elasticsearch", bulk.String())
 	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/internal/esfake"
 	"github.com/sluicehq/sluice/internal/s3test"
@@ -73,7 +74,7 @@ func TestNewFailsFastWithoutElasticsearch(t *testing.T) {
 	es := esfake.New(esfake.Options{})
 	url := es.URL()
 	es.Close() // nothing listens there any more
-	_, err := worker.New(ctx, worker.Config{ES: ingest.ClientConfig{Addresses: []string{url}}, Logger: quietLogger()})
+	_, err := worker.New(ctx, worker.Config{ES: esclient.Config{Addresses: []string{url}}, Logger: quietLogger()})
 	if err == nil || !strings.Contains(err.Error(), "elasticsearch") {
 		t.Fatalf("err = %v, want an Elasticsearch connection error", err)
 	}
@@ -193,7 +194,7 @@ func startWorker(t *testing.T, ctx context.Context, es *esfake.Server, taskQueue
 	t.Cleanup(srv.Stop)
 	w, err := worker.New(ctx, worker.Config{
 		TemporalAddress: srv.FrontendAddress(), TaskQueue: taskQueue, MaxMemory: 64 << 20, MemoryLimit: -1,
-		ES: ingest.ClientConfig{Addresses: []string{es.URL()}}, Logger: quietLogger(),
+		ES: esclient.Config{Addresses: []string{es.URL()}}, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
