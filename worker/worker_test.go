@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +50,24 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if cfg.TemporalAddress != "temporal.example:7233" || cfg.Namespace != "etl" ||
 		strings.Join(cfg.ES.Addresses, " ") != "https://a:9200 https://b:9200" || cfg.ES.APIKey != "secret-key" {
-		t.Fatalf("from the environment: %+v", cfg)
+		t.Fatalf("from the environment: %s %s %v", cfg.TemporalAddress, cfg.Namespace, cfg.ES.Addresses)
+	}
+}
+
+func TestESConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"ELASTICSEARCH_URL":      " https://es-1:9200,,https://es-2:9200 ",
+		"ELASTICSEARCH_USERNAME": "elastic",
+		"ELASTICSEARCH_PASSWORD": "changeme",
+		"ELASTICSEARCH_CA_CERT":  "/etc/es/ca.pem",
+	}
+	got := worker.ESConfigFromEnv(func(k string) string { return env[k] })
+	want := esclient.Config{Addresses: []string{"https://es-1:9200", "https://es-2:9200"}, Username: "elastic", Password: "changeme", CACertFile: "/etc/es/ca.pem"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ESConfigFromEnv: addresses %v, user %q, CA file %q; want %v", got.Addresses, got.Username, got.CACertFile, want.Addresses)
+	}
+	if got := worker.ESConfigFromEnv(func(string) string { return "" }); !reflect.DeepEqual(got, esclient.Config{}) {
+		t.Fatalf("empty environment: %v", got.Addresses)
 	}
 }
 

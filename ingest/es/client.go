@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ const (
 )
 
 // ErrTimeout: a request got no complete answer within Config.RequestTimeout. Retryable.
-var ErrTimeout = errors.New("no answer from elasticsearch in time")
+var ErrTimeout = errors.New("no answer from elasticsearch")
 
 // Client talks to one Elasticsearch or OpenSearch cluster. It is safe for concurrent use and
 // holds no resource that needs closing beyond idle pooled connections.
@@ -64,9 +65,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			c.secrets = append(c.secrets, p)
 		}
 	}
+	var header http.Header
+	if cfg.APIKey != "" {
+		// As Elasticsearch documents it; go-elasticsearch would send "APIKey".
+		header = http.Header{"Authorization": {"ApiKey " + cfg.APIKey}}
+	}
 	c.tr, err = elasticsearch.NewClient(elasticsearch.Config{
 		Addresses: cfg.Addresses,
-		APIKey:    cfg.APIKey,
+		Header:    header,
 		Username:  cfg.Username,
 		Password:  cfg.Password,
 		// The CA is in the transport's TLS config: go-elasticsearch's own CACert handling
@@ -179,7 +185,8 @@ func (c *Client) perform(ctx context.Context, op, method, path string, body io.R
 // that passed is reported as ErrTimeout (the caller, whose own context may be the one that
 // ended, checks that first).
 func (c *Client) requestError(ctx context.Context, op string, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var ne net.Error
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("%s: %w within %s", op, ErrTimeout, c.timeout)
 	}
 	return fmt.Errorf("%s: %w", op, c.scrub(err))
