@@ -40,15 +40,8 @@ func (l Limits) WithDefaults() Limits {
 	if l.Inflight <= 0 {
 		l.Inflight = 2
 	}
-	if l.RetryInitial <= 0 {
-		l.RetryInitial = 100 * time.Millisecond
-	}
-	if l.RetryMax <= 0 {
-		l.RetryMax = 10 * time.Second
-	}
-	if l.RetryMaxElapsed <= 0 {
-		l.RetryMaxElapsed = 5 * time.Minute
-	}
+	r := es.RetryPolicy{Initial: l.RetryInitial, Max: l.RetryMax, MaxElapsed: l.RetryMaxElapsed}.WithDefaults()
+	l.RetryInitial, l.RetryMax, l.RetryMaxElapsed = r.Initial, r.Max, r.MaxElapsed
 	return l
 }
 
