@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -277,6 +278,13 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		_, err := es.New(ctxT(t), es.Config{Addresses: []string{addr}})
 		if !errors.Is(err, es.ErrBadConfig) || strings.Contains(err.Error(), "hunter2") {
 			t.Fatalf("%s: err = %v, want ErrBadConfig without the password", es.RedactURL(addr), err)
+		}
+	}
+	type holder struct{ ES es.Config }
+	cfg := es.Config{Addresses: []string{"https://elastic:hunter2@es.example:9200"}, APIKey: "key-s3cret", Password: "pw-s3cret"}
+	for _, printed := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", holder{cfg}), fmt.Sprint(&cfg)} {
+		if strings.Contains(printed, "hunter2") || strings.Contains(printed, "s3cret") || !strings.Contains(printed, "es.example:9200") {
+			t.Fatalf("a printed Config shows a secret or hides the address: %s", printed)
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -52,6 +52,23 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// String shows the configuration with its secrets masked, so that printing it (or a struct
+// that holds it, with %v or %+v) never shows a password or an API key.
+func (c Config) String() string {
+	addrs := make([]string, len(c.Addresses))
+	for i, a := range c.Addresses {
+		addrs[i] = RedactURL(a)
+	}
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "xxxxx"
+	}
+	return fmt.Sprintf("{Addresses:%v APIKey:%s Username:%s Password:%s CACert:%d bytes CACertFile:%s RequestTimeout:%s}",
+		addrs, mask(c.APIKey), c.Username, mask(c.Password), len(c.CACert), c.CACertFile, c.RequestTimeout)
+}
+
 // urls parses the addresses. A message about an address that does not parse shows it redacted.
 func (c Config) urls() ([]*url.URL, error) {
 	out := make([]*url.URL, 0, len(c.Addresses))
