@@ -144,17 +144,24 @@ func (c *Client) detect(ctx context.Context) error {
 }
 
 // probe GETs path into out when the answer is 2xx JSON, and returns the answer's header.
-// Only a failed request and refused credentials are errors: other statuses leave out empty.
+// A failed request, 429/5xx and refused credentials (401) are errors; other statuses (403,
+// 404, 405) leave out empty: the other probe or the header may still tell.
 func (c *Client) probe(ctx context.Context, op, path string, out any) (http.Header, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := c.requestContext(ctx)
 	defer cancel()
 	res, err := c.perform(ctx, op, http.MethodGet, path, nil, "")
 	if err != nil {
 		return http.Header{}, fmt.Errorf("connecting to elasticsearch: %w", err)
 	}
 	defer drainClose(res.Body)
-	if res.StatusCode == http.StatusUnauthorized {
-		return res.Header, fmt.Errorf("%w: connecting to elasticsearch: %s answered 401: check ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or the API key", ErrUnauthorized, op)
+	switch ClassifyStatus(res.StatusCode) {
+	case Unauthorized:
+		if res.StatusCode == http.StatusUnauthorized {
+			return res.Header, fmt.Errorf("%w: connecting to elasticsearch: %s answered 401: check ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or the API key", ErrUnauthorized, op)
+		}
+	case Retry: // a node that is starting, or overloaded: it may answer later
+		data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+		return res.Header, fmt.Errorf("connecting to elasticsearch: %w", newStatusError(op, res.StatusCode, data))
 	}
 	if res.StatusCode/100 == 2 {
 		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(out); err != nil {

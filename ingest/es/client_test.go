@@ -213,6 +213,15 @@ func TestDetect(t *testing.T) {
 	}))
 	t.Cleanup(neither.Close)
 
+	// A node that answers 503 (starting, overloaded) is retryable, not a wrong product.
+	unavailable := esfake.New(esfake.Options{Flavor: esfake.OpenSearch, Fault: func(*esfake.Request) esfake.Decision {
+		return esfake.Decision{Status: http.StatusServiceUnavailable}
+	}})
+	t.Cleanup(unavailable.Close)
+	if _, err := es.New(ctxT(t), es.Config{Addresses: []string{unavailable.URL()}}); err == nil || es.IsPermanent(err) || es.ClassifyError(err) != es.Retry {
+		t.Fatalf("503 at start-up: err = %v, want a retryable error", err)
+	}
+
 	for _, c := range []struct {
 		name    string
 		url     string
