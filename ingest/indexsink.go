@@ -105,9 +105,6 @@ func DeadLetterID(object string, offset int64) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:20])
 }
 
-// errIndexGone marks a write that found the dead-letter index missing: it is created again.
-var errIndexGone = errors.New("dead-letter index does not exist")
-
 // Write stores letters; see IndexSink.
 func (s *IndexSink) Write(ctx context.Context, letters []DeadLetter) error {
 	if len(letters) == 0 {
@@ -150,95 +147,53 @@ func appendLetter(dst []byte, d *DeadLetter) []byte {
 	return append(dst, '\n')
 }
 
-// writeGroup sends letters (whose bulk body is body) until each is stored, as
-// es.ClassifyStatus and es.ClassifyItem say; r is the backoff of the whole Write.
+// writeGroup sends letters (whose bulk body is body) until each is stored. es.Client.Deliver is
+// the retry loop, with r, the backoff of the whole Write; settle says what an outcome means
+// for a letter.
 func (s *IndexSink) writeGroup(ctx context.Context, r *es.Backoff, letters []DeadLetter, body []byte) error {
-	var items []es.ItemResult
-	for {
-		if err := s.ensureIndex(ctx, r); err != nil {
-			return err
-		}
-		out, err := s.bulk.Bulk(ctx, s.cfg.Index, [][]byte{body}, len(letters), items)
-		class := out.Class()
-		if err != nil {
-			class = es.ClassifyError(err)
-		}
-		var retry []int
-		switch class {
-		case es.Retry:
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			if err == nil {
-				err = fmt.Errorf("status %d %s", out.Status, out.Body)
-			}
-			retry = allIndexes(len(letters))
-		case es.Split:
-			if len(letters) == 1 {
-				return fmt.Errorf("%w: the dead letter of %s at offset %d is larger than the cluster accepts in one request (413)", ErrBadConfig, letters[0].Object, letters[0].Offset)
-			}
-			half := len(letters) / 2
-			if err := s.writeGroup(ctx, r, letters[:half], rebuild(letters[:half])); err != nil {
-				return err
-			}
-			return s.writeGroup(ctx, r, letters[half:], rebuild(letters[half:]))
-		case es.Unauthorized:
-			return fmt.Errorf("%w: writing dead letters to %q: %d %s", ErrUnauthorized, s.cfg.Index, out.Status, out.Body)
-		case es.IndexMissing:
-			s.forget()
-			err = fmt.Errorf("%w: %q: %s", errIndexGone, s.cfg.Index, out.Body)
-			retry = allIndexes(len(letters))
-		case es.OK:
-			if !out.Errors {
-				return nil
-			}
-			items = out.Items
-			for i, it := range out.Items {
-				switch es.ClassifyItem(it.Status, it.Type) {
-				case es.OK:
-				case es.Retry:
-					retry = append(retry, i)
-					err = fmt.Errorf("item status %d %s: %s", it.Status, it.Type, it.Reason)
-				case es.Unauthorized:
-					return fmt.Errorf("%w: writing dead letters to %q: %s: %s", ErrUnauthorized, s.cfg.Index, it.Type, it.Reason)
-				case es.IndexMissing:
-					s.forget()
-					retry = append(retry, i)
-					err = fmt.Errorf("%w: %q: %s", errIndexGone, s.cfg.Index, it.Reason)
-				default:
-					// The index refuses the letter itself (a mapping that is not ours, a closed
-					// or read-only index): retrying the same letter cannot help.
-					d := &letters[i]
-					return fmt.Errorf("%w: dead-letter index %q refused the dead letter of %s at offset %d: %d %s: %s",
-						ErrBadConfig, s.cfg.Index, d.Object, d.Offset, it.Status, it.Type, it.Reason)
-				}
-			}
-		default:
-			return fmt.Errorf("writing dead letters to %q: unexpected status %d %s", s.cfg.Index, out.Status, out.Body)
-		}
-		if len(retry) == 0 {
-			return nil
-		}
-		if err := r.Wait(ctx, err); err != nil {
-			return fmt.Errorf("writing dead letters to %q: %w", s.cfg.Index, err)
-		}
-		if len(retry) != len(letters) {
-			sub := make([]DeadLetter, len(retry))
-			for k, i := range retry {
-				sub[k] = letters[i]
-			}
-			letters = sub
-			body = rebuild(letters)
-		}
+	if err := s.ensureIndex(ctx, r); err != nil {
+		return err
 	}
+	job := &es.BulkJob{
+		Index:   s.cfg.Index,
+		Backoff: r,
+		Body: func(idx []int) [][]byte {
+			var body []byte
+			for _, i := range idx {
+				body = appendLetter(body, &letters[i])
+			}
+			return [][]byte{body}
+		},
+		Settle: func(i int, c es.Class, it es.ItemResult) (bool, error) { return s.settle(ctx, r, &letters[i], c, it) },
+		Describe: func(i int) string {
+			return fmt.Sprintf("the dead letter of %s at offset %d", letters[i].Object, letters[i].Offset)
+		},
+	}
+	var items []es.ItemResult
+	if err := s.bulk.Deliver(ctx, job, allIndexes(len(letters)), [][]byte{body}, &items); err != nil {
+		return fmt.Errorf("writing dead letters to %q: %w", s.cfg.Index, err)
+	}
+	return nil
 }
 
-func rebuild(letters []DeadLetter) []byte {
-	var body []byte
-	for i := range letters {
-		body = appendLetter(body, &letters[i])
+// settle says what became of the letter d: stored, sent again after its index is created
+// again, or an error (permanent when a retry cannot help).
+func (s *IndexSink) settle(ctx context.Context, r *es.Backoff, d *DeadLetter, c es.Class, it es.ItemResult) (retry bool, err error) {
+	switch c {
+	case es.OK:
+		return false, nil
+	case es.IndexMissing: // someone deleted it, and the cluster does not auto-create on _bulk
+		s.forget()
+		return true, s.ensureIndex(ctx, r)
+	case es.Unauthorized:
+		return false, fmt.Errorf("%w: %d %s: %s", ErrUnauthorized, it.Status, it.Type, it.Reason)
+	case es.Split:
+		return false, fmt.Errorf("%w: the dead letter of %s at offset %d is larger than the cluster accepts in one request (413)", ErrBadConfig, d.Object, d.Offset)
 	}
-	return body
+	// The index refuses the letter itself (a mapping that is not ours, a closed or read-only
+	// index): retrying the same letter cannot help.
+	return false, fmt.Errorf("%w: dead-letter index %q refused the dead letter of %s at offset %d: %d %s: %s",
+		ErrBadConfig, s.cfg.Index, d.Object, d.Offset, it.Status, it.Type, it.Reason)
 }
 
 func allIndexes(n int) []int {

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,112 +48,54 @@ func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]es.ItemRe
 	if len(b.items) == 0 {
 		return st, nil
 	}
-	idx := make([]int, len(b.items))
-	for i := range idx {
-		idx[i] = i
-	}
-	retry := es.RetryPolicy{Initial: p.lim.RetryInitial, Max: p.lim.RetryMax, MaxElapsed: p.lim.RetryMaxElapsed}.Start()
-	err := p.sendItems(ctx, b, idx, b.parts, results, &st, retry)
+	err := p.sendItems(ctx, b, allIndexes(len(b.items)), results, &st)
 	return st, err
 }
 
-// sendItems sends the items idx of b (whose body is body) until each is indexed or
-// dead-lettered, as es.ClassifyStatus and es.ClassifyItem say: retryable items are resent
-// alone after the batch's backoff; a 413 or a whole-request 400 splits the request in halves.
-func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body [][]byte, results *[]es.ItemResult, st *Stats, backoff *es.Backoff) error {
-	var owned []byte // a body built here for a subset (retries and splits only)
-	for attempt := 0; ; attempt++ {
-		if body == nil {
+// sendItems sends the items idx of b until each is indexed or dead-lettered. es.Client.Deliver
+// is the retry loop (retryable items resent alone after the batch's backoff, a 413 or a
+// whole-request 400 split in halves); settle says what an outcome means for a document.
+func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, results *[]es.ItemResult, st *Stats) error {
+	var owned []byte // a body built here for a subset (retries and splits only); requests of a job are sequential
+	job := &es.BulkJob{
+		Index:   p.spec.Index,
+		Backoff: es.RetryPolicy{Initial: p.lim.RetryInitial, Max: p.lim.RetryMax, MaxElapsed: p.lim.RetryMaxElapsed}.Start(),
+		Body: func(idx []int) [][]byte {
 			owned = owned[:0]
 			for _, i := range idx {
 				owned = append(owned, b.wire(i)...)
 			}
-			body = [][]byte{owned}
-		}
-		if attempt > 0 {
-			st.Retried += int64(len(idx))
-		}
-		out, err := p.e.Bulk.Bulk(ctx, p.spec.Index, body, len(idx), *results)
-		class := out.Class()
-		if err != nil {
-			class = es.ClassifyError(err)
-		}
-		var retry []int
-		switch class {
-		case es.Retry:
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			if err != nil {
-				p.log.Warn("bulk request failed; retrying", "object", p.spec.object(), "offset", b.items[idx[0]].off, "err", err)
-			}
-			retry = idx
-		case es.Split, es.Rejected:
-			if len(idx) == 1 {
-				p.deadLetter(b, idx[0], out.Status, "request_rejected", string(out.Body))
-				return nil
-			}
-			half := len(idx) / 2
-			if err := p.sendItems(ctx, b, idx[:half], nil, results, st, backoff); err != nil {
-				return err
-			}
-			return p.sendItems(ctx, b, idx[half:], nil, results, st, backoff)
-		case es.Unauthorized:
-			return fmt.Errorf("%w: _bulk to %q: %d %s", ErrUnauthorized, p.spec.Index, out.Status, out.Body)
-		case es.IndexMissing:
-			return fmt.Errorf("%w: _bulk to %q: %d %s", ErrIndexNotAllowed, p.spec.Index, out.Status, out.Body)
-		case es.OK:
-			if !out.Errors {
-				st.Indexed += int64(len(idx))
-				return nil
-			}
-			*results = out.Items
-			for k, r := range out.Items {
-				i := idx[k]
-				switch es.ClassifyItem(r.Status, r.Type) {
-				case es.OK:
-					st.Indexed++
-				case es.Retry:
-					retry = append(retry, i)
-				case es.Unauthorized:
-					return fmt.Errorf("%w: indexing into %q: %s: %s", ErrUnauthorized, p.spec.Index, r.Type, r.Reason)
-				case es.IndexMissing, es.IndexClosed:
-					return fmt.Errorf("%w: indexing into %q: %s: %s", ErrIndexNotAllowed, p.spec.Index, r.Type, r.Reason)
-				default:
-					p.deadLetter(b, i, r.Status, r.Type, r.Reason)
-				}
-			}
-		default:
-			return fmt.Errorf("%w: _bulk to %q: unexpected status %d %s", ErrPermanent, p.spec.Index, out.Status, out.Body)
-		}
-		if len(retry) == 0 {
-			return nil
-		}
-		if werr := backoff.Wait(ctx, describe(out, err)); werr != nil {
-			if errors.Is(werr, ErrRetriesExhausted) {
-				return fmt.Errorf("%d documents of %s from offset %d: %w", len(retry), p.spec.object(), b.items[retry[0]].off, werr)
-			}
-			return werr
-		}
-		if len(retry) != len(idx) {
-			idx = append([]int(nil), retry...)
-			body = nil
-		}
+			return [][]byte{owned}
+		},
+		Settle:   func(i int, c es.Class, r es.ItemResult) (bool, error) { return false, p.settle(b, i, c, r, st) },
+		Describe: func(i int) string { return fmt.Sprintf("%s at offset %d", p.spec.object(), b.items[i].off) },
+		OnRetry: func(i int, err error) {
+			p.log.Warn("bulk request failed; retrying", "object", p.spec.object(), "offset", b.items[i].off, "err", err)
+		},
 	}
+	var body [][]byte
+	if len(idx) == len(b.items) {
+		body = b.parts // the batch as it was built, not copied
+	}
+	err := p.e.Bulk.Deliver(ctx, job, idx, body, results)
+	st.Retried += job.Resent
+	return err
 }
 
-// describe is the last failure of a request that is retried, for the message when retries
-// run out.
-func describe(out es.BulkResult, err error) error {
-	if err != nil {
-		return err
+// settle records the outcome of item i of b: indexed, dead-lettered, or an error that stops
+// the chunk (credentials, an index that refuses every write).
+func (p *pipeline) settle(b *batch, i int, c es.Class, r es.ItemResult, st *Stats) error {
+	switch c {
+	case es.OK:
+		st.Indexed++
+	case es.Unauthorized:
+		return fmt.Errorf("%w: indexing into %q: %d %s: %s", ErrUnauthorized, p.spec.Index, r.Status, r.Type, r.Reason)
+	case es.IndexMissing, es.IndexClosed:
+		return fmt.Errorf("%w: indexing into %q: %d %s: %s", ErrIndexNotAllowed, p.spec.Index, r.Status, r.Type, r.Reason)
+	default:
+		p.deadLetter(b, i, r.Status, r.Type, r.Reason)
 	}
-	for _, r := range out.Items {
-		if es.ClassifyItem(r.Status, r.Type) == es.Retry {
-			return fmt.Errorf("item status %d %s: %s", r.Status, r.Type, r.Reason)
-		}
-	}
-	return fmt.Errorf("status %d %s", out.Status, out.Body)
+	return nil
 }
 
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.
