@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/ingest/s3source"
 	"github.com/sluicehq/sluice/internal/esfake"
 	"github.com/sluicehq/sluice/internal/s3test"
@@ -50,7 +51,7 @@ func newFixture(t *testing.T, esOpts esfake.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bulk, err := ingest.NewBulk(ctx, ingest.ClientConfig{Addresses: []string{es.URL()}})
+	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{es.URL()}})
 	if err != nil {
 		t.Fatal(err)
 	}

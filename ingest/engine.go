@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // Limits tune one chunk's pipeline. The zero value of a field means its default.
@@ -38,15 +40,8 @@ func (l Limits) WithDefaults() Limits {
 	if l.Inflight <= 0 {
 		l.Inflight = 2
 	}
-	if l.RetryInitial <= 0 {
-		l.RetryInitial = 100 * time.Millisecond
-	}
-	if l.RetryMax <= 0 {
-		l.RetryMax = 10 * time.Second
-	}
-	if l.RetryMaxElapsed <= 0 {
-		l.RetryMaxElapsed = 5 * time.Minute
-	}
+	r := es.RetryPolicy{Initial: l.RetryInitial, Max: l.RetryMax, MaxElapsed: l.RetryMaxElapsed}.WithDefaults()
+	l.RetryInitial, l.RetryMax, l.RetryMaxElapsed = r.Initial, r.Max, r.MaxElapsed
 	return l
 }
 
@@ -54,7 +49,7 @@ func (l Limits) WithDefaults() Limits {
 // memory budget, shared by every chunk running at once. An Engine is safe for concurrent use.
 type Engine struct {
 	Budget      *Budget
-	Bulk        *Bulk
+	Bulk        *es.Client
 	DeadLetters DeadLetterSink
 	Logger      *slog.Logger // nil: slog.Default()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/esfake"
 )
 
@@ -46,7 +47,7 @@ func (m *memSink) offsets() []int64 {
 
 func newTestEngine(t *testing.T, es *esfake.Server, budget int64) (*Engine, *memSink) {
 	t.Helper()
-	bulk, err := NewBulk(context.Background(), ClientConfig{Addresses: []string{es.URL()}})
+	bulk, err := esclient.New(context.Background(), esclient.Config{Addresses: []string{es.URL()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,38 +1,36 @@
 package ingest
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/sluicehq/sluice/ingest/es"
+)
 
 // Sentinel errors. Errors that a retry cannot fix wrap ErrPermanent as well, so the caller can
 // decide retryable versus permanent with one errors.Is.
 var (
-	// ErrPermanent marks an error that retrying the same work will not fix.
-	ErrPermanent = errors.New("permanent")
+	// ErrPermanent marks an error that retrying the same work will not fix. The Elasticsearch
+	// errors below are those of package es, so one errors.Is serves both packages.
+	ErrPermanent = es.ErrPermanent
 	// ErrTooLarge: a byte request larger than the whole budget.
 	ErrTooLarge = errors.New("larger than the memory budget")
 	// ErrQueueClosed is returned by MemQueue after Close.
 	ErrQueueClosed = errors.New("queue closed")
 	// ErrUnauthorized: the cluster refused our credentials (401) or the action (403).
-	ErrUnauthorized = permanent("elasticsearch refused the credentials or the action")
+	ErrUnauthorized = es.ErrUnauthorized
 	// ErrIndexNotAllowed: the target index does not exist and may not be created, is closed,
 	// or is blocked for writes.
-	ErrIndexNotAllowed = permanent("elasticsearch does not allow writing to the index")
+	ErrIndexNotAllowed = es.ErrIndexNotAllowed
 	// ErrBadConfig: the configuration cannot work (unknown format, id field on CSV without
 	// that column, limits that contradict each other).
-	ErrBadConfig = permanent("bad configuration")
+	ErrBadConfig = es.ErrBadConfig
 	// ErrBadInput: an object that cannot be read as the format says (a corrupt gzip stream,
 	// a CSV object without a header row).
-	ErrBadInput = permanent("bad input")
+	ErrBadInput = es.Permanent("bad input")
 	// ErrRetriesExhausted: items kept failing with 429/5xx past the retry time limit. Not
 	// permanent: a later attempt, from the checkpoint, may succeed.
-	ErrRetriesExhausted = errors.New("bulk retries exhausted")
+	ErrRetriesExhausted = es.ErrRetriesExhausted
 )
 
-type permanentError struct{ msg string }
-
-func (e *permanentError) Error() string        { return e.msg }
-func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
-
-func permanent(msg string) error { return &permanentError{msg} }
-
 // IsPermanent reports whether err (or an error it wraps) is one a retry cannot fix.
-func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
+func IsPermanent(err error) bool { return es.IsPermanent(err) }

@@ -1,18 +1,17 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // DeadLetterIndexSuffix names the dead-letter index beside a target index: logs ->
@@ -44,13 +43,9 @@ type IndexSinkConfig struct {
 	// MaxBytes caps one _bulk request body. Defaults to 5 MiB. A single dead letter larger
 	// than that is sent alone.
 	MaxBytes int64
-	// RetryInitial is the first backoff after a 429, a 5xx or a failed request. Defaults to
-	// 100ms; doubles, jittered.
-	RetryInitial time.Duration
-	// RetryMax is the longest single backoff. Defaults to 10s.
-	RetryMax time.Duration
-	// RetryMaxElapsed bounds the retries of one Write. Defaults to 5m.
-	RetryMaxElapsed time.Duration
+	// Retry is the backoff after a 429, a 5xx or a failed request; MaxElapsed bounds the
+	// retries of one Write. Defaults to es.RetryPolicy's (100ms doubling to 10s, 5m).
+	Retry es.RetryPolicy
 }
 
 // IndexSink is a DeadLetterSink that stores dead letters as documents of an Elasticsearch (or
@@ -61,14 +56,17 @@ type IndexSinkConfig struct {
 // Each dead letter's _id is a hash of its object and offset, so a tail replayed after a resume
 // overwrites the letters it wrote before instead of adding copies. Write checks every item of
 // the _bulk response: it returns nil only when every letter is stored, retries 429s, 5xx and
-// failed requests with jittered backoff for up to RetryMaxElapsed, and returns an error
+// failed requests with the one es.RetryPolicy backoff for up to Retry.MaxElapsed, and returns an error
 // (permanent when a retry cannot help: refused credentials, a mapping that refuses the letter)
 // otherwise, so the records are not acknowledged.
 //
-// An IndexSink is safe for concurrent use. Close does not close the Bulk client, which the
+// An IndexSink is safe for concurrent use. Close does not close the es client, which the
 // sink shares.
+//
+// It lives in ingest, not in es, because it is an ingest.DeadLetterSink of ingest.DeadLetter
+// values; everything it says to the cluster goes through es.Client.
 type IndexSink struct {
-	bulk *Bulk
+	bulk *es.Client
 	cfg  IndexSinkConfig
 
 	mu    sync.Mutex // held while the index is being checked or created
@@ -77,7 +75,7 @@ type IndexSink struct {
 
 // NewIndexSink returns a sink writing through bulk to cfg.Index. It makes no request: the index
 // is checked and created on the first Write.
-func NewIndexSink(bulk *Bulk, cfg IndexSinkConfig) (*IndexSink, error) {
+func NewIndexSink(bulk *es.Client, cfg IndexSinkConfig) (*IndexSink, error) {
 	if bulk == nil {
 		return nil, fmt.Errorf("%w: dead-letter index sink without an Elasticsearch client", ErrBadConfig)
 	}
@@ -87,15 +85,7 @@ func NewIndexSink(bulk *Bulk, cfg IndexSinkConfig) (*IndexSink, error) {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 5 << 20
 	}
-	if cfg.RetryInitial <= 0 {
-		cfg.RetryInitial = 100 * time.Millisecond
-	}
-	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = 10 * time.Second
-	}
-	if cfg.RetryMaxElapsed <= 0 {
-		cfg.RetryMaxElapsed = 5 * time.Minute
-	}
+	cfg.Retry = cfg.Retry.WithDefaults()
 	return &IndexSink{bulk: bulk, cfg: cfg}, nil
 }
 
@@ -115,15 +105,12 @@ func DeadLetterID(object string, offset int64) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:20])
 }
 
-// errIndexGone marks a write that found the dead-letter index missing: it is created again.
-var errIndexGone = errors.New("dead-letter index does not exist")
-
 // Write stores letters; see IndexSink.
 func (s *IndexSink) Write(ctx context.Context, letters []DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
-	r := &sinkRetry{s: s, deadline: time.Now().Add(s.cfg.RetryMaxElapsed), backoff: s.cfg.RetryInitial}
+	r := s.cfg.Retry.Start()
 	var body []byte
 	for start := 0; start < len(letters); {
 		// Greedy groups of at most MaxBytes of body; a letter alone may exceed it.
@@ -160,112 +147,53 @@ func appendLetter(dst []byte, d *DeadLetter) []byte {
 	return append(dst, '\n')
 }
 
-// sinkRetry is the backoff state of one Write: every request of it shares one deadline.
-type sinkRetry struct {
-	s        *IndexSink
-	deadline time.Time
-	backoff  time.Duration
-}
-
-// wait sleeps before the next attempt, or reports why there will be none.
-func (r *sinkRetry) wait(ctx context.Context, last error) error {
-	if time.Now().After(r.deadline) {
-		return fmt.Errorf("writing dead letters to %q: still failing after %s: %w", r.s.cfg.Index, r.s.cfg.RetryMaxElapsed, last)
+// writeGroup sends letters (whose bulk body is body) until each is stored. es.Client.Deliver is
+// the retry loop, with r, the backoff of the whole Write; settle says what an outcome means
+// for a letter.
+func (s *IndexSink) writeGroup(ctx context.Context, r *es.Backoff, letters []DeadLetter, body []byte) error {
+	if err := s.ensureIndex(ctx, r); err != nil {
+		return err
 	}
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(r.backoff))) + 1)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	job := &es.BulkJob{
+		Index:   s.cfg.Index,
+		Backoff: r,
+		Body: func(idx []int) [][]byte {
+			var body []byte
+			for _, i := range idx {
+				body = appendLetter(body, &letters[i])
+			}
+			return [][]byte{body}
+		},
+		Settle: func(i int, c es.Class, it es.ItemResult) (bool, error) { return s.settle(ctx, r, &letters[i], c, it) },
+		Describe: func(i int) string {
+			return fmt.Sprintf("the dead letter of %s at offset %d", letters[i].Object, letters[i].Offset)
+		},
 	}
-	r.backoff = min(2*r.backoff, r.s.cfg.RetryMax)
+	var items []es.ItemResult
+	if err := s.bulk.Deliver(ctx, job, allIndexes(len(letters)), [][]byte{body}, &items); err != nil {
+		return fmt.Errorf("writing dead letters to %q: %w", s.cfg.Index, err)
+	}
 	return nil
 }
 
-// writeGroup sends letters (whose bulk body is body) until each is stored.
-func (s *IndexSink) writeGroup(ctx context.Context, r *sinkRetry, letters []DeadLetter, body []byte) error {
-	var items []itemResult
-	for {
-		if err := s.ensureIndex(ctx, r); err != nil {
-			return err
-		}
-		out, err := s.bulk.send(ctx, s.cfg.Index, [][]byte{body}, len(letters), items)
-		var retry []int
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			retry = allIndexes(len(letters))
-		case out.Status == http.StatusTooManyRequests || out.Status >= 500:
-			err = fmt.Errorf("status %d %s", out.Status, bytes.TrimSpace(out.Body))
-			retry = allIndexes(len(letters))
-		case out.Status == http.StatusRequestEntityTooLarge:
-			if len(letters) == 1 {
-				return fmt.Errorf("%w: the dead letter of %s at offset %d is larger than the cluster accepts in one request (413)", ErrBadConfig, letters[0].Object, letters[0].Offset)
-			}
-			half := len(letters) / 2
-			if err := s.writeGroup(ctx, r, letters[:half], rebuild(letters[:half])); err != nil {
-				return err
-			}
-			return s.writeGroup(ctx, r, letters[half:], rebuild(letters[half:]))
-		case out.Status == http.StatusUnauthorized || out.Status == http.StatusForbidden:
-			return fmt.Errorf("%w: writing dead letters to %q: %d %s", ErrUnauthorized, s.cfg.Index, out.Status, bytes.TrimSpace(out.Body))
-		case out.Status == http.StatusNotFound:
-			s.forget()
-			err = fmt.Errorf("%w: %q: %s", errIndexGone, s.cfg.Index, bytes.TrimSpace(out.Body))
-			retry = allIndexes(len(letters))
-		case out.Status < 200 || out.Status > 299:
-			return fmt.Errorf("writing dead letters to %q: unexpected status %d %s", s.cfg.Index, out.Status, bytes.TrimSpace(out.Body))
-		case !out.Errors:
-			return nil
-		default:
-			items = out.Items
-			for i, it := range out.Items {
-				switch {
-				case it.Status >= 200 && it.Status <= 299:
-				case it.Status == http.StatusTooManyRequests || it.Status >= 500:
-					retry = append(retry, i)
-					err = fmt.Errorf("item status %d %s: %s", it.Status, it.Type, it.Reason)
-				case it.Status == http.StatusUnauthorized || it.Status == http.StatusForbidden:
-					return fmt.Errorf("%w: writing dead letters to %q: %s: %s", ErrUnauthorized, s.cfg.Index, it.Type, it.Reason)
-				case it.Type == "index_not_found_exception":
-					s.forget()
-					retry = append(retry, i)
-					err = fmt.Errorf("%w: %q: %s", errIndexGone, s.cfg.Index, it.Reason)
-				default:
-					// The index refuses the letter itself (a mapping that is not ours, a closed
-					// or read-only index): retrying the same letter cannot help.
-					d := &letters[i]
-					return fmt.Errorf("%w: dead-letter index %q refused the dead letter of %s at offset %d: %d %s: %s",
-						ErrBadConfig, s.cfg.Index, d.Object, d.Offset, it.Status, it.Type, it.Reason)
-				}
-			}
-		}
-		if len(retry) == 0 {
-			return nil
-		}
-		if err := r.wait(ctx, err); err != nil {
-			return err
-		}
-		if len(retry) != len(letters) {
-			sub := make([]DeadLetter, len(retry))
-			for k, i := range retry {
-				sub[k] = letters[i]
-			}
-			letters = sub
-			body = rebuild(letters)
-		}
+// settle says what became of the letter d: stored, sent again after its index is created
+// again, or an error (permanent when a retry cannot help).
+func (s *IndexSink) settle(ctx context.Context, r *es.Backoff, d *DeadLetter, c es.Class, it es.ItemResult) (retry bool, err error) {
+	switch c {
+	case es.OK:
+		return false, nil
+	case es.IndexMissing: // someone deleted it, and the cluster does not auto-create on _bulk
+		s.forget()
+		return true, s.ensureIndex(ctx, r)
+	case es.Unauthorized:
+		return false, fmt.Errorf("%w: %d %s: %s", ErrUnauthorized, it.Status, it.Type, it.Reason)
+	case es.Split:
+		return false, fmt.Errorf("%w: the dead letter of %s at offset %d is larger than the cluster accepts in one request (413)", ErrBadConfig, d.Object, d.Offset)
 	}
-}
-
-func rebuild(letters []DeadLetter) []byte {
-	var body []byte
-	for i := range letters {
-		body = appendLetter(body, &letters[i])
-	}
-	return body
+	// The index refuses the letter itself (a mapping that is not ours, a closed or read-only
+	// index): retrying the same letter cannot help.
+	return false, fmt.Errorf("%w: dead-letter index %q refused the dead letter of %s at offset %d: %d %s: %s",
+		ErrBadConfig, s.cfg.Index, d.Object, d.Offset, it.Status, it.Type, it.Reason)
 }
 
 func allIndexes(n int) []int {
@@ -285,12 +213,11 @@ func (s *IndexSink) forget() {
 // ensureIndex makes sure the dead-letter index exists, creating it with its mapping. An index
 // or alias of that name that exists already is used as it is. Without the privilege to create
 // indices (403) it goes on and lets _bulk decide: auto-creation may still be allowed.
-func (s *IndexSink) ensureIndex(ctx context.Context, r *sinkRetry) error {
+func (s *IndexSink) ensureIndex(ctx context.Context, r *es.Backoff) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	path := "/" + url.PathEscape(s.cfg.Index)
 	for !s.ready {
-		err := s.createIndex(ctx, path)
+		err := s.createIndex(ctx)
 		if err == nil {
 			s.ready = true
 			return nil
@@ -298,7 +225,7 @@ func (s *IndexSink) ensureIndex(ctx context.Context, r *sinkRetry) error {
 		if IsPermanent(err) || ctx.Err() != nil {
 			return err
 		}
-		if err := r.wait(ctx, err); err != nil {
+		if err := r.Wait(ctx, err); err != nil {
 			return err
 		}
 	}
@@ -307,32 +234,25 @@ func (s *IndexSink) ensureIndex(ctx context.Context, r *sinkRetry) error {
 
 // createIndex checks for the index and creates it. Errors are permanent when a retry cannot
 // help.
-func (s *IndexSink) createIndex(ctx context.Context, path string) error {
-	status, body, err := s.bulk.Do(ctx, http.MethodHead, path, nil)
+func (s *IndexSink) createIndex(ctx context.Context) error {
+	exists, err := s.bulk.IndexExists(ctx, s.cfg.Index)
+	var se *es.StatusError
 	switch {
+	case exists:
+		return nil
+	case errors.As(err, &se) && se.Status == http.StatusForbidden:
+		// no right to look: try to create it
 	case err != nil:
 		return fmt.Errorf("checking dead-letter index %q: %w", s.cfg.Index, err)
-	case status == http.StatusOK:
-		return nil
-	case status == http.StatusUnauthorized:
-		return fmt.Errorf("%w: checking dead-letter index %q: %d", ErrUnauthorized, s.cfg.Index, status)
-	case status != http.StatusNotFound && status != http.StatusForbidden:
-		return fmt.Errorf("checking dead-letter index %q: %d %s", s.cfg.Index, status, bytes.TrimSpace(body))
 	}
-	status, body, err = s.bulk.Do(ctx, http.MethodPut, path, []byte(deadLetterMapping))
+	err = s.bulk.CreateIndex(ctx, s.cfg.Index, []byte(deadLetterMapping))
 	switch {
-	case err != nil:
-		return fmt.Errorf("creating dead-letter index %q: %w", s.cfg.Index, err)
-	case status >= 200 && status <= 299:
+	case err == nil, es.IsAlreadyExists(err): // another worker may have made it first
 		return nil
-	case status == http.StatusForbidden:
+	case errors.As(err, &se) && se.Status == http.StatusForbidden:
 		return nil // no right to create indices: _bulk will tell whether we may write
-	case status == http.StatusUnauthorized:
-		return fmt.Errorf("%w: creating dead-letter index %q: %d %s", ErrUnauthorized, s.cfg.Index, status, bytes.TrimSpace(body))
-	case status == http.StatusBadRequest && bytes.Contains(body, []byte("resource_already_exists_exception")):
-		return nil // another worker made it first
-	case status == http.StatusBadRequest:
-		return fmt.Errorf("%w: creating dead-letter index %q: %d %s", ErrBadConfig, s.cfg.Index, status, bytes.TrimSpace(body))
+	case errors.As(err, &se) && se.Class() == es.Rejected:
+		return fmt.Errorf("%w: creating dead-letter index %q: %v", ErrBadConfig, s.cfg.Index, err)
 	}
-	return fmt.Errorf("creating dead-letter index %q: %d %s", s.cfg.Index, status, bytes.TrimSpace(body))
+	return fmt.Errorf("creating dead-letter index %q: %w", s.cfg.Index, err)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/ingest"
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/esfake"
 	"github.com/sluicehq/sluice/internal/testenv"
 )
@@ -20,13 +21,13 @@ func newSink(t *testing.T, url, index string, maxBytes int64) *ingest.IndexSink 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bulk, err := ingest.NewBulk(ctx, ingest.ClientConfig{Addresses: []string{url}})
+	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{url}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := ingest.NewIndexSink(bulk, ingest.IndexSinkConfig{
 		Index: index, MaxBytes: maxBytes,
-		RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond, RetryMaxElapsed: 10 * time.Second,
+		Retry: esclient.RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 10 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +205,7 @@ func TestIndexSinkUsesExistingIndexAndRecreatesDeletedOne(t *testing.T) {
 	es := esfake.New(esfake.Options{})
 	defer es.Close()
 	ctx := context.Background()
-	bulk, err := ingest.NewBulk(ctx, ingest.ClientConfig{Addresses: []string{es.URL()}})
+	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{es.URL()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestIndexSinkOpenSearch(t *testing.T) {
 	url := testenv.OpenSearchURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bulk, err := ingest.NewBulk(ctx, ingest.ClientConfig{Addresses: []string{url}})
+	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{url}})
 	if err != nil {
 		t.Fatal(err)
 	}

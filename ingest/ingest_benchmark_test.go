@@ -8,6 +8,7 @@ import (
 	"io"
 	"testing"
 
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/esfake"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkNDJSONDecoder(b *testing.B) {
 func BenchmarkIngest(b *testing.B) {
 	es := esfake.NewDiscard()
 	defer es.Close()
-	bulk, err := NewBulk(context.Background(), ClientConfig{Addresses: []string{es.URL()}})
+	bulk, err := esclient.New(context.Background(), esclient.Config{Addresses: []string{es.URL()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/testenv"
 )
 
@@ -18,11 +19,11 @@ import (
 func TestOpenSearchNode(t *testing.T) {
 	url := testenv.OpenSearchURL(t)
 	ctx := context.Background()
-	bulk, err := NewBulk(ctx, ClientConfig{Addresses: []string{url}})
+	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{url}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bulk.Flavor() != FlavorOpenSearch {
+	if bulk.Flavor() != esclient.OpenSearch {
 		t.Fatalf("flavor %q, want opensearch", bulk.Flavor())
 	}
 	index := fmt.Sprintf("sluice-engine-test-%d", time.Now().UnixNano())

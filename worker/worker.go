@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/ingest/s3source"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -64,7 +66,7 @@ type Config struct {
 	// S3 says where the objects are. Credentials come from the AWS SDK's default chain.
 	S3 s3source.Config
 	// ES says how to reach Elasticsearch, credentials included.
-	ES ingest.ClientConfig
+	ES es.Config
 	// Logger receives sluice's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
@@ -73,21 +75,34 @@ type Config struct {
 }
 
 // ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv and the Elasticsearch
-// variables of ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
+// variables of ESConfigFromEnv. S3 settings are left to the AWS SDK's own variables
 // (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
 func ConfigFromEnv() (Config, error) {
-	es, err := ingest.ClientConfigFromEnv()
-	if err != nil {
-		return Config{}, err
-	}
 	temporal, err := TemporalConnFromEnv()
 	if err != nil {
 		return Config{}, err
 	}
 	return Config{
 		Temporal: temporal,
-		ES:       es,
+		ES:       ESConfigFromEnv(os.Getenv),
 	}.WithDefaults(), nil
+}
+
+// ESConfigFromEnv is the one place that reads the Elasticsearch variables, through getenv:
+// ELASTICSEARCH_URL (comma-separated), ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME,
+// ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT (a PEM file path, read by es.New).
+func ESConfigFromEnv(getenv func(string) string) es.Config {
+	var c es.Config
+	for _, a := range strings.Split(getenv("ELASTICSEARCH_URL"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Addresses = append(c.Addresses, a)
+		}
+	}
+	c.APIKey = getenv("ELASTICSEARCH_API_KEY")
+	c.Username = getenv("ELASTICSEARCH_USERNAME")
+	c.Password = getenv("ELASTICSEARCH_PASSWORD")
+	c.CACertFile = getenv("ELASTICSEARCH_CA_CERT")
+	return c
 }
 
 // WithDefaults fills in the zero fields.
@@ -142,7 +157,7 @@ type Worker struct {
 	prevLimit   int64
 }
 
-// New connects to Elasticsearch (GET /, to learn what the cluster is) and to Temporal, and
+// New connects to Elasticsearch (es.New, to learn what the cluster is) and to Temporal, and
 // registers the workflows and activities. It fails fast when either is unreachable or
 // refuses the credentials. Nothing is polled until Start.
 func New(ctx context.Context, cfg Config) (*Worker, error) {
@@ -150,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	bulk, err := ingest.NewBulk(ctx, cfg.ES)
+	bulk, err := es.New(ctx, cfg.ES)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +191,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	Register(w, acts)
 	cfg.Logger.Info("worker ready", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
-		"elasticsearch", bulk.Flavor()+" "+bulk.Version())
+		"elasticsearch", bulk.String())
 	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/internal/esfake"
 	"github.com/sluicehq/sluice/internal/s3test"
@@ -48,7 +50,24 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if cfg.Temporal.Address != "temporal.example:7233" || cfg.Temporal.Namespace != "etl" ||
 		strings.Join(cfg.ES.Addresses, " ") != "https://a:9200 https://b:9200" || cfg.ES.APIKey != "secret-key" {
-		t.Fatalf("from the environment: %+v", cfg)
+		t.Fatalf("from the environment: %s %s %v", cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.ES.Addresses)
+	}
+}
+
+func TestESConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"ELASTICSEARCH_URL":      " https://es-1:9200,,https://es-2:9200 ",
+		"ELASTICSEARCH_USERNAME": "elastic",
+		"ELASTICSEARCH_PASSWORD": "changeme",
+		"ELASTICSEARCH_CA_CERT":  "/etc/es/ca.pem",
+	}
+	got := worker.ESConfigFromEnv(func(k string) string { return env[k] })
+	want := esclient.Config{Addresses: []string{"https://es-1:9200", "https://es-2:9200"}, Username: "elastic", Password: "changeme", CACertFile: "/etc/es/ca.pem"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ESConfigFromEnv: addresses %v, user %q, CA file %q; want %v", got.Addresses, got.Username, got.CACertFile, want.Addresses)
+	}
+	if got := worker.ESConfigFromEnv(func(string) string { return "" }); !reflect.DeepEqual(got, esclient.Config{}) {
+		t.Fatalf("empty environment: %v", got.Addresses)
 	}
 }
 
@@ -73,7 +92,7 @@ func TestNewFailsFastWithoutElasticsearch(t *testing.T) {
 	es := esfake.New(esfake.Options{})
 	url := es.URL()
 	es.Close() // nothing listens there any more
-	_, err := worker.New(ctx, worker.Config{ES: ingest.ClientConfig{Addresses: []string{url}}, Logger: quietLogger()})
+	_, err := worker.New(ctx, worker.Config{ES: esclient.Config{Addresses: []string{url}}, Logger: quietLogger()})
 	if err == nil || !strings.Contains(err.Error(), "elasticsearch") {
 		t.Fatalf("err = %v, want an Elasticsearch connection error", err)
 	}
@@ -193,7 +212,7 @@ func startWorker(t *testing.T, ctx context.Context, es *esfake.Server, taskQueue
 	t.Cleanup(srv.Stop)
 	w, err := worker.New(ctx, worker.Config{
 		Temporal: worker.TemporalConn{Address: srv.FrontendAddress()}, TaskQueue: taskQueue, MaxMemory: 64 << 20, MemoryLimit: -1,
-		ES: ingest.ClientConfig{Addresses: []string{es.URL()}}, Logger: quietLogger(),
+		ES: esclient.Config{Addresses: []string{es.URL()}}, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // Config describes one benchmark run.
@@ -115,7 +116,7 @@ func result(engine string, docs, bytes int64, d time.Duration, failed int64) Res
 // Sluice runs the documents through the engine: byte budget, ids, checkpoint watermark,
 // per-item results, all on.
 func Sluice(ctx context.Context, cfg Config) (Result, error) {
-	bulk, err := ingest.NewBulk(ctx, ingest.ClientConfig{Addresses: []string{cfg.URL}})
+	bulk, err := es.New(ctx, es.Config{Addresses: []string{cfg.URL}})
 	if err != nil {
 		return Result{}, err
 	}
