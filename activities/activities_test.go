@@ -101,13 +101,13 @@ func (f *fixture) planAll(t *testing.T, in activities.PlanPageInput) (chunks []a
 	}
 }
 
-func (f *fixture) ingest(t *testing.T, env *testsuite.TestActivityEnvironment, in activities.IngestChunkInput) (activities.IngestChunkOutput, error) {
+func (f *fixture) ingest(t *testing.T, env *testsuite.TestActivityEnvironment, in activities.IngestChunkInput) (activities.ChunkProgress, error) {
 	t.Helper()
 	val, err := env.ExecuteActivity(activities.IngestChunkName, in)
 	if err != nil {
-		return activities.IngestChunkOutput{}, err
+		return activities.ChunkProgress{}, err
 	}
-	var out activities.IngestChunkOutput
+	var out activities.ChunkProgress
 	if err := val.Get(&out); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func gzipped(t *testing.T, data []byte) []byte {
 }
 
 func source(prefix string) activities.Source {
-	return activities.Source{URI: "s3://" + bucket + "/" + prefix, Format: activities.FormatNDJSON, Compression: activities.CompressionAuto, Index: "logs"}
+	return activities.Source{URI: "s3://" + bucket + "/" + prefix, Format: ingest.FormatNDJSON, Compression: ingest.CompressionAuto, Index: "logs"}
 }
 
 // heartbeats records every heartbeat the activity sends (the SDK's listener only sees those
@@ -144,8 +144,8 @@ func source(prefix string) activities.Source {
 type heartbeats struct {
 	interceptor.WorkerInterceptorBase
 	mu     sync.Mutex
-	got    []activities.Heartbeat
-	onBeat func(n int, hb activities.Heartbeat)
+	got    []activities.ChunkProgress
+	onBeat func(n int, hb activities.ChunkProgress)
 }
 
 func (h *heartbeats) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
@@ -154,10 +154,10 @@ func (h *heartbeats) InterceptActivity(_ context.Context, next interceptor.Activ
 	return i
 }
 
-func (h *heartbeats) all() []activities.Heartbeat {
+func (h *heartbeats) all() []activities.ChunkProgress {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]activities.Heartbeat(nil), h.got...)
+	return append([]activities.ChunkProgress(nil), h.got...)
 }
 
 type hbInbound struct {
@@ -180,7 +180,7 @@ func (o *hbOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
 	if len(details) != 1 {
 		panic(fmt.Sprintf("heartbeat with %d details", len(details)))
 	}
-	hb := details[0].(activities.Heartbeat)
+	hb := details[0].(activities.ChunkProgress)
 	o.h.mu.Lock()
 	o.h.got = append(o.h.got, hb)
 	n := len(o.h.got)
@@ -227,6 +227,18 @@ func TestPlanPage(t *testing.T) {
 	}
 	if len(byKey["p/empty"]) != 0 {
 		t.Errorf("empty object got chunks %v", byKey["p/empty"])
+	}
+	// The planner's answer travels in each chunk: from the name, from the first bytes of an
+	// object large enough to be cut, and "auto" for a small object it did not read.
+	for key, want := range map[string]string{
+		"p/a.ndjson": ingest.CompressionNone, "p/b.ndjson.gz": ingest.CompressionGzip,
+		"p/c.ndjson": ingest.CompressionAuto, "p/d.ndjson": ingest.CompressionNone, "p/e.ndjson": ingest.CompressionGzip,
+	} {
+		for _, c := range byKey[key] {
+			if c.Compression != want {
+				t.Errorf("%s [%d, %d): compression %q, want %q", key, c.Start, c.End, c.Compression, want)
+			}
+		}
 	}
 	for _, key := range []string{"p/b.ndjson.gz", "p/e.ndjson"} {
 		if gz := byKey[key]; len(gz) != 1 || gz[0].Start != 0 || gz[0].End != -1 || gz[0].Size <= 500 {
@@ -336,7 +348,7 @@ func TestIngestResumesFromHeartbeat(t *testing.T) {
 	const done = 120
 	carried := activities.ChunkStats{Read: done, Indexed: done - 2, DeadLettered: 2, Bytes: offsets[done]}
 	env := f.env(nil)
-	env.SetHeartbeatDetails(activities.Heartbeat{Checkpoint: offsets[done], Stats: carried})
+	env.SetHeartbeatDetails(activities.ChunkProgress{Checkpoint: offsets[done], Stats: carried})
 	out, err := f.ingest(t, env, activities.IngestChunkInput{Source: src, Chunk: chunk})
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +370,7 @@ func TestIngestResumesFromHeartbeat(t *testing.T) {
 	// Chunk.Resume (set by the workflow) works the same way, without counters; heartbeat
 	// details that are behind it are ignored.
 	env = f.env(nil)
-	env.SetHeartbeatDetails(activities.Heartbeat{Checkpoint: offsets[10], Stats: activities.ChunkStats{Read: 10}})
+	env.SetHeartbeatDetails(activities.ChunkProgress{Checkpoint: offsets[10], Stats: activities.ChunkStats{Read: 10}})
 	chunk.Resume = offsets[250]
 	out, err = f.ingest(t, env, activities.IngestChunkInput{Source: src, Chunk: chunk})
 	if err != nil {
@@ -381,7 +393,7 @@ func TestIngestResumesMidRange(t *testing.T) {
 	// The range [offsets[100]-3, offsets[200]+5) owns records 100..200.
 	chunk := activities.Chunk{Key: "mid.ndjson", ETag: etag, Size: int64(len(data)), Start: offsets[100] - 3, End: offsets[200] + 5}
 	env := f.env(nil)
-	env.SetHeartbeatDetails(activities.Heartbeat{Checkpoint: offsets[150], Stats: activities.ChunkStats{Read: 50, Indexed: 50}})
+	env.SetHeartbeatDetails(activities.ChunkProgress{Checkpoint: offsets[150], Stats: activities.ChunkStats{Read: 50, Indexed: 50}})
 	out, err := f.ingest(t, env, activities.IngestChunkInput{Source: src, Chunk: chunk})
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +419,7 @@ func TestIngestObjectReplacedIsPermanent(t *testing.T) {
 	if !strings.Contains(appErr.Message(), "s3://data/changing.ndjson at offset 0") {
 		t.Errorf("message %q does not name the object and offset", appErr.Message())
 	}
-	var hb activities.Heartbeat
+	var hb activities.ChunkProgress
 	if !appErr.HasDetails() || appErr.Details(&hb) != nil || hb.Checkpoint != 0 {
 		t.Errorf("details: %v %+v", appErr.HasDetails(), hb)
 	}
@@ -452,7 +464,7 @@ func TestIngestTransientErrorIsRetryable(t *testing.T) {
 	_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{
 		Source: source("a.ndjson"),
 		Chunk:  activities.Chunk{Key: "a.ndjson", ETag: etag, Size: int64(len(data)), End: -1},
-		Limits: activities.Limits{RetryMaxElapse: 50 * time.Millisecond},
+		Limits: activities.Limits{RetryMaxElapsed: 50 * time.Millisecond},
 	})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.NonRetryable() {
@@ -528,7 +540,7 @@ func TestIngestHeartbeatsWhileStalled(t *testing.T) {
 	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before es.Close (cleanups run last-in first-out)
 	data, _ := records(200)
 	etag := f.s3.Put(t, bucket, "slow.ndjson", data)
-	hbs := &heartbeats{onBeat: func(n int, hb activities.Heartbeat) {
+	hbs := &heartbeats{onBeat: func(n int, hb activities.ChunkProgress) {
 		if n == 4 {
 			once.Do(func() { close(release) })
 		}
@@ -577,7 +589,7 @@ func TestIngestStopsAtCheckpointOnWorkerStop(t *testing.T) {
 	etag := f.s3.Put(t, bucket, "stop.ndjson", data)
 	stop := make(chan struct{})
 	hbs := &heartbeats{}
-	hbs.onBeat = func(n int, hb activities.Heartbeat) {
+	hbs.onBeat = func(n int, hb activities.ChunkProgress) {
 		if hb.Checkpoint == offsets[10] {
 			select {
 			case <-stop:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -49,6 +50,37 @@ func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `,"record":`...)
 	dst = appendJSONString(dst, d.Record)
 	return append(dst, '}')
+}
+
+// DeadLetterTarget is where a chunk's refused records go: an index, or a local file.
+// Exactly one field is set.
+type DeadLetterTarget struct {
+	Index string // name of the dead-letter index
+	File  string // path of a local NDJSON file, on the machine of the worker running the chunk
+}
+
+// ParseDeadLetter parses a dead-letter destination: "" or "index" for DeadLetterIndex(index),
+// "index:NAME" for the index NAME, "file:PATH" for a local file. It is the one parser of that
+// grammar; it does not check that NAME is a valid index name.
+func ParseDeadLetter(s, index string) (DeadLetterTarget, error) {
+	if s == "" || s == "index" {
+		return DeadLetterTarget{Index: DeadLetterIndex(index)}, nil
+	}
+	if name, ok := strings.CutPrefix(s, "index:"); ok && name != "" {
+		return DeadLetterTarget{Index: name}, nil
+	}
+	if path, ok := strings.CutPrefix(s, "file:"); ok && path != "" {
+		return DeadLetterTarget{File: path}, nil
+	}
+	return DeadLetterTarget{}, fmt.Errorf("%w: dead-letter destination %q: want \"index\", \"index:NAME\" or \"file:PATH\"", ErrBadInput, s)
+}
+
+// String is the target in ParseDeadLetter's grammar: "index:NAME" or "file:PATH".
+func (t DeadLetterTarget) String() string {
+	if t.File != "" {
+		return "file:" + t.File
+	}
+	return "index:" + t.Index
 }
 
 // DeadLetterSink stores dead letters. Write must have stored them durably when it returns nil:

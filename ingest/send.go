@@ -9,33 +9,27 @@ import (
 	"time"
 )
 
-// sendLoop sends batches until there are no more, and advances the checkpoint over them.
+// sendLoop sends requests until there are no more, and advances the checkpoint over them.
 func (p *pipeline) sendLoop(ctx context.Context) error {
 	var results []itemResult
-	for b := range p.batches {
+	for b := range p.requests {
 		refused := int64(len(b.rejects)) // records the producer refused before sending
 		stats, err := p.sendBatch(ctx, b, &results)
 		if err == nil && len(b.rejects) > 0 {
-			if err = p.e.DeadLetters.Write(ctx, b.rejects); err != nil {
+			if err = p.sink.Write(ctx, b.rejects); err != nil {
 				err = fmt.Errorf("dead-letter sink: %w", err)
 			}
 		}
-		p.e.Budget.Release(b.reserved)
 		if err != nil {
+			b.release()
 			return err
 		}
 		stats.Read += refused
 		stats.DeadLettered = int64(len(b.rejects))
 		seq := b.seq
-		b.recycle()
-		prog, moved := p.wm.finish(seq, stats)
-		if moved && p.onProgress != nil {
-			p.progressMu.Lock()
-			if prog.Checkpoint > p.reported {
-				p.reported = prog.Checkpoint
-				p.onProgress(prog)
-			}
-			p.progressMu.Unlock()
+		b.free()
+		if prog, moved := p.wm.finish(seq, stats); moved {
+			p.report(prog)
 		}
 	}
 	return errPipelineDone
@@ -44,7 +38,7 @@ func (p *pipeline) sendLoop(ctx context.Context) error {
 // sendBatch delivers every document of b: indexed, or dead-lettered (appended to b.rejects)
 // when Elasticsearch refuses it for good. It returns an error only when the batch cannot be
 // finished: a permanent cluster-side refusal, retries exhausted, or ctx done.
-func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]itemResult) (Stats, error) {
+func (p *pipeline) sendBatch(ctx context.Context, b *request, results *[]itemResult) (Stats, error) {
 	st := Stats{Read: int64(len(b.items))}
 	if len(b.items) == 0 {
 		return st, nil
@@ -53,14 +47,14 @@ func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]itemResul
 	for i := range idx {
 		idx[i] = i
 	}
-	err := p.sendItems(ctx, b, idx, b.parts, results, &st, time.Now().Add(p.lim.RetryMaxElapsed))
+	err := p.sendItems(ctx, b, idx, b.blocks, results, &st, time.Now().Add(p.lim.RetryMaxElapsed))
 	return st, err
 }
 
 // sendItems sends the items idx of b (whose body is body) until each is indexed or
 // dead-lettered. 429/5xx items are resent alone with jittered exponential backoff; a 413 or a
 // whole-request 400 splits the request in halves.
-func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body [][]byte, results *[]itemResult, st *Stats, deadline time.Time) error {
+func (p *pipeline) sendItems(ctx context.Context, b *request, idx []int, body [][]byte, results *[]itemResult, st *Stats, deadline time.Time) error {
 	backoff := p.lim.RetryInitial
 	var owned []byte // a body built here for a subset (retries and splits only)
 	for attempt := 0; ; attempt++ {
@@ -74,7 +68,7 @@ func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, body [][]
 		if attempt > 0 {
 			st.Retried += int64(len(idx))
 		}
-		out, err := p.e.Bulk.send(ctx, p.spec.Index, body, len(idx), *results)
+		out, err := p.bulk.send(ctx, p.spec.Index, body, len(idx), *results)
 		var retry []int
 		switch {
 		case err != nil:
@@ -153,7 +147,7 @@ func describe(out bulkOutcome, err error) string {
 }
 
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.
-func (p *pipeline) deadLetter(b *batch, i int, status int, typ, reason string) {
+func (p *pipeline) deadLetter(b *request, i int, status int, typ, reason string) {
 	b.rejects = append(b.rejects, DeadLetter{
 		Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: b.items[i].off,
 		Status: status, ErrorType: typ, Reason: reason, Record: append([]byte(nil), b.doc(i)...),

@@ -298,7 +298,7 @@ func TestClientCommands(t *testing.T) {
 		}
 		want := workflows.BackfillInput{
 			Source:    activities.Source{URI: "s3://data/csv/", Format: "csv", Compression: "gzip", Index: "ok-input", IDField: "id", DeadLetter: "file:/var/dl.ndjson"},
-			Limits:    activities.Limits{MaxOps: 50, MaxBytes: 1 << 20, FlushInterval: 250 * time.Millisecond, Inflight: 4, RetryMaxElapse: 5 * time.Minute},
+			Limits:    activities.Limits{MaxOps: 50, MaxBytes: 1 << 20, FlushInterval: 250 * time.Millisecond, Inflight: 4, RetryMaxElapsed: 5 * time.Minute},
 			ChunkSize: 1 << 20, Concurrency: 3, AllowFailedChunks: 2, HeartbeatTimeout: 7 * time.Second,
 		}
 		if fmt.Sprintf("%+v", in) != fmt.Sprintf("%+v", want) {
