@@ -46,6 +46,10 @@ type Activities struct {
 	Engine *ingest.Engine
 	// S3 lists and reads the objects.
 	S3 *s3source.Source
+	// DeadLetterDir is the directory under which "file:NAME" dead-letter targets are created;
+	// empty: such targets fail their chunk with ErrTypeBadConfig. Workflow inputs choose only
+	// the name, never where on the worker's machine a file goes.
+	DeadLetterDir string
 	// Logger receives the activities' own logs. nil: slog.Default().
 	Logger *slog.Logger
 	// HeartbeatInterval is how often a chunk heartbeats its last checkpoint while it makes no
@@ -412,7 +416,8 @@ func classify(err error, where string, last *ChunkProgress) error {
 }
 
 // sink returns the dead-letter sink Source.DeadLetter names (see ingest.ParseDeadLetter),
-// opening it on first use. A file is on the machine of whichever worker runs the chunk.
+// opening it on first use. A file is under DeadLetterDir on the machine of whichever worker
+// runs the chunk.
 func (a *Activities) sink(src Source) (ingest.DeadLetterSink, error) {
 	target, err := ingest.ParseDeadLetter(src.DeadLetter, src.Index)
 	if err != nil {
@@ -426,7 +431,7 @@ func (a *Activities) sink(src Source) (ingest.DeadLetterSink, error) {
 	}
 	var s ingest.DeadLetterSink
 	if target.File != "" {
-		s, err = ingest.NewFileSink(target.File)
+		s, err = ingest.OpenFileSink(a.DeadLetterDir, target.File)
 	} else {
 		s, err = ingest.NewIndexSink(a.Engine.Bulk, ingest.IndexSinkConfig{Index: target.Index})
 	}

@@ -57,6 +57,7 @@ func newFixture(t *testing.T, esOpts esfake.Options) *fixture {
 	acts := &activities.Activities{
 		Engine:            &ingest.Engine{Budget: ingest.NewBudget(64 << 20), Bulk: bulk},
 		S3:                src,
+		DeadLetterDir:     t.TempDir(),
 		HeartbeatInterval: 20 * time.Millisecond,
 	}
 	t.Cleanup(func() { _ = acts.Close() })
@@ -483,6 +484,27 @@ func TestIngestBadDeadLetterSpec(t *testing.T) {
 	checkAppError(t, err, activities.ErrTypeBadInput)
 }
 
+// TestIngestDeadLetterFileStaysInTheWorkersDirectory: a workflow input names a file, never
+// where it goes; a worker without a dead-letter directory writes no file at all.
+func TestIngestDeadLetterFileStaysInTheWorkersDirectory(t *testing.T) {
+	f := newFixture(t, esfake.Options{})
+	outside := filepath.Join(t.TempDir(), "outside.ndjson")
+	for _, dl := range []string{"file:" + outside, "file:../outside.ndjson", "file:a/../../outside.ndjson"} {
+		src := source("a.ndjson")
+		src.DeadLetter = dl
+		_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: src, Chunk: activities.Chunk{Key: "a.ndjson", End: -1}})
+		checkAppError(t, err, activities.ErrTypeBadInput)
+	}
+	if _, err := os.Stat(outside); !os.IsNotExist(err) {
+		t.Fatalf("a dead-letter file was created outside the worker's directory: %v", err)
+	}
+	f.acts.DeadLetterDir = ""
+	src := source("a.ndjson")
+	src.DeadLetter = "file:dead.ndjson"
+	_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: src, Chunk: activities.Chunk{Key: "a.ndjson", End: -1}})
+	checkAppError(t, err, activities.ErrTypeBadConfig)
+}
+
 // TestIngestDeadLetters sends refused records to the dead-letter index beside the target, or
 // to a file.
 func TestIngestDeadLetters(t *testing.T) {
@@ -506,11 +528,14 @@ func TestIngestDeadLetters(t *testing.T) {
 		t.Fatalf("dead letter at 9: %s", doc)
 	}
 
-	path := filepath.Join(t.TempDir(), "dead.ndjson")
+	path := filepath.Join(f.acts.DeadLetterDir, "dead.ndjson")
 	src := source("dl.ndjson")
-	src.DeadLetter = "file:" + path
+	src.DeadLetter = "file:dead.ndjson"
 	if _, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: src, Chunk: chunk}); err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dead-letter file under the worker's directory: %v, %v; want mode 0600", fi, err)
 	}
 	fh, err := os.Open(path)
 	if err != nil {

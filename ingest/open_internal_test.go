@@ -1,7 +1,11 @@
 package ingest
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -64,8 +68,8 @@ func TestParseDeadLetter(t *testing.T) {
 		{"", DeadLetterTarget{Index: "logs-dead-letters"}, "index:logs-dead-letters"},
 		{"index", DeadLetterTarget{Index: "logs-dead-letters"}, "index:logs-dead-letters"},
 		{"index:rejects", DeadLetterTarget{Index: "rejects"}, "index:rejects"},
-		{"file:/var/dl.ndjson", DeadLetterTarget{File: "/var/dl.ndjson"}, "file:/var/dl.ndjson"},
 		{"file:dl.ndjson", DeadLetterTarget{File: "dl.ndjson"}, "file:dl.ndjson"},
+		{"file:jobs/./a.ndjson", DeadLetterTarget{File: "jobs/a.ndjson"}, "file:jobs/a.ndjson"},
 	}
 	for _, c := range cases {
 		got, err := ParseDeadLetter(c.in, "logs")
@@ -73,9 +77,52 @@ func TestParseDeadLetter(t *testing.T) {
 			t.Errorf("ParseDeadLetter(%q) = %+v (%q), %v; want %+v (%q)", c.in, got, got.String(), err, c.want, c.wantStr)
 		}
 	}
-	for _, bad := range []string{"index:", "file:", "files:/x", "s3://b/k", "Index"} {
+	for _, bad := range []string{"index:", "file:", "files:/x", "s3://b/k", "Index",
+		"file:/var/dl.ndjson", "file:../dl.ndjson", "file:a/../../dl.ndjson", "file:.."} {
 		if _, err := ParseDeadLetter(bad, "logs"); !errors.Is(err, ErrBadInput) {
 			t.Errorf("ParseDeadLetter(%q): %v, want ErrBadInput", bad, err)
 		}
+	}
+}
+
+func TestFileSinkModeAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenFileSink(dir, "dl.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	letter := func(off int64) []DeadLetter {
+		return []DeadLetter{{Object: "s3://b/k", Offset: off, Record: []byte("x")}}
+	}
+	if err := s.Write(context.Background(), letter(1)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "dl.ndjson")
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dead-letter file: %v, %v; want mode 0600", fi, err)
+	}
+	// Rotated away: the next letter goes to a new file under the same name.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), letter(2)); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"dl.ndjson": `"offset":2`, "dl.ndjson.1": `"offset":1`} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || bytes.Count(b, []byte("\n")) != 1 || !bytes.Contains(b, []byte(want)) {
+			t.Fatalf("%s: %q, %v; want one letter with %s", name, b, err, want)
+		}
+	}
+	if _, err := OpenFileSink("", "dl.ndjson"); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("no directory: %v, want ErrBadConfig", err)
+	}
+	// A symbolic link cannot lead out of the directory.
+	if err := os.Symlink(t.TempDir(), filepath.Join(dir, "out")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFileSink(dir, "out/dl.ndjson"); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("through a symbolic link out of the directory: %v, want ErrBadConfig", err)
 	}
 }

@@ -68,6 +68,10 @@ type Config struct {
 	S3 s3source.Config
 	// ES says how to reach Elasticsearch, credentials included.
 	ES ingest.ClientConfig
+	// DeadLetterDir is where "file:NAME" dead-letter targets are created (env
+	// SLUICE_DEAD_LETTER_DIR). Empty: a chunk that asks for a file fails with a bad
+	// configuration.
+	DeadLetterDir string
 	// Logger receives sluice's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
@@ -75,7 +79,7 @@ type Config struct {
 	SDKLogLevel slog.Leveler
 }
 
-// ConfigFromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the Elasticsearch variables of
+// ConfigFromEnv reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, SLUICE_DEAD_LETTER_DIR and the Elasticsearch variables of
 // ingest.ClientConfigFromEnv. S3 settings are left to the AWS SDK's own variables
 // (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
 func ConfigFromEnv() (Config, error) {
@@ -87,6 +91,7 @@ func ConfigFromEnv() (Config, error) {
 		TemporalAddress: os.Getenv("TEMPORAL_ADDRESS"),
 		Namespace:       os.Getenv("TEMPORAL_NAMESPACE"),
 		ES:              es,
+		DeadLetterDir:   os.Getenv("SLUICE_DEAD_LETTER_DIR"),
 	}.WithDefaults(), nil
 }
 
@@ -176,9 +181,10 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.Namespace, err)
 	}
 	acts := &activities.Activities{
-		Engine: &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, Logger: cfg.Logger},
-		S3:     src,
-		Logger: cfg.Logger,
+		Engine:        &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, Logger: cfg.Logger},
+		S3:            src,
+		DeadLetterDir: cfg.DeadLetterDir,
+		Logger:        cfg.Logger,
 	}
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
 		// PlanPage shares these slots: it is short, and a page is asked for only when the

@@ -60,7 +60,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	retryMaxElapsed := fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
 	allowFailed := fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
 	heartbeatTimeout := fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
-	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:/path" (on each worker)`)
+	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
 	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
 	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
 	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
@@ -174,8 +174,11 @@ func validateIngest(in workflows.BackfillInput) error {
 		return fmt.Errorf("--compression %q: want auto, none, gzip or zstd", src.Compression)
 	}
 	dl, err := ingest.ParseDeadLetter(src.DeadLetter, src.Index)
-	if err != nil || src.DeadLetter == "" {
-		return fmt.Errorf(`--dead-letter %q: want "index", "index:NAME" or "file:/path"`, src.DeadLetter)
+	if err != nil {
+		return fmt.Errorf("--dead-letter: %w", err)
+	}
+	if src.DeadLetter == "" {
+		return errors.New(`--dead-letter "": want "index", "index:NAME" or "file:NAME"`)
 	}
 	if src.DeadLetter != "index" && dl.Index != "" {
 		if err := validateIndexName(dl.Index); err != nil {

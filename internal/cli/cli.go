@@ -32,6 +32,7 @@ type WorkerFlags struct {
 	s3Endpoint      string
 	s3Region        string
 	logLevel        string
+	deadLetterDir   string
 }
 
 // AddWorkerFlags registers the worker flags on fs; withTemporal adds --temporal-address and
@@ -51,6 +52,7 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (env AWS_ENDPOINT_URL_S3; default AWS)")
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.deadLetterDir, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; default: none, such targets fail)`)
 	return f
 }
 
@@ -98,6 +100,8 @@ func (f *WorkerFlags) Config(stderr io.Writer) (worker.Config, error) {
 			cfg.S3.Endpoint = f.s3Endpoint
 		case "s3-region":
 			cfg.S3.Region = f.s3Region
+		case "dead-letter-dir":
+			cfg.DeadLetterDir = f.deadLetterDir
 		}
 	})
 	if ferr != nil {
