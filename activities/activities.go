@@ -1,13 +1,13 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,11 +42,14 @@ const (
 // S3 carry them, from the worker's own environment.
 type Activities struct {
 	// Engine runs the chunks; its Budget is the process's memory budget and its Bulk the
-	// Elasticsearch client. Its DeadLetters field is not used: each chunk's sink follows
-	// Source.DeadLetter.
+	// Elasticsearch client. Each chunk's dead-letter sink follows Source.DeadLetter.
 	Engine *ingest.Engine
 	// S3 lists and reads the objects.
 	S3 *s3source.Source
+	// DeadLetterDir is the directory under which "file:NAME" dead-letter targets are created;
+	// empty: such targets fail their chunk with ErrTypeBadConfig. Workflow inputs choose only
+	// the name, never where on the worker's machine a file goes.
+	DeadLetterDir string
 	// Logger receives the activities' own logs. nil: slog.Default().
 	Logger *slog.Logger
 	// HeartbeatInterval is how often a chunk heartbeats its last checkpoint while it makes no
@@ -141,49 +144,52 @@ func (a *Activities) PlanPage(ctx context.Context, in PlanPageInput) (PlanPageOu
 	for _, o := range objs {
 		out.Bytes += o.Size
 	}
-	splittable := make([]bool, len(objs))
+	compressions := make([]string, len(objs))
 	for i, o := range objs {
-		if splittable[i], err = a.splittable(ctx, bucket, o, in.Source.Compression, chunkSize); err != nil {
+		if compressions[i], err = a.compressionOf(ctx, bucket, o, in.Source.Compression, chunkSize); err != nil {
 			return PlanPageOutput{}, classify(err, fmt.Sprintf("planning s3://%s/%s", bucket, o.Key), nil)
 		}
 	}
-	out.Chunks = planChunks(objs, splittable, chunkSize, MaxPlanPageBytes)
+	out.Chunks = planChunks(objs, compressions, chunkSize, MaxPlanPageBytes)
 	return out, nil
 }
 
-// splittable reports whether o may be cut into ranges: only plain (uncompressed) objects. With
-// compression "auto" the name decides when it says gzip or zstd; an object that would be split
-// and whose name says nothing is recognised by its first bytes (one small read per large
-// object), so a compressed object with a plain name is never cut into ranges.
-func (a *Activities) splittable(ctx context.Context, bucket string, o s3source.Object, compression string, chunkSize int64) (bool, error) {
-	c, err := ingest.DetectCompression(compression, o.Key, nil)
-	if err != nil || c != ingest.CompressionNone {
-		return false, err
+// compressionOf decides the compression of o once, for its chunks to carry: the setting when it
+// names one; with "auto" the name when it says gzip or zstd, and for an object large enough to
+// be cut into ranges its first bytes (one small read), so a compressed object with a plain name
+// is never cut. A smaller object whose name says nothing stays "auto": it is one whole-object
+// chunk, and the engine recognises it by its first bytes as it reads them, so planning reads
+// no small object.
+func (a *Activities) compressionOf(ctx context.Context, bucket string, o s3source.Object, setting string, chunkSize int64) (string, error) {
+	c, err := ingest.DetectCompression(setting, o.Key, nil)
+	if err != nil || c != ingest.CompressionNone || setting == ingest.CompressionNone {
+		return c, err
 	}
-	if compression == ingest.CompressionNone || o.Size <= chunkSize {
-		return true, nil
+	if o.Size <= chunkSize {
+		return ingest.CompressionAuto, nil
 	}
 	rc, err := a.S3.Open(ctx, bucket, o.Key, o.ETag, 0)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer rc.Close()
 	var magic [4]byte
 	n, err := io.ReadFull(rc, magic[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return false, err
+		return "", err
 	}
-	c, err = ingest.DetectCompression(compression, o.Key, magic[:n])
-	return err == nil && c == ingest.CompressionNone, err
+	return ingest.DetectCompression(setting, o.Key, magic[:n])
 }
 
-// planChunks cuts the splittable objs into chunks of chunkSize bytes (the others are one chunk
-// each), doubling chunkSize until the encoded chunks fit in maxBytes or every object is a
-// single chunk.
-func planChunks(objs []s3source.Object, splittable []bool, chunkSize int64, maxBytes int) []Chunk {
+// planChunks cuts the plain objects (compression none) into chunks of chunkSize bytes (the
+// others are one chunk each), doubling chunkSize until the encoded chunks fit in maxBytes or
+// every object is a single chunk. Each chunk carries its object's compression.
+func planChunks(objs []s3source.Object, compressions []string, chunkSize int64, maxBytes int) []Chunk {
+	splittable := make([]bool, len(objs))
 	encoded := make([]int, len(objs)) // JSON size of one chunk of the object
 	var largest int64
 	for i, o := range objs {
+		splittable[i] = compressions[i] == ingest.CompressionNone
 		if splittable[i] {
 			largest = max(largest, o.Size)
 		}
@@ -206,7 +212,8 @@ func planChunks(objs []s3source.Object, splittable []bool, chunkSize int64, maxB
 	for i, o := range objs {
 		k := chunksOf(o.Size, chunkSize, splittable[i])
 		for j := range k {
-			c := Chunk{Key: o.Key, ETag: o.ETag, Size: o.Size, Start: int64(j) * chunkSize, End: int64(j+1) * chunkSize}
+			c := Chunk{Key: o.Key, ETag: o.ETag, Size: o.Size, Start: int64(j) * chunkSize, End: int64(j+1) * chunkSize,
+				Compression: compressions[i]}
 			if j == k-1 {
 				c.End = -1
 			}
@@ -230,7 +237,8 @@ func chunksOf(size, chunkSize int64, splittable bool) int {
 // chunkJSONSize is an upper bound of the encoded size of one chunk of o (offsets at their
 // longest), as the default data converter writes it.
 func chunkJSONSize(o s3source.Object) int {
-	b, _ := json.Marshal(Chunk{Key: o.Key, ETag: o.ETag, Size: 1 << 62, Start: 1 << 62, End: 1 << 62, Resume: 1 << 62})
+	b, _ := json.Marshal(Chunk{Key: o.Key, ETag: o.ETag, Size: 1 << 62, Start: 1 << 62, End: 1 << 62, Resume: 1 << 62,
+		Compression: ingest.CompressionNone}) // as long as the longest name
 	return len(b) + 1 // the separating comma
 }
 
@@ -240,86 +248,72 @@ var errWorkerStopping = errors.New("worker stopping")
 // IngestChunk indexes the records of one chunk. It resumes from the checkpoint of a previous
 // attempt (its heartbeat details) or from Chunk.Resume, whichever is further, heartbeats each
 // checkpoint Elasticsearch acknowledged (and the last one again every HeartbeatInterval while
-// nothing moves), and returns the chunk's counters.
+// nothing moves), and returns the chunk's final ChunkProgress.
 //
 // Errors: failures a retry cannot fix are non-retryable application errors of the ErrType*
-// types, with the last Heartbeat as details; anything else is a plain, retryable error. Both
-// name the object and the offset reached. When the activity is canceled it returns a canceled
-// error whose details are the last Heartbeat; when its worker stops it returns a retryable
-// error after heartbeating the checkpoint, so another worker resumes there.
-func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (IngestChunkOutput, error) {
+// types, with the last ChunkProgress as details; anything else is a plain, retryable error.
+// Both name the object and the offset reached. When the activity is canceled it returns a
+// canceled error whose details are the last ChunkProgress; when its worker stops it returns a
+// retryable error after heartbeating the checkpoint, so another worker resumes there.
+func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (ChunkProgress, error) {
 	if a.Engine == nil || a.Engine.Bulk == nil || a.Engine.Budget == nil || a.S3 == nil {
 		err := errors.New("activities built without an engine, a bulk client, a budget or an S3 source")
-		return IngestChunkOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadConfig, err)
+		return ChunkProgress{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadConfig, err)
 	}
-	c := in.Chunk
-	bucket, _, err := s3source.ParseURI(in.Source.URI)
-	switch {
-	case err != nil:
-	case c.Key == "":
-		err = errors.New("chunk without an object key")
-	case in.Source.Index == "":
-		err = errors.New("no target index")
-	case c.End >= 0 && c.End < c.Start, c.Start < 0:
-		err = fmt.Errorf("invalid range [%d, %d)", c.Start, c.End)
-	}
+	spec, err := chunkSpec(in, a.heartbeatDetails(ctx, in.Chunk.Key))
 	if err != nil {
-		return IngestChunkOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+		return ChunkProgress{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
 	}
-	object := "s3://" + bucket + "/" + c.Key
-
+	object := "s3://" + spec.Bucket + "/" + spec.Key
 	sink, err := a.sink(in.Source)
 	if err != nil {
-		return IngestChunkOutput{}, classify(err, "ingesting "+object, nil)
+		return ChunkProgress{}, classify(err, "ingesting "+object, nil)
 	}
-
-	// Where to start: the furthest of the previous attempt's checkpoint and Chunk.Resume.
-	// Chunk.Resume carries no counters (the workflow kept those of the earlier run).
-	start := Heartbeat{Checkpoint: max(c.Start, c.Resume)}
-	if activity.HasHeartbeatDetails(ctx) {
-		var hb Heartbeat
-		if err := activity.GetHeartbeatDetails(ctx, &hb); err != nil {
-			a.logger().Warn("ignoring unreadable heartbeat details", "object", object, "err", err)
-		} else if hb.Checkpoint >= start.Checkpoint {
-			start = hb
-		}
-	}
-	spec := ingest.ChunkSpec{
-		Bucket:      bucket,
-		Key:         c.Key,
-		Format:      in.Source.Format,
-		Compression: in.Source.Compression,
-		Index:       in.Source.Index,
-		IDField:     in.Source.IDField,
-		Start:       c.Start,
-		End:         c.End,
-		ResumeStats: start.Stats,
-		Limits: ingest.Limits{
-			MaxOps:          in.Limits.MaxOps,
-			MaxBytes:        in.Limits.MaxBytes,
-			FlushInterval:   in.Limits.FlushInterval,
-			Inflight:        in.Limits.Inflight,
-			RetryMaxElapsed: in.Limits.RetryMaxElapse,
-		},
-	}
-	if spec.Format == "" {
-		spec.Format = FormatNDJSON
-	}
-	if spec.Compression == "" {
-		spec.Compression = CompressionAuto
-	}
-	// A checkpoint is a record boundary; the chunk's own Start is not (unless 0), so
-	// "no progress yet" is no resume at all.
-	if start.Checkpoint > c.Start {
-		spec.Resume = start.Checkpoint
-	}
-
-	a.logger().Info("chunk started", "object", object, "start", c.Start, "end", c.End, "resume", spec.Resume,
+	a.logger().Info("chunk started", "object", object, "start", spec.Start, "end", spec.End, "resume", spec.From().Checkpoint,
 		"attempt", activity.GetInfo(ctx).Attempt)
-	hb := newHeartbeater(ctx, start, a.heartbeatInterval(ctx))
+
+	last, err := a.run(ctx, spec, in.Chunk.ETag, sink)
+	if err == nil {
+		a.logger().Info("chunk done", "object", object, "start", spec.Start, "end", spec.End, "read", last.Stats.Read,
+			"indexed", last.Stats.Indexed, "dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried)
+		return last, nil
+	}
+	where := fmt.Sprintf("ingesting %s at offset %d", object, last.Checkpoint)
+	switch {
+	case ctx.Err() != nil && temporal.IsCanceledError(context.Cause(ctx)):
+		// Canceled by the server: report where the chunk stopped. (A CanceledError is only
+		// accepted by the SDK for a requested cancellation.)
+		return ChunkProgress{}, temporal.NewCanceledError(last)
+	case ctx.Err() != nil:
+		return ChunkProgress{}, fmt.Errorf("%s: %w", where, ctx.Err())
+	case errors.Is(err, errWorkerStopping):
+		return ChunkProgress{}, fmt.Errorf("%s: %w", where, errWorkerStopping)
+	}
+	a.logger().Warn("chunk failed", "object", object, "start", spec.Start, "end", spec.End, "offset", last.Checkpoint, "err", err)
+	return ChunkProgress{}, classify(err, where, &last)
+}
+
+// heartbeatDetails returns the progress an earlier attempt of this activity heartbeated, or
+// nil.
+func (a *Activities) heartbeatDetails(ctx context.Context, key string) *ChunkProgress {
+	if !activity.HasHeartbeatDetails(ctx) {
+		return nil
+	}
+	var p ChunkProgress
+	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil {
+		a.logger().Warn("ignoring unreadable heartbeat details", "key", key, "err", err)
+		return nil
+	}
+	return &p
+}
+
+// run runs the engine on spec while heartbeating its checkpoints, and returns the last one.
+// It stops at a checkpoint, with errWorkerStopping, when the worker shuts down, before the SDK
+// cancels the activity outright.
+func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string, sink ingest.DeadLetterSink) (ChunkProgress, error) {
+	hb := newHeartbeater(ctx, progressOf(spec.From()), a.heartbeatInterval(ctx))
 	go hb.run()
 
-	// Stop at a checkpoint when the worker shuts down, before the SDK cancels us outright.
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -329,42 +323,54 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Inge
 		case <-runCtx.Done():
 		}
 	}()
-
-	eng := *a.Engine
-	eng.DeadLetters = sink
-	eng.Logger = a.logger()
 	open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
-		return a.S3.Open(ctx, bucket, c.Key, c.ETag, offset)
+		return a.S3.Open(ctx, spec.Bucket, spec.Key, etag, offset)
 	}
-	prog, err := eng.Ingest(runCtx, spec, open, func(p ingest.Progress) {
-		hb.update(Heartbeat{Checkpoint: p.Checkpoint, Stats: p.Stats})
-	})
-	last := Heartbeat{Checkpoint: prog.Checkpoint, Stats: prog.Stats}
-	if last.Checkpoint < start.Checkpoint { // an error before the first record
-		last = start
-	}
+	prog, err := a.Engine.Ingest(runCtx, spec, open, sink, func(p ingest.Progress) { hb.update(progressOf(p)) })
+	last := progressOf(prog)
 	// The final checkpoint is heartbeated before the activity returns: on failure the SDK
 	// sends it, and the next attempt resumes there.
 	hb.stop(last)
-	if err == nil {
-		a.logger().Info("chunk done", "object", object, "start", c.Start, "end", c.End, "read", last.Stats.Read,
-			"indexed", last.Stats.Indexed, "dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried)
-		return IngestChunkOutput{Stats: last.Stats, Checkpoint: last.Checkpoint}, nil
+	if err != nil && errors.Is(context.Cause(runCtx), errWorkerStopping) && ctx.Err() == nil {
+		err = errWorkerStopping
 	}
+	return last, err
+}
 
-	where := fmt.Sprintf("ingesting %s at offset %d", object, last.Checkpoint)
+// chunkSpec maps a chunk's input, and the progress an earlier attempt heartbeated (nil: none),
+// to the engine's spec. It is the one place that chooses where a chunk resumes: at the further
+// of the earlier attempt's checkpoint, with its counters, and Chunk.Resume, without (the
+// workflow kept the counters of the run that reached it). The engine's ChunkSpec.From turns
+// that into the offset reading starts at.
+func chunkSpec(in IngestChunkInput, earlier *ChunkProgress) (ingest.ChunkSpec, error) {
+	c := in.Chunk
+	bucket, _, err := s3source.ParseURI(in.Source.URI)
 	switch {
-	case ctx.Err() != nil && temporal.IsCanceledError(context.Cause(ctx)):
-		// Canceled by the server: report where the chunk stopped. (A CanceledError is only
-		// accepted by the SDK for a requested cancellation.)
-		return IngestChunkOutput{}, temporal.NewCanceledError(last)
-	case ctx.Err() != nil:
-		return IngestChunkOutput{}, fmt.Errorf("%s: %w", where, ctx.Err())
-	case errors.Is(context.Cause(runCtx), errWorkerStopping):
-		return IngestChunkOutput{}, fmt.Errorf("%s: %w", where, errWorkerStopping)
+	case err != nil:
+		return ingest.ChunkSpec{}, err
+	case c.Key == "":
+		return ingest.ChunkSpec{}, errors.New("chunk without an object key")
+	case in.Source.Index == "":
+		return ingest.ChunkSpec{}, errors.New("no target index")
+	case c.End >= 0 && c.End < c.Start, c.Start < 0:
+		return ingest.ChunkSpec{}, fmt.Errorf("invalid range [%d, %d)", c.Start, c.End)
 	}
-	a.logger().Warn("chunk failed", "object", object, "start", c.Start, "end", c.End, "offset", last.Checkpoint, "err", err)
-	return IngestChunkOutput{}, classify(err, where, &last)
+	resume := ingest.Progress{Checkpoint: c.Resume}
+	if earlier != nil && earlier.Checkpoint >= max(c.Start, c.Resume) {
+		resume = ingest.Progress{Checkpoint: earlier.Checkpoint, Stats: earlier.Stats.engine()}
+	}
+	return ingest.ChunkSpec{
+		Bucket:      bucket,
+		Key:         c.Key,
+		Format:      cmp.Or(in.Source.Format, ingest.FormatNDJSON),
+		Compression: cmp.Or(c.Compression, in.Source.Compression, ingest.CompressionAuto),
+		Index:       in.Source.Index,
+		IDField:     in.Source.IDField,
+		Start:       c.Start,
+		End:         c.End,
+		Resume:      resume,
+		Limits:      in.Limits.engine(),
+	}, nil
 }
 
 func (a *Activities) heartbeatInterval(ctx context.Context) time.Duration {
@@ -380,7 +386,7 @@ func (a *Activities) heartbeatInterval(ctx context.Context) time.Duration {
 
 // classify turns err into the activity's error, once: a non-retryable application error of
 // the matching ErrType when a retry cannot fix it, else a retryable error. Both say where.
-func classify(err error, where string, last *Heartbeat) error {
+func classify(err error, where string, last *ChunkProgress) error {
 	typ := ""
 	switch {
 	case errors.Is(err, s3source.ErrObjectChanged):
@@ -409,35 +415,25 @@ func classify(err error, where string, last *Heartbeat) error {
 	return temporal.NewNonRetryableApplicationError(msg, typ, err)
 }
 
-// sink returns the dead-letter sink Source.DeadLetter names, opening it on first use:
-// "" or "index" for DeadLetterIndex(Source.Index), "index:<name>" for another index,
-// "file:<path>" for a local NDJSON file (on the machine of whichever worker runs the chunk).
+// sink returns the dead-letter sink Source.DeadLetter names (see ingest.ParseDeadLetter),
+// opening it on first use. A file is under DeadLetterDir on the machine of whichever worker
+// runs the chunk.
 func (a *Activities) sink(src Source) (ingest.DeadLetterSink, error) {
-	spec := src.DeadLetter
-	var key string
-	switch {
-	case spec == "" || spec == "index":
-		key = "index:" + ingest.DeadLetterIndex(src.Index)
-	case strings.HasPrefix(spec, "index:") && len(spec) > len("index:"):
-		key = spec
-	case strings.HasPrefix(spec, "file:") && len(spec) > len("file:"):
-		key = spec
-	default:
-		return nil, fmt.Errorf("%w: dead-letter destination %q: want \"index\", \"index:<name>\" or \"file:<path>\"", ingest.ErrBadInput, spec)
+	target, err := ingest.ParseDeadLetter(src.DeadLetter, src.Index)
+	if err != nil {
+		return nil, err
 	}
+	key := target.String()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if s, ok := a.sinks[key]; ok {
 		return s, nil
 	}
-	var (
-		s   ingest.DeadLetterSink
-		err error
-	)
-	if name, ok := strings.CutPrefix(key, "index:"); ok {
-		s, err = ingest.NewIndexSink(a.Engine.Bulk, ingest.IndexSinkConfig{Index: name})
+	var s ingest.DeadLetterSink
+	if target.File != "" {
+		s, err = ingest.OpenFileSink(a.DeadLetterDir, target.File)
 	} else {
-		s, err = ingest.NewFileSink(strings.TrimPrefix(key, "file:"))
+		s, err = ingest.NewIndexSink(a.Engine.Bulk, ingest.IndexSinkConfig{Index: target.Index})
 	}
 	if err != nil {
 		return nil, err
@@ -458,21 +454,21 @@ type heartbeater struct {
 	interval time.Duration
 
 	mu   sync.Mutex
-	last Heartbeat
+	last ChunkProgress
 
 	wake chan struct{} // a new checkpoint is waiting
 	quit chan struct{}
 	done chan struct{}
 }
 
-func newHeartbeater(ctx context.Context, start Heartbeat, interval time.Duration) *heartbeater {
+func newHeartbeater(ctx context.Context, start ChunkProgress, interval time.Duration) *heartbeater {
 	return &heartbeater{
 		ctx: ctx, interval: interval, last: start,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
-func (h *heartbeater) update(hb Heartbeat) {
+func (h *heartbeater) update(hb ChunkProgress) {
 	h.mu.Lock()
 	if hb.Checkpoint > h.last.Checkpoint {
 		h.last = hb
@@ -510,7 +506,7 @@ func (h *heartbeater) run() {
 }
 
 // stop ends the loop and sends final (when it is at least the last checkpoint sent).
-func (h *heartbeater) stop(final Heartbeat) {
+func (h *heartbeater) stop(final ChunkProgress) {
 	close(h.quit)
 	<-h.done
 	h.update(final)

@@ -58,6 +58,7 @@ func newFixture(t *testing.T, esOpts esfake.Options) *fixture {
 	acts := &activities.Activities{
 		Engine:            &ingest.Engine{Budget: ingest.NewBudget(64 << 20), Bulk: bulk},
 		S3:                src,
+		DeadLetterDir:     t.TempDir(),
 		HeartbeatInterval: 20 * time.Millisecond,
 	}
 	t.Cleanup(func() { _ = acts.Close() })
@@ -102,13 +103,13 @@ func (f *fixture) planAll(t *testing.T, in activities.PlanPageInput) (chunks []a
 	}
 }
 
-func (f *fixture) ingest(t *testing.T, env *testsuite.TestActivityEnvironment, in activities.IngestChunkInput) (activities.IngestChunkOutput, error) {
+func (f *fixture) ingest(t *testing.T, env *testsuite.TestActivityEnvironment, in activities.IngestChunkInput) (activities.ChunkProgress, error) {
 	t.Helper()
 	val, err := env.ExecuteActivity(activities.IngestChunkName, in)
 	if err != nil {
-		return activities.IngestChunkOutput{}, err
+		return activities.ChunkProgress{}, err
 	}
-	var out activities.IngestChunkOutput
+	var out activities.ChunkProgress
 	if err := val.Get(&out); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func gzipped(t *testing.T, data []byte) []byte {
 }
 
 func source(prefix string) activities.Source {
-	return activities.Source{URI: "s3://" + bucket + "/" + prefix, Format: activities.FormatNDJSON, Compression: activities.CompressionAuto, Index: "logs"}
+	return activities.Source{URI: "s3://" + bucket + "/" + prefix, Format: ingest.FormatNDJSON, Compression: ingest.CompressionAuto, Index: "logs"}
 }
 
 // heartbeats records every heartbeat the activity sends (the SDK's listener only sees those
@@ -145,8 +146,8 @@ func source(prefix string) activities.Source {
 type heartbeats struct {
 	interceptor.WorkerInterceptorBase
 	mu     sync.Mutex
-	got    []activities.Heartbeat
-	onBeat func(n int, hb activities.Heartbeat)
+	got    []activities.ChunkProgress
+	onBeat func(n int, hb activities.ChunkProgress)
 }
 
 func (h *heartbeats) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
@@ -155,10 +156,10 @@ func (h *heartbeats) InterceptActivity(_ context.Context, next interceptor.Activ
 	return i
 }
 
-func (h *heartbeats) all() []activities.Heartbeat {
+func (h *heartbeats) all() []activities.ChunkProgress {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]activities.Heartbeat(nil), h.got...)
+	return append([]activities.ChunkProgress(nil), h.got...)
 }
 
 type hbInbound struct {
@@ -181,7 +182,7 @@ func (o *hbOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
 	if len(details) != 1 {
 		panic(fmt.Sprintf("heartbeat with %d details", len(details)))
 	}
-	hb := details[0].(activities.Heartbeat)
+	hb := details[0].(activities.ChunkProgress)
 	o.h.mu.Lock()
 	o.h.got = append(o.h.got, hb)
 	n := len(o.h.got)
@@ -228,6 +229,18 @@ func TestPlanPage(t *testing.T) {
 	}
 	if len(byKey["p/empty"]) != 0 {
 		t.Errorf("empty object got chunks %v", byKey["p/empty"])
+	}
+	// The planner's answer travels in each chunk: from the name, from the first bytes of an
+	// object large enough to be cut, and "auto" for a small object it did not read.
+	for key, want := range map[string]string{
+		"p/a.ndjson": ingest.CompressionNone, "p/b.ndjson.gz": ingest.CompressionGzip,
+		"p/c.ndjson": ingest.CompressionAuto, "p/d.ndjson": ingest.CompressionNone, "p/e.ndjson": ingest.CompressionGzip,
+	} {
+		for _, c := range byKey[key] {
+			if c.Compression != want {
+				t.Errorf("%s [%d, %d): compression %q, want %q", key, c.Start, c.End, c.Compression, want)
+			}
+		}
 	}
 	for _, key := range []string{"p/b.ndjson.gz", "p/e.ndjson"} {
 		if gz := byKey[key]; len(gz) != 1 || gz[0].Start != 0 || gz[0].End != -1 || gz[0].Size <= 500 {
@@ -337,7 +350,7 @@ func TestIngestResumesFromHeartbeat(t *testing.T) {
 	const done = 120
 	carried := activities.ChunkStats{Read: done, Indexed: done - 2, DeadLettered: 2, Bytes: offsets[done]}
 	env := f.env(nil)
-	env.SetHeartbeatDetails(activities.Heartbeat{Checkpoint: offsets[done], Stats: carried})
+	env.SetHeartbeatDetails(activities.ChunkProgress{Checkpoint: offsets[done], Stats: carried})
 	out, err := f.ingest(t, env, activities.IngestChunkInput{Source: src, Chunk: chunk})
 	if err != nil {
 		t.Fatal(err)
@@ -359,7 +372,7 @@ func TestIngestResumesFromHeartbeat(t *testing.T) {
 	// Chunk.Resume (set by the workflow) works the same way, without counters; heartbeat
 	// details that are behind it are ignored.
 	env = f.env(nil)
-	env.SetHeartbeatDetails(activities.Heartbeat{Checkpoint: offsets[10], Stats: activities.ChunkStats{Read: 10}})
+	env.SetHeartbeatDetails(activities.ChunkProgress{Checkpoint: offsets[10], Stats: activities.ChunkStats{Read: 10}})
 	chunk.Resume = offsets[250]
 	out, err = f.ingest(t, env, activities.IngestChunkInput{Source: src, Chunk: chunk})
 	if err != nil {
@@ -382,7 +395,7 @@ func TestIngestResumesMidRange(t *testing.T) {
 	// The range [offsets[100]-3, offsets[200]+5) owns records 100..200.
 	chunk := activities.Chunk{Key: "mid.ndjson", ETag: etag, Size: int64(len(data)), Start: offsets[100] - 3, End: offsets[200] + 5}
 	env := f.env(nil)
-	env.SetHeartbeatDetails(activities.Heartbeat{Checkpoint: offsets[150], Stats: activities.ChunkStats{Read: 50, Indexed: 50}})
+	env.SetHeartbeatDetails(activities.ChunkProgress{Checkpoint: offsets[150], Stats: activities.ChunkStats{Read: 50, Indexed: 50}})
 	out, err := f.ingest(t, env, activities.IngestChunkInput{Source: src, Chunk: chunk})
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +421,7 @@ func TestIngestObjectReplacedIsPermanent(t *testing.T) {
 	if !strings.Contains(appErr.Message(), "s3://data/changing.ndjson at offset 0") {
 		t.Errorf("message %q does not name the object and offset", appErr.Message())
 	}
-	var hb activities.Heartbeat
+	var hb activities.ChunkProgress
 	if !appErr.HasDetails() || appErr.Details(&hb) != nil || hb.Checkpoint != 0 {
 		t.Errorf("details: %v %+v", appErr.HasDetails(), hb)
 	}
@@ -453,7 +466,7 @@ func TestIngestTransientErrorIsRetryable(t *testing.T) {
 	_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{
 		Source: source("a.ndjson"),
 		Chunk:  activities.Chunk{Key: "a.ndjson", ETag: etag, Size: int64(len(data)), End: -1},
-		Limits: activities.Limits{RetryMaxElapse: 50 * time.Millisecond},
+		Limits: activities.Limits{RetryMaxElapsed: 50 * time.Millisecond},
 	})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.NonRetryable() {
@@ -470,6 +483,27 @@ func TestIngestBadDeadLetterSpec(t *testing.T) {
 	src.DeadLetter = "s3://elsewhere"
 	_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: src, Chunk: activities.Chunk{Key: "a.ndjson", End: -1}})
 	checkAppError(t, err, activities.ErrTypeBadInput)
+}
+
+// TestIngestDeadLetterFileStaysInTheWorkersDirectory: a workflow input names a file, never
+// where it goes; a worker without a dead-letter directory writes no file at all.
+func TestIngestDeadLetterFileStaysInTheWorkersDirectory(t *testing.T) {
+	f := newFixture(t, esfake.Options{})
+	outside := filepath.Join(t.TempDir(), "outside.ndjson")
+	for _, dl := range []string{"file:" + outside, "file:../outside.ndjson", "file:a/../../outside.ndjson"} {
+		src := source("a.ndjson")
+		src.DeadLetter = dl
+		_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: src, Chunk: activities.Chunk{Key: "a.ndjson", End: -1}})
+		checkAppError(t, err, activities.ErrTypeBadInput)
+	}
+	if _, err := os.Stat(outside); !os.IsNotExist(err) {
+		t.Fatalf("a dead-letter file was created outside the worker's directory: %v", err)
+	}
+	f.acts.DeadLetterDir = ""
+	src := source("a.ndjson")
+	src.DeadLetter = "file:dead.ndjson"
+	_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: src, Chunk: activities.Chunk{Key: "a.ndjson", End: -1}})
+	checkAppError(t, err, activities.ErrTypeBadConfig)
 }
 
 // TestIngestDeadLetters sends refused records to the dead-letter index beside the target, or
@@ -495,11 +529,14 @@ func TestIngestDeadLetters(t *testing.T) {
 		t.Fatalf("dead letter at 9: %s", doc)
 	}
 
-	path := filepath.Join(t.TempDir(), "dead.ndjson")
+	path := filepath.Join(f.acts.DeadLetterDir, "dead.ndjson")
 	src := source("dl.ndjson")
-	src.DeadLetter = "file:" + path
+	src.DeadLetter = "file:dead.ndjson"
 	if _, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: src, Chunk: chunk}); err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dead-letter file under the worker's directory: %v, %v; want mode 0600", fi, err)
 	}
 	fh, err := os.Open(path)
 	if err != nil {
@@ -529,7 +566,7 @@ func TestIngestHeartbeatsWhileStalled(t *testing.T) {
 	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before es.Close (cleanups run last-in first-out)
 	data, _ := records(200)
 	etag := f.s3.Put(t, bucket, "slow.ndjson", data)
-	hbs := &heartbeats{onBeat: func(n int, hb activities.Heartbeat) {
+	hbs := &heartbeats{onBeat: func(n int, hb activities.ChunkProgress) {
 		if n == 4 {
 			once.Do(func() { close(release) })
 		}
@@ -578,7 +615,7 @@ func TestIngestStopsAtCheckpointOnWorkerStop(t *testing.T) {
 	etag := f.s3.Put(t, bucket, "stop.ndjson", data)
 	stop := make(chan struct{})
 	hbs := &heartbeats{}
-	hbs.onBeat = func(n int, hb activities.Heartbeat) {
+	hbs.onBeat = func(n int, hb activities.ChunkProgress) {
 		if hb.Checkpoint == offsets[10] {
 			select {
 			case <-stop:

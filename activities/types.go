@@ -32,38 +32,38 @@ const (
 	ErrTypePermanent = "Permanent"
 )
 
-// Format of the records in an object.
-const (
-	FormatNDJSON = "ndjson"
-	FormatCSV    = "csv"
-)
-
-// Compression of an object. "auto" detects it from the extension and magic bytes.
-const (
-	CompressionAuto = "auto"
-	CompressionNone = "none"
-	CompressionGzip = "gzip"
-	CompressionZstd = "zstd"
-)
-
-// Limits are the engine's tuning knobs carried in workflow inputs. Zero means the default.
+// Limits are the engine's tuning knobs carried in workflow inputs. Zero means the engine's
+// default (see ingest.Limits); Engine maps them to the engine's own type.
 type Limits struct {
-	MaxOps         int           // documents per _bulk request; default 1000
-	MaxBytes       int64         // bytes per _bulk request body; default 5 MiB
-	FlushInterval  time.Duration // flush a partial batch after this long; default 1s
-	Inflight       int           // concurrent _bulk requests per chunk; default 2
-	RetryMaxElapse time.Duration // give up retrying 429/5xx items of one batch after this long; default 5m
+	MaxOps        int           // documents per _bulk request; default 1000
+	MaxBytes      int64         // bytes per _bulk request body; default 5 MiB
+	FlushInterval time.Duration // send a partial request after this long; default 1s
+	Inflight      int           // concurrent _bulk requests per chunk; default 2
+	// RetryMaxElapsed: give up retrying 429/5xx items of one request after this long; default
+	// 5m. Its JSON name is the one recorded histories and running workflows hold.
+	RetryMaxElapsed time.Duration `json:"RetryMaxElapse"`
+}
+
+// engine returns the engine's limits for l: the only mapping between the two types.
+func (l Limits) engine() ingest.Limits {
+	return ingest.Limits{
+		MaxOps:          l.MaxOps,
+		MaxBytes:        l.MaxBytes,
+		FlushInterval:   l.FlushInterval,
+		Inflight:        l.Inflight,
+		RetryMaxElapsed: l.RetryMaxElapsed,
+	}
 }
 
 // Source describes what to read and where to write. It never holds a secret: credentials come
 // from the worker's environment.
 type Source struct {
 	URI         string // s3://bucket/prefix
-	Format      string // ndjson | csv
-	Compression string // auto | none | gzip | zstd
+	Format      string // ingest.FormatNDJSON or ingest.FormatCSV; empty: NDJSON
+	Compression string // ingest.Compression*: auto (empty), none, gzip or zstd
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset
-	DeadLetter  string // "index" (default: <index>-dead-letters) or "file:/path"
+	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
 }
 
 // Chunk is one unit of work: the records that start in [Start, End) of one object.
@@ -74,6 +74,10 @@ type Chunk struct {
 	Size  int64
 	Start int64
 	End   int64
+	// Compression is what the planner found: none, gzip or zstd; auto when it did not look
+	// (a whole small object whose name says nothing: the engine recognises it by its first
+	// bytes). Empty in chunks planned before the field existed: Source.Compression applies.
+	Compression string
 	// Resume is the checkpoint a previous attempt reached (0: none). When set the chunk reads
 	// from Resume, which is a record boundary.
 	Resume int64
@@ -102,18 +106,42 @@ type IngestChunkInput struct {
 	Limits Limits
 }
 
-// ChunkStats are the counters of one chunk: the engine's own. Read == Indexed + DeadLettered
-// when a chunk completes; Bytes of the ranges of an object add up to its size.
-type ChunkStats = ingest.Stats
+// ChunkStats are the counters of one chunk, as the workflow stores and sums them. Read ==
+// Indexed + DeadLettered when a chunk completes; Bytes of the ranges of an object add up to
+// its size. It is its own type, not the engine's: a counter added to the engine changes no
+// stored payload until it is added here.
+type ChunkStats struct {
+	Read         int64 // records read (documents and refused records)
+	Indexed      int64 // documents Elasticsearch acknowledged
+	Retried      int64 // item sends repeated after a 429/5xx or a failed request
+	DeadLettered int64 // records written to the dead-letter sink
+	Bytes        int64 // bytes of the chunk's range behind the checkpoint (decompressed for compressed objects)
+}
 
-// Heartbeat is what IngestChunk heartbeats: the checkpoint and the counters up to it.
-type Heartbeat struct {
+// Add accumulates o into s, as the engine adds its counters.
+func (s *ChunkStats) Add(o ChunkStats) {
+	sum := s.engine()
+	sum.Add(o.engine())
+	*s = statsOf(sum)
+}
+
+func statsOf(s ingest.Stats) ChunkStats {
+	return ChunkStats{Read: s.Read, Indexed: s.Indexed, Retried: s.Retried, DeadLettered: s.DeadLettered, Bytes: s.Bytes}
+}
+
+func (s ChunkStats) engine() ingest.Stats {
+	return ingest.Stats{Read: s.Read, Indexed: s.Indexed, Retried: s.Retried, DeadLettered: s.DeadLettered, Bytes: s.Bytes}
+}
+
+// ChunkProgress is how far a chunk got: the checkpoint (every record that starts before it is
+// indexed or dead-lettered) and the counters of the records before it. IngestChunk heartbeats
+// it, attaches the last one to its canceled and non-retryable errors, and returns it when the
+// chunk is done.
+type ChunkProgress struct {
 	Checkpoint int64
 	Stats      ChunkStats
 }
 
-// IngestChunkOutput is the result of a finished chunk.
-type IngestChunkOutput struct {
-	Stats      ChunkStats
-	Checkpoint int64
+func progressOf(p ingest.Progress) ChunkProgress {
+	return ChunkProgress{Checkpoint: p.Checkpoint, Stats: statsOf(p.Stats)}
 }

@@ -77,7 +77,8 @@ func TestBackfillDataset(t *testing.T) {
 	t.Logf("dataset: %d objects, %d valid records, %d invalid", len(objs), valid, invalid)
 
 	port := freePort(t)
-	e.startDev(port, filepath.Join(e.dir, "temporal"), true)
+	// Dead-letter files go under e.dir: the CSV run names one.
+	e.startDev(port, filepath.Join(e.dir, "temporal"), true, "--dead-letter-dir", e.dir)
 	cliEnv := e.procEnv("TEMPORAL_ADDRESS=" + temporalAddr(port))
 
 	index := e.index("dataset")
@@ -319,7 +320,7 @@ func testCSV(t *testing.T, e *env, cliEnv []string) {
 	index := e.index("csv")
 	dlFile := filepath.Join(e.dir, "csv-dead-letters.ndjson")
 	res := e.run(ingestTimeout, cliEnv, "ingest", "--source", "s3://"+e.bucket+"/csv/", "--index", index,
-		"--format", "csv", "--id-field", "id", "--dead-letter", "file:"+dlFile, "--chunk-size", "64KiB", "--wait", "--json")
+		"--format", "csv", "--id-field", "id", "--dead-letter", "file:"+filepath.Base(dlFile), "--chunk-size", "64KiB", "--wait", "--json")
 	if res.code != 0 {
 		t.Fatalf("sluice ingest --format csv --wait: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -33,7 +34,7 @@ func TestServerRestart(t *testing.T) {
 	c := dialTemporal(t, port)
 	id := "restart-" + index
 	startBackfill(t, c, id, workflows.BackfillInput{
-		Source:           activities.Source{URI: "s3://" + e.bucket + "/restart/", Format: activities.FormatNDJSON, Index: index},
+		Source:           activities.Source{URI: "s3://" + e.bucket + "/restart/", Format: ingest.FormatNDJSON, Index: index},
 		Limits:           activities.Limits{MaxOps: crashMaxOps, Inflight: crashInflight},
 		ChunkSize:        8 << 20,
 		Concurrency:      4,

@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -54,7 +55,7 @@ func TestCrashAndResume(t *testing.T) {
 	c := dialTemporal(t, port)
 	id := "crash-" + index
 	startBackfill(t, c, id, workflows.BackfillInput{
-		Source:           activities.Source{URI: "s3://" + e.bucket + "/crash/", Format: activities.FormatNDJSON, Index: index},
+		Source:           activities.Source{URI: "s3://" + e.bucket + "/crash/", Format: ingest.FormatNDJSON, Index: index},
 		Limits:           activities.Limits{MaxOps: crashMaxOps, Inflight: crashInflight},
 		ChunkSize:        crashChunkSize,
 		Concurrency:      crashChunks,

@@ -544,7 +544,7 @@ type pendingChunk struct {
 	Attempt       int32
 	Identity      string // of the worker that runs (or ran) the current attempt
 	Started       time.Time
-	Heartbeat     activities.Heartbeat
+	Heartbeat     activities.ChunkProgress
 	HasHeartbeat  bool
 	LastHeartbeat time.Time
 }

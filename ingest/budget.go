@@ -18,7 +18,7 @@ type Budget struct {
 	used    int64
 	peak    int64
 	waiters []*budgetWaiter
-	// pressure is closed while someone waits: holders of partial batches should send them.
+	// pressure is closed while someone waits: holders of partial requests should send them.
 	pressure chan struct{}
 }
 
@@ -36,7 +36,7 @@ func NewBudget(maxBytes int64) *Budget {
 }
 
 // Pressure returns a channel that is closed when a caller is waiting in Acquire. Whoever holds
-// bytes that it could give back sooner (a partial batch waiting for more records) should do so
+// bytes that it could give back sooner (a partial request waiting for more records) should do so
 // when it fires, and then call Pressure again for the next wait.
 func (b *Budget) Pressure() <-chan struct{} {
 	b.mu.Lock()

@@ -72,9 +72,8 @@ func (b *Budget) waiting() int {
 	return len(b.waiters)
 }
 
-func TestMemQueueBoundsAndOrder(t *testing.T) {
-	budget := NewBudget(1000)
-	q := NewMemQueue[int](budget, 100)
+func TestQueueBoundsAndOrder(t *testing.T) {
+	q := newQueue(100)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -82,69 +81,76 @@ func TestMemQueueBoundsAndOrder(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := range n {
-			if err := q.Put(ctx, i, int64(1+i%40)); err != nil {
+			if err := q.put(ctx, &request{seq: uint64(i), reserved: int64(1 + i%40)}); err != nil {
 				t.Error(err)
 				return
 			}
-			if qb := q.Bytes(); qb > 100+40 {
+			q.mu.Lock()
+			qb := q.bytes
+			q.mu.Unlock()
+			if qb > 100+40 {
 				t.Errorf("queue holds %d bytes, bound 100", qb)
 			}
 		}
-		q.Close()
+		q.close()
 	}()
 	next := 0
-	var items []int
+	var taken []*request
 	for {
-		var n64 int64
 		var err error
-		items, n64, err = q.Take(ctx, items[:0], 7, 50)
-		if errors.Is(err, ErrQueueClosed) {
+		taken, err = q.take(ctx, taken[:0], 7, nil, nil)
+		if errors.Is(err, errQueueClosed) {
 			break
 		}
-		if len(items) > 7 {
-			t.Fatalf("took %d items, max 7", len(items))
+		if err != nil || len(taken) == 0 || len(taken) > 7 {
+			t.Fatalf("took %d requests, want 1 to 7 (err %v)", len(taken), err)
 		}
-		var sum int64
-		for _, it := range items {
-			if it != next {
-				t.Fatalf("got item %d, want %d", it, next)
+		for _, r := range taken {
+			if r.seq != uint64(next) {
+				t.Fatalf("got request %d, want %d", r.seq, next)
 			}
-			sum += int64(1 + it%40)
 			next++
 		}
-		if sum != n64 || (len(items) > 1 && sum > 50) {
-			t.Fatalf("took %d bytes (reported %d) in %d items", sum, n64, len(items))
-		}
-		budget.Release(n64)
 	}
 	wg.Wait()
-	if next != n || budget.Used() != 0 {
-		t.Fatalf("got %d items, budget still holds %d", next, budget.Used())
+	if next != n {
+		t.Fatalf("got %d requests, want %d", next, n)
+	}
+	if err := q.put(ctx, &request{}); !errors.Is(err, errQueueClosed) {
+		t.Fatalf("put after close: %v", err)
 	}
 }
 
-func TestMemQueueSharedBudgetBackpressure(t *testing.T) {
-	budget := NewBudget(100)
-	a := NewMemQueue[string](budget, 100)
-	b := NewMemQueue[string](budget, 100)
+func TestQueueWaitsForRoomAndGivesUpWithCtx(t *testing.T) {
+	q := newQueue(100)
 	ctx := context.Background()
-	if err := a.Put(ctx, "a", 70); err != nil {
+	if err := q.put(ctx, &request{reserved: 70}); err != nil {
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	defer cancel()
-	// b has room of its own, but the budget they share does not.
-	if err := b.Put(cctx, "b", 40); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Put over the shared budget returned %v", err)
-	}
-	if b.Bytes() != 0 || budget.Used() != 70 {
-		t.Fatalf("after a cancelled Put: queue %d budget %d", b.Bytes(), budget.Used())
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := q.put(cctx, &request{reserved: 40}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("put over the bound with ctx done returned %v", err)
 	}
 	done := make(chan error)
-	go func() { done <- b.Put(ctx, "b", 40) }()
-	_, n, _ := a.Take(ctx, nil, 10, 1000)
-	budget.Release(n)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	go func() { done <- q.put(ctx, &request{reserved: 40}) }()
+	if taken, err := q.take(ctx, nil, 10, nil, nil); err != nil || len(taken) != 1 || taken[0].reserved != 70 {
+		t.Fatalf("take: %d requests, %v", len(taken), err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("put still waiting after the queue emptied")
+	}
+	wake := make(chan struct{})
+	close(wake)
+	if taken, err := q.take(ctx, nil, 10, nil, wake); err != nil || len(taken) != 1 {
+		t.Fatalf("take with a request queued and wake fired: %d requests, %v", len(taken), err)
+	}
+	if taken, err := q.take(ctx, nil, 10, nil, wake); err != nil || len(taken) != 0 {
+		t.Fatalf("take on an empty queue with wake fired: %d requests, %v", len(taken), err)
 	}
 }

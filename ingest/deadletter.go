@@ -3,9 +3,12 @@ package ingest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -51,6 +54,44 @@ func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// DeadLetterTarget is where a chunk's refused records go: an index, or a local file.
+// Exactly one field is set.
+type DeadLetterTarget struct {
+	Index string // name of the dead-letter index
+	// File is the name of a local NDJSON file, relative to the dead-letter directory of the
+	// worker that runs the chunk (see OpenFileSink).
+	File string
+}
+
+// ParseDeadLetter parses a dead-letter destination: "" or "index" for DeadLetterIndex(index),
+// "index:NAME" for the index NAME, "file:NAME" for a local file. It is the one parser of that
+// grammar; it does not check that NAME is a valid index name. A file NAME comes from the
+// workflow input, so it must be local (filepath.IsLocal): relative, without "..": a worker
+// writes only under the directory it was given.
+func ParseDeadLetter(s, index string) (DeadLetterTarget, error) {
+	if s == "" || s == "index" {
+		return DeadLetterTarget{Index: DeadLetterIndex(index)}, nil
+	}
+	if name, ok := strings.CutPrefix(s, "index:"); ok && name != "" {
+		return DeadLetterTarget{Index: name}, nil
+	}
+	if name, ok := strings.CutPrefix(s, "file:"); ok && name != "" {
+		if !filepath.IsLocal(name) {
+			return DeadLetterTarget{}, fmt.Errorf("%w: dead-letter file %q: want a relative name without \"..\" (it is created under each worker's dead-letter directory)", ErrBadInput, name)
+		}
+		return DeadLetterTarget{File: filepath.Clean(name)}, nil
+	}
+	return DeadLetterTarget{}, fmt.Errorf("%w: dead-letter destination %q: want \"index\", \"index:NAME\" or \"file:NAME\"", ErrBadInput, s)
+}
+
+// String is the target in ParseDeadLetter's grammar: "index:NAME" or "file:PATH".
+func (t DeadLetterTarget) String() string {
+	if t.File != "" {
+		return "file:" + t.File
+	}
+	return "index:" + t.Index
+}
+
 // DeadLetterSink stores dead letters. Write must have stored them durably when it returns nil:
 // the records are acknowledged (and the checkpoint moves past them) right after. Writing the
 // same letter twice (a replayed tail after a resume) must be harmless. Implementations are safe
@@ -63,20 +104,62 @@ type DeadLetterSink interface {
 // FileSink appends dead letters to a local NDJSON file, one object per line, and syncs the
 // file before Write returns. It suits a single machine; with workers on several machines use
 // an index sink so that every dead letter lands in one place.
+//
+// The file is created with mode 0600 (dead letters hold the records themselves) and reopened
+// when it was renamed or removed since the last Write, so that log rotation works.
 type FileSink struct {
+	root *os.Root
+	name string
+
 	mu  sync.Mutex
 	f   *os.File
 	w   *bufio.Writer
 	buf []byte
 }
 
-// NewFileSink opens (creating or appending to) the file at path.
-func NewFileSink(path string) (*FileSink, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("%w: dead-letter file: %v", ErrBadConfig, err)
+// OpenFileSink opens (creating or appending to) the file name under dir. name must be local
+// (see ParseDeadLetter); neither it nor a symbolic link in it can reach outside dir.
+func OpenFileSink(dir, name string) (*FileSink, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: dead-letter file %q: this worker has no dead-letter directory (set --dead-letter-dir or SLUICE_DEAD_LETTER_DIR)", ErrBadConfig, name)
 	}
-	return &FileSink{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dead-letter directory: %v", ErrBadConfig, err)
+	}
+	s := &FileSink{root: root, name: name}
+	if err := s.open(); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *FileSink) open() error {
+	f, err := s.root.OpenFile(s.name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: dead-letter file: %v", ErrBadConfig, err)
+	}
+	s.f = f
+	if s.w == nil {
+		s.w = bufio.NewWriterSize(f, 64<<10)
+	} else {
+		s.w.Reset(f)
+	}
+	return nil
+}
+
+// reopenIfMoved reopens the file when the name no longer leads to the file open (rotated).
+func (s *FileSink) reopenIfMoved() error {
+	named, err := s.root.Stat(s.name)
+	if err == nil {
+		open, err := s.f.Stat()
+		if err == nil && os.SameFile(named, open) {
+			return nil
+		}
+	}
+	_ = s.f.Close()
+	return s.open()
 }
 
 func (s *FileSink) Write(_ context.Context, letters []DeadLetter) error {
@@ -85,17 +168,20 @@ func (s *FileSink) Write(_ context.Context, letters []DeadLetter) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.reopenIfMoved(); err != nil {
+		return err
+	}
 	for i := range letters {
 		s.buf = append(letters[i].AppendJSON(s.buf[:0]), '\n')
 		if _, err := s.w.Write(s.buf); err != nil {
-			return fmt.Errorf("writing dead letters to %s: %w", s.f.Name(), err)
+			return fmt.Errorf("writing dead letters to %s: %w", s.name, err)
 		}
 	}
 	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("writing dead letters to %s: %w", s.f.Name(), err)
+		return fmt.Errorf("writing dead letters to %s: %w", s.name, err)
 	}
 	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("syncing dead letters to %s: %w", s.f.Name(), err)
+		return fmt.Errorf("syncing dead letters to %s: %w", s.name, err)
 	}
 	return nil
 }
@@ -103,8 +189,5 @@ func (s *FileSink) Write(_ context.Context, letters []DeadLetter) error {
 func (s *FileSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.w.Flush(); err != nil {
-		return err
-	}
-	return s.f.Close()
+	return errors.Join(s.w.Flush(), s.f.Close(), s.root.Close())
 }

@@ -45,14 +45,24 @@ func (m *memSink) offsets() []int64 {
 	return out
 }
 
-func newTestEngine(t *testing.T, es *esfake.Server, budget int64) (*Engine, *memSink) {
+// sinkEngine is an Engine whose chunks all dead-letter into one sink.
+type sinkEngine struct {
+	*Engine
+	sink DeadLetterSink
+}
+
+func (e sinkEngine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, onProgress func(Progress)) (Progress, error) {
+	return e.Engine.Ingest(ctx, spec, open, e.sink, onProgress)
+}
+
+func newTestEngine(t *testing.T, es *esfake.Server, budget int64) (sinkEngine, *memSink) {
 	t.Helper()
 	bulk, err := esclient.New(context.Background(), esclient.Config{Addresses: []string{es.URL()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sink := &memSink{}
-	return &Engine{Budget: NewBudget(budget), Bulk: bulk, DeadLetters: sink}, sink
+	return sinkEngine{&Engine{Budget: NewBudget(budget), Bulk: bulk}, sink}, sink
 }
 
 func bytesOpener(data []byte) Opener {
@@ -319,8 +329,7 @@ func TestIngestResumeSendsOnlyTheRest(t *testing.T) {
 			before++
 		}
 	}
-	spec := ChunkSpec{Bucket: "b", Key: "k", Format: FormatNDJSON, Index: "logs", End: -1, Resume: resume,
-		ResumeStats: Stats{Read: 7, Indexed: 7}}
+	spec := ChunkSpec{Bucket: "b", Key: "k", Format: FormatNDJSON, Index: "logs", End: -1, Resume: Progress{Checkpoint: resume, Stats: Stats{Read: 7, Indexed: 7}}}
 	prog, err := eng.Ingest(context.Background(), spec, bytesOpener(data), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -418,6 +427,9 @@ func TestIngestCompressedAndCSV(t *testing.T) {
 		{"a.ndjson.gz", CompressionAuto, gz.Bytes()},
 		{"b.ndjson", CompressionAuto, zs.Bytes()}, // detected from magic bytes
 		{"c.zst", CompressionZstd, zs.Bytes()},
+		{"d.ndjson", CompressionGzip, gz.Bytes()}, // the planner's answer is trusted over the name
+		{"e.ndjson.gz", CompressionNone, data},    // likewise: no name check, no sniffing
+		{"f", "", zs.Bytes()},                     // a chunk planned before chunks carried it: auto
 	} {
 		spec := ChunkSpec{Bucket: "b", Key: c.key, Format: FormatNDJSON, Compression: c.compression, Index: c.key, End: -1}
 		prog, err := eng.Ingest(context.Background(), spec, bytesOpener(c.body), nil)
@@ -431,7 +443,7 @@ func TestIngestCompressedAndCSV(t *testing.T) {
 		mid := int64(len(data) / 2)
 		mid += int64(bytes.IndexByte(data[mid:], '\n')) + 1
 		before := es.Stats().Items
-		spec.Resume = mid
+		spec.Resume = Progress{Checkpoint: mid}
 		if _, err := eng.Ingest(context.Background(), spec, bytesOpener(c.body), nil); err != nil {
 			t.Fatal(err)
 		}

@@ -14,8 +14,6 @@ var (
 	ErrPermanent = es.ErrPermanent
 	// ErrTooLarge: a byte request larger than the whole budget.
 	ErrTooLarge = errors.New("larger than the memory budget")
-	// ErrQueueClosed is returned by MemQueue after Close.
-	ErrQueueClosed = errors.New("queue closed")
 	// ErrUnauthorized: the cluster refused our credentials (401) or the action (403).
 	ErrUnauthorized = es.ErrUnauthorized
 	// ErrIndexNotAllowed: the target index does not exist and may not be created, is closed,

@@ -46,12 +46,12 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng := &Engine{Budget: NewBudget(256 << 20), Bulk: bulk, DeadLetters: &memSink{}}
+	eng := &Engine{Budget: NewBudget(256 << 20), Bulk: bulk}
 	data := benchLines(b.N, 1024)
 	b.SetBytes(1024)
 	b.ReportAllocs()
 	b.ResetTimer()
-	prog, err := eng.Ingest(context.Background(), ChunkSpec{Bucket: "b", Key: "k", Format: FormatNDJSON, Index: "bench", End: -1}, bytesOpener(data), nil)
+	prog, err := eng.Ingest(context.Background(), ChunkSpec{Bucket: "b", Key: "k", Format: FormatNDJSON, Index: "bench", End: -1}, bytesOpener(data), &memSink{}, nil)
 	if err != nil || prog.Stats.Indexed != int64(b.N) {
 		b.Fatalf("indexed %d of %d: %v", prog.Stats.Indexed, b.N, err)
 	}

@@ -37,7 +37,7 @@ func TestOpenSearchNode(t *testing.T) {
 	mappingErr := int64(len(data)) + 1
 	data = append(data, []byte("\n{\"n\":\"not a number\"}\n")...)
 	sink := &memSink{}
-	eng := &Engine{Budget: NewBudget(4 << 20), Bulk: bulk, DeadLetters: sink}
+	eng := &Engine{Budget: NewBudget(4 << 20), Bulk: bulk}
 	cuts := []int64{0, int64(len(data)) / 3, int64(len(data)) / 2}
 	var total Stats
 	for i, start := range cuts {
@@ -47,7 +47,7 @@ func TestOpenSearchNode(t *testing.T) {
 		}
 		spec := ChunkSpec{Bucket: "b", Key: "k.ndjson", Format: FormatNDJSON, Index: index, Start: start, End: end,
 			Limits: Limits{MaxOps: 150, MaxBytes: 256 << 10}}
-		prog, err := eng.Ingest(ctx, spec, bytesOpener(data), nil)
+		prog, err := eng.Ingest(ctx, spec, bytesOpener(data), sink, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,15 +9,22 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/ingest/es"
 )
 
+// pipeline is one chunk's run: a producer decodes records into small requests and queues
+// them, a batcher joins them into full requests, Limits.Inflight senders send those, and the
+// watermark turns what they finished into checkpoints.
 type pipeline struct {
-	e          *Engine
+	budget     *Budget
+	bulk       *es.Client
+	sink       DeadLetterSink
 	spec       ChunkSpec
 	lim        Limits
 	log        *slog.Logger
-	queue      *MemQueue[*batch]
-	batches    chan *batch
+	queue      *queue
+	requests   chan *request // from the batcher to the senders
 	wm         *watermark
 	onProgress func(Progress)
 	cancel     context.CancelCauseFunc
@@ -26,335 +33,323 @@ type pipeline struct {
 	reported   int64 // the last checkpoint given to onProgress
 }
 
+var errPipelineDone = errors.New("pipeline done")
+
 func (p *pipeline) fail(err error) {
 	if err != nil && !errors.Is(err, errPipelineDone) {
 		p.cancel(err)
 	}
 }
 
-// drain releases the budget still held by blocks a failed pipeline left in the queue.
+// run starts the producer, the batcher and the senders and waits for all of them.
+func (p *pipeline) run(ctx context.Context, dec Decoder) {
+	var wg sync.WaitGroup
+	wg.Add(2 + p.lim.Inflight)
+	go func() { defer wg.Done(); p.fail(p.produce(ctx, dec)) }()
+	go func() { defer wg.Done(); p.fail(p.assemble(ctx)) }()
+	for range p.lim.Inflight {
+		go func() {
+			defer wg.Done()
+			if err := p.sendLoop(ctx); !errors.Is(err, errPipelineDone) {
+				p.fail(err)
+				// Stop the batcher, and give back what it still hands over.
+				for r := range p.requests {
+					r.release()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.drain()
+}
+
+// drain releases the budget still held by requests a failed pipeline left in the queue.
 func (p *pipeline) drain() {
 	for {
-		blocks, _, err := p.queue.Take(context.Background(), nil, 1<<30, 1<<62)
-		for _, b := range blocks {
-			p.e.Budget.Release(b.reserved)
+		left, err := p.queue.take(context.Background(), nil, 1<<30, nil, nil)
+		for _, r := range left {
+			r.release()
 		}
-		if err != nil || len(blocks) == 0 {
+		if err != nil || len(left) == 0 {
 			return
 		}
 	}
 }
 
-// batch is a run of consecutive records of the chunk: the documents as they stand in a _bulk
-// body, and the records refused before sending. The producer writes documents into fixed-size
-// blocks; the batcher joins blocks into requests without copying them (the body is sent as a
-// vector of parts), so records move in bulk, not one by one.
-type batch struct {
-	seq      uint64
-	end      int64    // offset just past the batch's last record
-	parts    [][]byte // the body, in order
-	size     int      // bytes of body in parts
-	items    []item
-	rejects  []DeadLetter
-	reserved int64 // bytes charged to the budget: the capacity of parts plus the rejects
-	urgent   bool  // send without waiting for more: the producer is blocked on the budget
-	final    bool  // the chunk's last batch; end is the final checkpoint
-}
-
-type item struct {
-	off        int64
-	part       int // which part holds the item
-	start, doc int // action line and document start in the part
-	end        int // end of the document's line, newline included
-}
-
-// blockBytes is the capacity of a block. Blocks are charged to the budget by capacity, which
-// is the memory they really hold; a record larger than a block gets a block of its own size,
-// and with a budget under 64 blocks every record gets a buffer of its own exact size, so that
-// slack in half-filled blocks cannot eat a small budget.
-const blockBytes = 256 << 10
-
-var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockBytes); return &b }}
-
-func getBlock(capacity int) []byte {
-	if capacity == blockBytes {
-		return (*blockPool.Get().(*[]byte))[:0]
+// report gives onProgress a checkpoint that moved, never an older one after a newer one.
+func (p *pipeline) report(prog Progress) {
+	if p.onProgress == nil {
+		return
 	}
-	return make([]byte, 0, capacity)
-}
-
-// Batches are pooled with the capacity of their slices: a block's item list would otherwise
-// grow from nothing, allocation by allocation, for every block of every chunk.
-var batchPool = sync.Pool{New: func() any { return new(batch) }}
-
-func newBatch() *batch { return batchPool.Get().(*batch) }
-
-// recycle gives b's blocks back to the block pool and b to the batch pool. b must not be used
-// afterwards.
-func (b *batch) recycle() {
-	for _, part := range b.parts {
-		if cap(part) == blockBytes {
-			part = part[:0]
-			blockPool.Put(&part)
-		}
+	p.progressMu.Lock()
+	defer p.progressMu.Unlock()
+	if prog.Checkpoint > p.reported {
+		p.reported = prog.Checkpoint
+		p.onProgress(prog)
 	}
-	b.reset()
 }
 
-// reset puts b, emptied, in the batch pool without its blocks, which belong to another batch
-// now (see appendBatch). b must not be used afterwards.
-func (b *batch) reset() {
-	clear(b.parts)
-	clear(b.rejects)
-	*b = batch{parts: b.parts[:0], items: b.items[:0], rejects: b.rejects[:0]}
-	batchPool.Put(b)
+// producer turns decoded records into requests and queues them. A request is queued when its
+// block is full, when the decoder has nothing more buffered (the source is slow, so waiting
+// would only delay), and before waiting on the memory budget (so the bytes it holds can be
+// sent and given back).
+type producer struct {
+	*pipeline
+	ids    *idHasher
+	idBuf  []byte
+	action []byte   // the action line of the record at hand
+	cur    *request // being filled
 }
 
-func (b *batch) empty() bool { return len(b.items) == 0 && len(b.rejects) == 0 }
-
-// full reports whether no further document should join b.
-func (b *batch) full(lim Limits) bool {
-	return len(b.items) >= lim.MaxOps || int64(b.size) >= lim.MaxBytes
-}
-
-// appendBatch moves o's records to the end of b, without copying bodies.
-func (b *batch) appendBatch(o *batch) {
-	shift := len(b.parts)
-	b.parts = append(b.parts, o.parts...)
-	for _, it := range o.items {
-		it.part += shift
-		b.items = append(b.items, it)
-	}
-	b.size += o.size
-	b.rejects = append(b.rejects, o.rejects...)
-	b.reserved += o.reserved
-	b.end = max(b.end, o.end)
-	b.urgent = b.urgent || o.urgent
-	b.final = b.final || o.final
-}
-
-// wire returns item i's bytes as they stand in the body: action line, document, newline.
-func (b *batch) wire(i int) []byte {
-	it := b.items[i]
-	return b.parts[it.part][it.start:it.end]
-}
-
-// doc returns item i's document.
-func (b *batch) doc(i int) []byte {
-	it := b.items[i]
-	return b.parts[it.part][it.doc : it.end-1]
-}
-
-// produce decodes the stream into blocks of records and queues them. A block is queued when
-// it is full, when the decoder has nothing more buffered (the source is slow, so waiting would
-// only delay), and before waiting on the memory budget (so the bytes it holds can be sent and
-// given back).
 func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
-	ids := newIDHasher(p.spec.Bucket, p.spec.Key)
-	var idBuf, action []byte
-	blk := newBatch()
-	push := func() error {
-		b := blk
-		blk = newBatch()
-		if err := p.queue.PutReserved(ctx, b, b.reserved); err != nil {
-			p.e.Budget.Release(b.reserved)
-			b.recycle()
-			return err
-		}
-		return nil
-	}
-	// charge takes n bytes from the budget; if it has to wait, what blk holds is sent first.
-	charge := func(n int64) error {
-		if p.e.Budget.TryAcquire(n) {
-			return nil
-		}
-		if !blk.empty() {
-			blk.urgent = true
-			if err := push(); err != nil {
-				return err
-			}
-		}
-		return p.e.Budget.Acquire(ctx, n)
-	}
+	pr := &producer{pipeline: p, ids: newIDHasher(p.spec.Bucket, p.spec.Key), cur: newRequest(p.budget)}
 	defer func() {
-		p.e.Budget.Release(blk.reserved)
-		blk.recycle()
-		p.queue.Close()
+		pr.cur.free()
+		p.queue.close()
 	}()
 	for {
-		if !blk.empty() && !dec.Buffered() {
-			if err := push(); err != nil {
+		if !pr.cur.empty() && !dec.Buffered() {
+			if err := pr.push(ctx); err != nil {
 				return err
 			}
 		}
 		rec, err := dec.Next()
 		if errors.Is(err, io.EOF) {
-			blk.end, blk.final = max(blk.end, dec.Pos()), true
-			return push()
+			pr.cur.end, pr.cur.final = max(pr.cur.end, dec.Pos()), true
+			return pr.push(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s at offset %d: %w", p.spec.object(), dec.Pos(), err)
 		}
-		if rec.Err == nil && p.lim.ValidateJSON && p.spec.Format == FormatNDJSON && !json.Valid(rec.Data) {
-			rec.Err = errors.New("not valid JSON")
+		if err := pr.add(ctx, rec); err != nil {
+			return err
 		}
-		var id []byte
-		if rec.Err == nil {
-			if p.spec.IDField != "" {
-				if id, err = fieldValue(rec.Data, p.spec.IDField); err != nil {
-					rec.Err = fmt.Errorf("id field: %w", err)
-				}
-			} else {
-				idBuf = ids.appendID(idBuf[:0], rec.Offset)
-				id = idBuf
-			}
-		}
-		// The document as it will stand in the body: {"index":{"_id":"..."}}\n<doc>\n
-		action = append(action[:0], `{"index":{"_id":`...)
-		if p.spec.IDField == "" {
-			action = append(append(append(action, '"'), id...), '"') // base64url: nothing to escape
-		} else {
-			action = appendJSONString(action, id)
-		}
-		action = append(action, "}}\n"...)
-		size := len(action) + len(rec.Data) + 1
-		if rec.Err == nil && int64(size) > p.lim.MaxBytes {
-			rec.Err = tooLongError(rec.End, rec.Offset, int(p.lim.MaxBytes))
-		}
-		if rec.Err != nil {
-			if err := charge(int64(len(rec.Data))); err != nil {
-				return err
-			}
-			blk.reserved += int64(len(rec.Data))
-			blk.end = rec.End
-			blk.rejects = append(blk.rejects, DeadLetter{
-				Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: rec.Offset,
-				ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
-				Record: append([]byte(nil), rec.Data...), Truncated: rec.Truncated,
-			})
-			continue
-		}
-		var part []byte
-		if n := len(blk.parts); n > 0 {
-			part = blk.parts[n-1]
-		}
-		if len(blk.items) >= p.lim.MaxOps || int64(blk.size+size) > p.lim.MaxBytes || cap(part)-len(part) < size {
-			if !blk.empty() {
-				if err := push(); err != nil {
-					return err
-				}
-			}
-			capacity := size
-			if p.e.Budget.Max() >= 64*blockBytes {
-				capacity = max(blockBytes, size)
-			}
-			if err := charge(int64(capacity)); err != nil {
-				return err
-			}
-			part = getBlock(capacity)
-			blk.parts = append(blk.parts, part)
-			blk.reserved += int64(capacity)
-		}
-		start := len(part)
-		part = append(part, action...)
-		doc := len(part)
-		part = append(part, rec.Data...)
-		part = append(part, '\n')
-		blk.parts[len(blk.parts)-1] = part
-		blk.size += size
-		blk.end = rec.End
-		blk.items = append(blk.items, item{off: rec.Offset, part: len(blk.parts) - 1, start: start, doc: doc, end: len(part)})
 	}
 }
 
-// batch merges blocks into requests: at most MaxOps documents and MaxBytes of body each, sent
-// when full, when the flush interval has passed since their first record, when the producer
-// waits for memory, or at the end of the chunk. A block that is a full request on its own is
-// sent as it is, without copying.
-func (p *pipeline) batch(ctx context.Context) (err error) {
-	var cur *batch
-	blocks := make([]*batch, 0, 64)
-	defer func() {
-		close(p.batches)
-		if err != nil && !errors.Is(err, errPipelineDone) {
-			// Give back what was taken from the queue and not handed to a sender.
-			if cur != nil {
-				p.e.Budget.Release(cur.reserved)
-			}
-			for _, b := range blocks {
-				if b != nil {
-					p.e.Budget.Release(b.reserved)
-				}
-			}
-		}
-	}()
-	var timer *time.Timer
-	var timerC <-chan time.Time
-	send := func() error {
-		if timer != nil {
-			timer.Stop()
-			timerC = nil
-		}
-		if cur == nil {
-			return nil
-		}
-		cur.seq = p.wm.open(cur.end)
-		select {
-		case p.batches <- cur:
-			cur = nil
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
+// add puts one record into the current request: as a document, or as a refused record.
+func (pr *producer) add(ctx context.Context, rec Record) error {
+	if rec.Err == nil && pr.lim.ValidateJSON && pr.spec.Format == FormatNDJSON && !json.Valid(rec.Data) {
+		rec.Err = errors.New("not valid JSON")
+	}
+	id := pr.id(&rec)
+	pr.setAction(id)
+	size := len(pr.action) + len(rec.Data) + 1
+	if rec.Err == nil && int64(size) > pr.lim.MaxBytes {
+		rec.Err = tooLongError(rec.End, rec.Offset, int(pr.lim.MaxBytes))
+	}
+	if rec.Err != nil {
+		return pr.refuse(ctx, rec)
+	}
+	if len(pr.cur.items) >= pr.lim.MaxOps || int64(pr.cur.size+size) > pr.lim.MaxBytes || pr.cur.room() < size {
+		if err := pr.newBlock(ctx, size); err != nil {
+			return err
 		}
 	}
-	for {
-		var terr error
-		var pressure <-chan struct{}
-		if cur != nil {
-			pressure = p.e.Budget.Pressure()
+	pr.cur.addDoc(rec.Offset, rec.End, pr.action, rec.Data)
+	return nil
+}
+
+// id returns the record's _id: its id field's value, or a hash of bucket, key and offset. A
+// record without a usable id field gets rec.Err.
+func (pr *producer) id(rec *Record) []byte {
+	if rec.Err != nil {
+		return nil
+	}
+	if pr.spec.IDField == "" {
+		pr.idBuf = pr.ids.appendID(pr.idBuf[:0], rec.Offset)
+		return pr.idBuf
+	}
+	id, err := fieldValue(rec.Data, pr.spec.IDField)
+	if err != nil {
+		rec.Err = fmt.Errorf("id field: %w", err)
+	}
+	return id
+}
+
+// setAction writes the action line of a document with the given _id: {"index":{"_id":"..."}}\n
+func (pr *producer) setAction(id []byte) {
+	a := append(pr.action[:0], `{"index":{"_id":`...)
+	if pr.spec.IDField == "" {
+		a = append(append(append(a, '"'), id...), '"') // base64url: nothing to escape
+	} else {
+		a = appendJSONString(a, id)
+	}
+	pr.action = append(a, "}}\n"...)
+}
+
+// refuse keeps a record that will not be sent, for the dead-letter sink.
+func (pr *producer) refuse(ctx context.Context, rec Record) error {
+	n := int64(len(rec.Data))
+	if err := pr.charge(ctx, n); err != nil {
+		return err
+	}
+	pr.cur.charge(n)
+	pr.cur.end = rec.End
+	pr.cur.rejects = append(pr.cur.rejects, DeadLetter{
+		Time: time.Now(), Index: pr.spec.Index, Object: pr.spec.object(), Offset: rec.Offset,
+		ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
+		Record: append([]byte(nil), rec.Data...), Truncated: rec.Truncated,
+	})
+	return nil
+}
+
+// newBlock makes room for a document of size bytes: it queues the current request unless it
+// is empty, and starts a new block.
+func (pr *producer) newBlock(ctx context.Context, size int) error {
+	if !pr.cur.empty() {
+		if err := pr.push(ctx); err != nil {
+			return err
 		}
-		blocks, _, terr = p.queue.TakeUntil(ctx, blocks[:0], 64, 1<<62, timerC, pressure)
-		if terr != nil && !errors.Is(terr, ErrQueueClosed) {
+	}
+	capacity := size
+	if pr.budget.Max() >= 64*blockBytes {
+		capacity = max(blockBytes, size)
+	}
+	if err := pr.charge(ctx, int64(capacity)); err != nil {
+		return err
+	}
+	pr.cur.addBlock(capacity)
+	return nil
+}
+
+// push queues the current request and starts another.
+func (pr *producer) push(ctx context.Context) error {
+	r := pr.cur
+	pr.cur = newRequest(pr.budget)
+	if err := pr.queue.put(ctx, r); err != nil {
+		r.free()
+		return err
+	}
+	return nil
+}
+
+// charge takes n bytes from the budget; if it has to wait, the current request is queued
+// first, so that its bytes can be sent and come back.
+func (pr *producer) charge(ctx context.Context, n int64) error {
+	if pr.budget.TryAcquire(n) {
+		return nil
+	}
+	if !pr.cur.empty() {
+		pr.cur.urgent = true
+		if err := pr.push(ctx); err != nil {
+			return err
+		}
+	}
+	return pr.budget.Acquire(ctx, n)
+}
+
+// batcher joins queued requests into full ones: at most MaxOps documents and MaxBytes of body
+// each, handed to a sender when full, when the flush interval has passed since their first
+// record, when the producer waits for memory, or at the end of the chunk. A request that is
+// full on its own is sent as it is, without copying.
+type batcher struct {
+	*pipeline
+	cur    *request // being assembled; nil when none
+	taken  []*request
+	timer  *time.Timer
+	timerC <-chan time.Time // nil while no flush is due
+}
+
+func (p *pipeline) assemble(ctx context.Context) (err error) {
+	b := &batcher{pipeline: p, taken: make([]*request, 0, 64)}
+	defer func() {
+		close(p.requests)
+		if err != nil && !errors.Is(err, errPipelineDone) {
+			b.release()
+		}
+	}()
+	for {
+		var pressure <-chan struct{}
+		if b.cur != nil {
+			pressure = p.budget.Pressure()
+		}
+		var terr error
+		b.taken, terr = p.queue.take(ctx, b.taken[:0], 64, b.timerC, pressure)
+		if terr != nil && !errors.Is(terr, errQueueClosed) {
 			return terr
 		}
-		if len(blocks) == 0 && terr == nil { // the flush interval passed, or memory is short
-			if err := send(); err != nil {
+		if len(b.taken) == 0 && terr == nil { // the flush interval passed, or memory is short
+			if err := b.send(ctx); err != nil {
 				return err
 			}
 			continue
 		}
-		for i, b := range blocks {
-			switch {
-			case cur == nil:
-				cur = b
-			case len(cur.items)+len(b.items) <= p.lim.MaxOps && int64(cur.size+b.size) <= p.lim.MaxBytes:
-				cur.appendBatch(b)
-				b.reset()
-			default:
-				if err := send(); err != nil {
-					return err
-				}
-				cur = b
-			}
-			blocks[i] = nil
-			if cur.full(p.lim) || cur.urgent || cur.final {
-				if err := send(); err != nil {
-					return err
-				}
-			} else if timerC == nil {
-				if timer == nil {
-					timer = time.NewTimer(p.lim.FlushInterval)
-				} else {
-					timer.Reset(p.lim.FlushInterval)
-				}
-				timerC = timer.C
+		for i, r := range b.taken {
+			b.taken[i] = nil
+			if err := b.add(ctx, r); err != nil {
+				return err
 			}
 		}
-		if errors.Is(terr, ErrQueueClosed) {
-			if err := send(); err != nil {
+		if errors.Is(terr, errQueueClosed) {
+			if err := b.send(ctx); err != nil {
 				return err
 			}
 			return errPipelineDone
+		}
+	}
+}
+
+// add joins r to the request being assembled, or sends that one and starts over with r.
+func (b *batcher) add(ctx context.Context, r *request) error {
+	switch {
+	case b.cur == nil:
+		b.cur = r
+	case b.cur.fits(r, b.lim):
+		b.cur.join(r)
+	default:
+		if err := b.send(ctx); err != nil {
+			r.release()
+			return err
+		}
+		b.cur = r
+	}
+	if b.cur.full(b.lim) || b.cur.urgent || b.cur.final {
+		return b.send(ctx)
+	}
+	b.startFlushTimer()
+	return nil
+}
+
+func (b *batcher) startFlushTimer() {
+	if b.timerC != nil {
+		return
+	}
+	if b.timer == nil {
+		b.timer = time.NewTimer(b.lim.FlushInterval)
+	} else {
+		b.timer.Reset(b.lim.FlushInterval)
+	}
+	b.timerC = b.timer.C
+}
+
+// send hands the request being assembled to a sender.
+func (b *batcher) send(ctx context.Context) error {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timerC = nil
+	}
+	if b.cur == nil {
+		return nil
+	}
+	b.cur.seq = b.wm.open(b.cur.end)
+	select {
+	case b.requests <- b.cur:
+		b.cur = nil
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// release gives back the bytes of what the batcher took and did not hand to a sender.
+func (b *batcher) release() {
+	if b.cur != nil {
+		b.cur.release()
+	}
+	for _, r := range b.taken {
+		if r != nil {
+			r.release()
 		}
 	}
 }

@@ -2,66 +2,52 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
 
-// MemQueue is a FIFO queue bounded in bytes. Put charges an item's size to the shared Budget
-// and to the queue's own bound, blocking until both have room (this is the backpressure that
-// reaches back to the S3 read). Take moves items out in bulk; the queue's own bound is freed at
-// once, but the bytes stay charged to the Budget: the taker owns them and must Release them on
-// the Budget when it is done with the items (for the bulk consumer: when Elasticsearch has
-// acknowledged them).
+// queue is the FIFO between the producer and the batcher, bounded in bytes: this bound is the
+// backpressure that reaches back to the S3 read. The bytes of a queued request are already
+// charged to the budget (the producer charged each block as it took it); the queue only bounds
+// how many of them wait, and hands the requests, with their reserved bytes, to the taker.
 //
-// Put may be called from one goroutine and Take from another; a MemQueue is safe for
-// concurrent use.
-type MemQueue[T any] struct {
-	budget   *Budget
+// put is called from one goroutine and take from another; a queue is safe for concurrent use.
+type queue struct {
 	maxBytes int64
 
-	mu     sync.Mutex
-	items  []queued[T]
-	head   int
-	bytes  int64
-	closed bool
+	mu       sync.Mutex
+	requests []*request
+	head     int
+	bytes    int64
+	closed   bool
 	// notify is closed and replaced whenever the queue changes, waking every waiter.
 	notify chan struct{}
 }
 
-type queued[T any] struct {
-	item T
-	size int64
+// errQueueClosed is what put returns after close, and take once the queue is empty.
+var errQueueClosed = errors.New("queue closed")
+
+func newQueue(maxBytes int64) *queue {
+	return &queue{maxBytes: maxBytes, notify: make(chan struct{})}
 }
 
-// NewMemQueue returns a queue holding at most maxBytes bytes of items, drawing from budget.
-func NewMemQueue[T any](budget *Budget, maxBytes int64) *MemQueue[T] {
-	return &MemQueue[T]{budget: budget, maxBytes: maxBytes, notify: make(chan struct{})}
-}
-
-// Put appends item of size bytes. It blocks until the queue and the budget have room, or ctx is
-// done. An item larger than the queue bound is admitted alone into an empty queue.
-func (q *MemQueue[T]) Put(ctx context.Context, item T, size int64) error {
-	return q.put(ctx, item, size, true)
-}
-
-// PutReserved is Put for an item whose size the caller has already taken from the budget (it
-// was built record by record, each charged as it was added). Only the queue's own bound can
-// make it wait. On error the bytes are still the caller's to release.
-func (q *MemQueue[T]) PutReserved(ctx context.Context, item T, size int64) error {
-	return q.put(ctx, item, size, false)
-}
-
-func (q *MemQueue[T]) put(ctx context.Context, item T, size int64, charge bool) error {
+// put appends r. It blocks until the queue has room for r.reserved bytes, or ctx is done; a
+// request larger than the bound is admitted alone into an empty queue. On error r is still the
+// caller's.
+func (q *queue) put(ctx context.Context, r *request) error {
 	for {
 		q.mu.Lock()
 		if q.closed {
 			q.mu.Unlock()
-			return ErrQueueClosed
+			return errQueueClosed
 		}
-		if q.bytes == 0 || q.bytes+size <= q.maxBytes {
-			q.bytes += size // reserve our place in the queue bound before waiting on the budget
+		if q.bytes == 0 || q.bytes+r.reserved <= q.maxBytes {
+			q.bytes += r.reserved
+			q.requests = append(q.requests, r)
+			q.signal()
 			q.mu.Unlock()
-			break
+			return nil
 		}
 		wait := q.notify
 		q.mu.Unlock()
@@ -71,92 +57,57 @@ func (q *MemQueue[T]) put(ctx context.Context, item T, size int64, charge bool) 
 			return ctx.Err()
 		}
 	}
-	if charge {
-		if err := q.budget.Acquire(ctx, size); err != nil {
-			q.mu.Lock()
-			q.bytes -= size
-			q.signal()
-			q.mu.Unlock()
-			return err
-		}
-	}
-	q.mu.Lock()
-	q.items = append(q.items, queued[T]{item, size})
-	q.signal()
-	q.mu.Unlock()
-	return nil
 }
 
-// Close marks the end of the stream: Take returns what is left, then ErrQueueClosed.
-func (q *MemQueue[T]) Close() {
+// close marks the end of the stream: take returns what is left, then errQueueClosed.
+func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.signal()
 	q.mu.Unlock()
 }
 
-// Take blocks until at least one item is queued (or the queue is closed and empty, or ctx is
-// done), then appends up to maxItems queued items whose sizes add up to at most maxBytes (at
-// least one item, whatever its size) to dst, and returns dst with the total size taken.
-func (q *MemQueue[T]) Take(ctx context.Context, dst []T, maxItems int, maxBytes int64) ([]T, int64, error) {
-	return q.TakeUntil(ctx, dst, maxItems, maxBytes, nil, nil)
-}
-
-// TakeUntil is Take that also gives up, returning no items and no error, when timeout or wake
-// fires (either may be nil).
-func (q *MemQueue[T]) TakeUntil(ctx context.Context, dst []T, maxItems int, maxBytes int64, timeout <-chan time.Time, wake <-chan struct{}) ([]T, int64, error) {
+// take blocks until at least one request is queued (or the queue is closed and empty, or ctx
+// is done), then appends up to maxRequests of them to dst. It also gives up, returning no
+// request and no error, when timeout or wake fires (either may be nil).
+func (q *queue) take(ctx context.Context, dst []*request, maxRequests int, timeout <-chan time.Time, wake <-chan struct{}) ([]*request, error) {
 	for {
 		q.mu.Lock()
-		if q.head < len(q.items) {
-			var took int64
-			n := 0
-			for q.head < len(q.items) && n < maxItems {
-				it := q.items[q.head]
-				if n > 0 && took+it.size > maxBytes {
-					break
-				}
-				dst = append(dst, it.item)
-				took += it.size
-				var zero queued[T]
-				q.items[q.head] = zero
+		if q.head < len(q.requests) {
+			for n := 0; q.head < len(q.requests) && n < maxRequests; n++ {
+				r := q.requests[q.head]
+				dst = append(dst, r)
+				q.bytes -= r.reserved
+				q.requests[q.head] = nil
 				q.head++
-				n++
 			}
-			if q.head == len(q.items) {
-				q.items = q.items[:0]
+			if q.head == len(q.requests) {
+				q.requests = q.requests[:0]
 				q.head = 0
 			}
-			q.bytes -= took
 			q.signal()
 			q.mu.Unlock()
-			return dst, took, nil
+			return dst, nil
 		}
 		if q.closed {
 			q.mu.Unlock()
-			return dst, 0, ErrQueueClosed
+			return dst, errQueueClosed
 		}
 		wait := q.notify
 		q.mu.Unlock()
 		select {
 		case <-wait:
 		case <-timeout:
-			return dst, 0, nil
+			return dst, nil
 		case <-wake:
-			return dst, 0, nil
+			return dst, nil
 		case <-ctx.Done():
-			return dst, 0, ctx.Err()
+			return dst, ctx.Err()
 		}
 	}
 }
 
-// Bytes returns the bytes of the items queued and of the Puts waiting on the budget.
-func (q *MemQueue[T]) Bytes() int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.bytes
-}
-
-func (q *MemQueue[T]) signal() {
+func (q *queue) signal() {
 	close(q.notify)
 	q.notify = make(chan struct{})
 }

@@ -8,33 +8,27 @@ import (
 	"github.com/sluicehq/sluice/ingest/es"
 )
 
-// sendLoop sends batches until there are no more, and advances the checkpoint over them.
+// sendLoop sends requests until there are no more, and advances the checkpoint over them.
 func (p *pipeline) sendLoop(ctx context.Context) error {
 	var results []es.ItemResult
-	for b := range p.batches {
+	for b := range p.requests {
 		refused := int64(len(b.rejects)) // records the producer refused before sending
 		stats, err := p.sendBatch(ctx, b, &results)
 		if err == nil && len(b.rejects) > 0 {
-			if err = p.e.DeadLetters.Write(ctx, b.rejects); err != nil {
+			if err = p.sink.Write(ctx, b.rejects); err != nil {
 				err = fmt.Errorf("dead-letter sink: %w", err)
 			}
 		}
-		p.e.Budget.Release(b.reserved)
 		if err != nil {
+			b.release()
 			return err
 		}
 		stats.Read += refused
 		stats.DeadLettered = int64(len(b.rejects))
 		seq := b.seq
-		b.recycle()
-		prog, moved := p.wm.finish(seq, stats)
-		if moved && p.onProgress != nil {
-			p.progressMu.Lock()
-			if prog.Checkpoint > p.reported {
-				p.reported = prog.Checkpoint
-				p.onProgress(prog)
-			}
-			p.progressMu.Unlock()
+		b.free()
+		if prog, moved := p.wm.finish(seq, stats); moved {
+			p.report(prog)
 		}
 	}
 	return errPipelineDone
@@ -43,7 +37,7 @@ func (p *pipeline) sendLoop(ctx context.Context) error {
 // sendBatch delivers every document of b: indexed, or dead-lettered (appended to b.rejects)
 // when Elasticsearch refuses it for good. It returns an error only when the batch cannot be
 // finished: a permanent cluster-side refusal, retries exhausted, or ctx done.
-func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]es.ItemResult) (Stats, error) {
+func (p *pipeline) sendBatch(ctx context.Context, b *request, results *[]es.ItemResult) (Stats, error) {
 	st := Stats{Read: int64(len(b.items))}
 	if len(b.items) == 0 {
 		return st, nil
@@ -55,7 +49,7 @@ func (p *pipeline) sendBatch(ctx context.Context, b *batch, results *[]es.ItemRe
 // sendItems sends the items idx of b until each is indexed or dead-lettered. es.Client.Deliver
 // is the retry loop (retryable items resent alone after the batch's backoff, a 413 or a
 // whole-request 400 split in halves); settle says what an outcome means for a document.
-func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, results *[]es.ItemResult, st *Stats) error {
+func (p *pipeline) sendItems(ctx context.Context, b *request, idx []int, results *[]es.ItemResult, st *Stats) error {
 	var owned []byte // a body built here for a subset (retries and splits only); requests of a job are sequential
 	job := &es.BulkJob{
 		Index:   p.spec.Index,
@@ -75,16 +69,16 @@ func (p *pipeline) sendItems(ctx context.Context, b *batch, idx []int, results *
 	}
 	var body [][]byte
 	if len(idx) == len(b.items) {
-		body = b.parts // the batch as it was built, not copied
+		body = b.blocks // the request as it was built, not copied
 	}
-	err := p.e.Bulk.Deliver(ctx, job, idx, body, results)
+	err := p.bulk.Deliver(ctx, job, idx, body, results)
 	st.Retried += job.Resent
 	return err
 }
 
 // settle records the outcome of item i of b: indexed, dead-lettered, or an error that stops
 // the chunk (credentials, an index that refuses every write).
-func (p *pipeline) settle(b *batch, i int, c es.Class, r es.ItemResult, st *Stats) error {
+func (p *pipeline) settle(b *request, i int, c es.Class, r es.ItemResult, st *Stats) error {
 	switch c {
 	case es.OK:
 		st.Indexed++
@@ -99,7 +93,7 @@ func (p *pipeline) settle(b *batch, i int, c es.Class, r es.ItemResult, st *Stat
 }
 
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.
-func (p *pipeline) deadLetter(b *batch, i int, status int, typ, reason string) {
+func (p *pipeline) deadLetter(b *request, i int, status int, typ, reason string) {
 	b.rejects = append(b.rejects, DeadLetter{
 		Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: b.items[i].off,
 		Status: status, ErrorType: typ, Reason: reason, Record: append([]byte(nil), b.doc(i)...),

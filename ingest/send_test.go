@@ -32,12 +32,12 @@ func hangingClient(t *testing.T, hang func(seq int64) bool) (*es.Client, *esfake
 // is sent again, and the chunk finishes.
 func TestIngestRetriesABulkThatNeverAnswers(t *testing.T) {
 	client, fake := hangingClient(t, func(seq int64) bool { return seq == 1 })
-	eng := &Engine{Budget: NewBudget(8 << 20), Bulk: client, DeadLetters: &memSink{}, Logger: slog.New(slog.DiscardHandler)}
+	eng := &Engine{Budget: NewBudget(8 << 20), Bulk: client, Logger: slog.New(slog.DiscardHandler)}
 	data, valid, _ := dataset(300)
 	spec := ChunkSpec{Bucket: "b", Key: "k", Format: FormatNDJSON, Index: "logs", End: -1,
 		Limits: Limits{MaxOps: 100, RetryInitial: time.Millisecond}}
 	start := time.Now()
-	prog, err := eng.Ingest(context.Background(), spec, bytesOpener(data), nil)
+	prog, err := eng.Ingest(context.Background(), spec, bytesOpener(data), &memSink{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestIngestRetriesABulkThatNeverAnswers(t *testing.T) {
 func TestNodeThatNeverAnswersEndsInRetryableError(t *testing.T) {
 	client, _ := hangingClient(t, func(int64) bool { return true })
 	retry := es.RetryPolicy{Initial: time.Millisecond, MaxElapsed: time.Second}
-	eng := &Engine{Budget: NewBudget(8 << 20), Bulk: client, DeadLetters: &memSink{}, Logger: slog.New(slog.DiscardHandler)}
+	eng := &Engine{Budget: NewBudget(8 << 20), Bulk: client, Logger: slog.New(slog.DiscardHandler)}
 	data, _, _ := dataset(20)
 	spec := ChunkSpec{Bucket: "b", Key: "k", Format: FormatNDJSON, Index: "logs", End: -1,
 		Limits: Limits{RetryInitial: retry.Initial, RetryMaxElapsed: retry.MaxElapsed}}
@@ -65,7 +65,7 @@ func TestNodeThatNeverAnswersEndsInRetryableError(t *testing.T) {
 	}
 	for name, run := range map[string]func() error{
 		"engine": func() error {
-			_, err := eng.Ingest(context.Background(), spec, bytesOpener(data), nil)
+			_, err := eng.Ingest(context.Background(), spec, bytesOpener(data), &memSink{}, nil)
 			return err
 		},
 		"dead-letter sink": func() error {

@@ -67,6 +67,10 @@ type Config struct {
 	S3 s3source.Config
 	// ES says how to reach Elasticsearch, credentials included.
 	ES es.Config
+	// DeadLetterDir is where "file:NAME" dead-letter targets are created (env
+	// SLUICE_DEAD_LETTER_DIR). Empty: a chunk that asks for a file fails with a bad
+	// configuration.
+	DeadLetterDir string
 	// Logger receives sluice's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
@@ -74,8 +78,8 @@ type Config struct {
 	SDKLogLevel slog.Leveler
 }
 
-// ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv and the Elasticsearch
-// variables of ESConfigFromEnv. S3 settings are left to the AWS SDK's own variables
+// ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv, SLUICE_DEAD_LETTER_DIR and
+// the Elasticsearch variables of ESConfigFromEnv. S3 settings are left to the AWS SDK's own variables
 // (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
 func ConfigFromEnv() (Config, error) {
 	temporal, err := TemporalConnFromEnv()
@@ -83,8 +87,9 @@ func ConfigFromEnv() (Config, error) {
 		return Config{}, err
 	}
 	return Config{
-		Temporal: temporal,
-		ES:       ESConfigFromEnv(os.Getenv),
+		Temporal:      temporal,
+		ES:            ESConfigFromEnv(os.Getenv),
+		DeadLetterDir: os.Getenv("SLUICE_DEAD_LETTER_DIR"),
 	}.WithDefaults(), nil
 }
 
@@ -178,9 +183,10 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	acts := &activities.Activities{
-		Engine: &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, Logger: cfg.Logger},
-		S3:     src,
-		Logger: cfg.Logger,
+		Engine:        &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, Logger: cfg.Logger},
+		S3:            src,
+		DeadLetterDir: cfg.DeadLetterDir,
+		Logger:        cfg.Logger,
 	}
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
 		// PlanPage shares these slots: it is short, and a page is asked for only when the

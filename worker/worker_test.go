@@ -124,7 +124,7 @@ func TestBackfillEndToEnd(t *testing.T) {
 
 	run, err := w.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-e2e", TaskQueue: "sluice-test"},
 		workflows.BackfillName, workflows.BackfillInput{
-			Source:    activities.Source{URI: "s3://data/in/", Format: activities.FormatNDJSON, Index: "logs"},
+			Source:    activities.Source{URI: "s3://data/in/", Format: ingest.FormatNDJSON, Index: "logs"},
 			ChunkSize: 2 << 10, // several chunks per object
 		})
 	if err != nil {

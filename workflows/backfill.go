@@ -296,7 +296,7 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 			break
 		}
 	}
-	var out activities.IngestChunkOutput
+	var out activities.ChunkProgress
 	err := f.Get(b.waitCtx, &out)
 	switch {
 	case err == nil:
@@ -327,11 +327,11 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 }
 
 // reached returns the checkpoint a chunk that ended with err got to, when err carries one past
-// where the chunk started: IngestChunk puts its last Heartbeat in the details of its canceled
+// where the chunk started: IngestChunk puts its last ChunkProgress in the details of its canceled
 // and non-retryable errors, and the server hands the last heartbeat to a timeout. Its Stats
 // count the records from c.Resume (or c.Start) to the checkpoint.
-func reached(c activities.Chunk, err error) (activities.Heartbeat, bool) {
-	var hb activities.Heartbeat
+func reached(c activities.Chunk, err error) (activities.ChunkProgress, bool) {
+	var hb activities.ChunkProgress
 	var canceledErr *temporal.CanceledError
 	var appErr *temporal.ApplicationError
 	var timeoutErr *temporal.TimeoutError

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
 )
 
 // chunkStats is what every fake chunk reports.
@@ -102,16 +103,16 @@ func newFakeIngest(t testing.TB, objects int) *fakeIngest {
 	return f
 }
 
-func (f *fakeIngest) IngestChunk(ctx context.Context, in activities.IngestChunkInput) (activities.IngestChunkOutput, error) {
+func (f *fakeIngest) IngestChunk(ctx context.Context, in activities.IngestChunkInput) (activities.ChunkProgress, error) {
 	f.enter(in.Chunk.Key)
 	defer f.leave()
 	if f.hook != nil {
 		if err := f.hook(ctx, in); err != nil {
-			return activities.IngestChunkOutput{}, err
+			return activities.ChunkProgress{}, err
 		}
 	}
 	f.done[objectIndex(f.t, in.Chunk.Key)].Add(1)
-	return activities.IngestChunkOutput{Stats: chunkStats, Checkpoint: in.Chunk.End}, nil
+	return activities.ChunkProgress{Stats: chunkStats, Checkpoint: in.Chunk.End}, nil
 }
 
 func (f *fakeIngest) enter(key string) {
@@ -203,7 +204,7 @@ func newEnv(src *fakeSource, ing *fakeIngest) *testsuite.TestWorkflowEnvironment
 
 func testInput() BackfillInput {
 	return BackfillInput{
-		Source: activities.Source{URI: "s3://bucket/prefix/", Format: activities.FormatNDJSON, Index: "logs"},
+		Source: activities.Source{URI: "s3://bucket/prefix/", Format: ingest.FormatNDJSON, Index: "logs"},
 	}
 }
 
@@ -321,7 +322,7 @@ func TestBackfillChunkFailures(t *testing.T) {
 	const objects = 12
 	failing := objectKey(5)
 	// What IngestChunk puts in the details of its non-retryable errors: how far it got.
-	partial := activities.Heartbeat{Checkpoint: 40, Stats: activities.ChunkStats{Read: 4, Indexed: 4, Bytes: 40}}
+	partial := activities.ChunkProgress{Checkpoint: 40, Stats: activities.ChunkStats{Read: 4, Indexed: 4, Bytes: 40}}
 	for _, tc := range []struct {
 		name  string
 		allow int
@@ -634,11 +635,11 @@ func TestBackfillCancel(t *testing.T) {
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			activity.RecordHeartbeat(ctx, activities.Heartbeat{Checkpoint: 42})
+			activity.RecordHeartbeat(ctx, activities.ChunkProgress{Checkpoint: 42})
 			select {
 			case <-ctx.Done():
 				observed <- in.Chunk.Key
-				return temporal.NewCanceledError(activities.Heartbeat{Checkpoint: 42})
+				return temporal.NewCanceledError(activities.ChunkProgress{Checkpoint: 42})
 			case <-tick.C:
 			}
 		}
@@ -716,7 +717,7 @@ func TestBackfillMillionObjects(t *testing.T) {
 
 func TestReached(t *testing.T) {
 	c := activities.Chunk{Key: "k", Start: 100, End: 200}
-	hb := activities.Heartbeat{Checkpoint: 150, Stats: activities.ChunkStats{Read: 5, Indexed: 5}}
+	hb := activities.ChunkProgress{Checkpoint: 150, Stats: activities.ChunkStats{Read: 5, Indexed: 5}}
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -725,7 +726,7 @@ func TestReached(t *testing.T) {
 		{"canceled with details", temporal.NewCanceledError(hb), true},
 		{"canceled without details", temporal.NewCanceledError(), false},
 		{"application error with details", temporal.NewNonRetryableApplicationError("x", activities.ErrTypeObjectChanged, nil, hb), true},
-		{"checkpoint not past the start", temporal.NewCanceledError(activities.Heartbeat{Checkpoint: 100}), false},
+		{"checkpoint not past the start", temporal.NewCanceledError(activities.ChunkProgress{Checkpoint: 100}), false},
 		{"plain error", errors.New("x"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ func TestRecordHistories(t *testing.T) {
 	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.PlanPageInput) (activities.PlanPageOutput, error) {
 		return r.src.PlanPage(ctx, in)
 	}, activity.RegisterOptions{Name: activities.PlanPageName})
-	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.IngestChunkInput) (activities.IngestChunkOutput, error) {
+	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.IngestChunkInput) (activities.ChunkProgress, error) {
 		return r.ing.IngestChunk(ctx, in)
 	}, activity.RegisterOptions{Name: activities.IngestChunkName})
 	if err := w.Start(); err != nil {
@@ -95,13 +95,13 @@ func (r *recorder) recordContinueAsNew(t *testing.T) {
 	r.ing.hook = func(ctx context.Context, in activities.IngestChunkInput) error {
 		if in.Chunk.Key == failing {
 			return temporal.NewNonRetryableApplicationError("etag changed", activities.ErrTypeObjectChanged, nil,
-				activities.Heartbeat{Checkpoint: 40, Stats: activities.ChunkStats{Read: 4, Indexed: 4, Bytes: 40}})
+				activities.ChunkProgress{Checkpoint: 40, Stats: activities.ChunkStats{Read: 4, Indexed: 4, Bytes: 40}})
 		}
 		if n.Add(1) <= 2 {
 			held <- in.Chunk.Key
 			<-gate
 		}
-		activity.RecordHeartbeat(ctx, activities.Heartbeat{Checkpoint: in.Chunk.End, Stats: chunkStats})
+		activity.RecordHeartbeat(ctx, activities.ChunkProgress{Checkpoint: in.Chunk.End, Stats: chunkStats})
 		return nil
 	}
 
@@ -153,7 +153,7 @@ func (r *recorder) recordCanceled(t *testing.T) {
 	const objects = 6
 	r.setup(t, objects)
 	held := make(chan string, objects)
-	stopped := activities.Heartbeat{Checkpoint: 40, Stats: activities.ChunkStats{Read: 4, Indexed: 4, Bytes: 40}}
+	stopped := activities.ChunkProgress{Checkpoint: 40, Stats: activities.ChunkStats{Read: 4, Indexed: 4, Bytes: 40}}
 	r.ing.hook = func(ctx context.Context, in activities.IngestChunkInput) error {
 		held <- in.Chunk.Key
 		tick := time.NewTicker(50 * time.Millisecond)

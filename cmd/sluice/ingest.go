@@ -46,8 +46,8 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	lim := ingest.Limits{}.WithDefaults()
 	source := fs.String("source", "", "objects to load: s3://bucket/prefix (required)")
 	index := fs.String("index", "", "target index or alias (required)")
-	format := fs.String("format", activities.FormatNDJSON, "record format: ndjson or csv")
-	compression := fs.String("compression", activities.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
+	format := fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
+	compression := fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
 	idField := fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
 	chunkSize := units.Bytes(workflows.DefaultChunkSize)
 	fs.Var(&chunkSize, "chunk-size", "cut uncompressed objects into byte ranges of this size, one activity each")
@@ -60,7 +60,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	retryMaxElapsed := fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
 	allowFailed := fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
 	heartbeatTimeout := fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
-	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:/path" (on each worker)`)
+	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
 	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
 	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
 	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
@@ -80,7 +80,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		},
 		Limits: activities.Limits{
 			MaxOps: *maxOps, MaxBytes: int64(maxBytes), FlushInterval: *flushInterval,
-			Inflight: *inflight, RetryMaxElapse: *retryMaxElapsed,
+			Inflight: *inflight, RetryMaxElapsed: *retryMaxElapsed,
 		},
 		ChunkSize:         int64(chunkSize),
 		Concurrency:       *concurrency,
@@ -164,24 +164,26 @@ func validateIngest(in workflows.BackfillInput) error {
 		return err
 	}
 	switch src.Format {
-	case activities.FormatNDJSON, activities.FormatCSV:
+	case ingest.FormatNDJSON, ingest.FormatCSV:
 	default:
-		return fmt.Errorf("--format %q: want %s or %s", src.Format, activities.FormatNDJSON, activities.FormatCSV)
+		return fmt.Errorf("--format %q: want %s or %s", src.Format, ingest.FormatNDJSON, ingest.FormatCSV)
 	}
 	switch src.Compression {
-	case activities.CompressionAuto, activities.CompressionNone, activities.CompressionGzip, activities.CompressionZstd:
+	case ingest.CompressionAuto, ingest.CompressionNone, ingest.CompressionGzip, ingest.CompressionZstd:
 	default:
 		return fmt.Errorf("--compression %q: want auto, none, gzip or zstd", src.Compression)
 	}
-	switch dl := src.DeadLetter; {
-	case dl == "index":
-	case strings.HasPrefix(dl, "index:") && len(dl) > len("index:"):
-		if err := validateIndexName(strings.TrimPrefix(dl, "index:")); err != nil {
+	dl, err := ingest.ParseDeadLetter(src.DeadLetter, src.Index)
+	if err != nil {
+		return fmt.Errorf("--dead-letter: %w", err)
+	}
+	if src.DeadLetter == "" {
+		return errors.New(`--dead-letter "": want "index", "index:NAME" or "file:NAME"`)
+	}
+	if src.DeadLetter != "index" && dl.Index != "" {
+		if err := validateIndexName(dl.Index); err != nil {
 			return fmt.Errorf("--dead-letter: %w", err)
 		}
-	case strings.HasPrefix(dl, "file:") && len(dl) > len("file:"):
-	default:
-		return fmt.Errorf(`--dead-letter %q: want "index", "index:NAME" or "file:/path"`, dl)
 	}
 	l := in.Limits
 	switch {
@@ -197,7 +199,7 @@ func validateIngest(in workflows.BackfillInput) error {
 		return errors.New("--flush-interval must be positive")
 	case l.Inflight < 1:
 		return errors.New("--inflight must be at least 1")
-	case l.RetryMaxElapse <= 0:
+	case l.RetryMaxElapsed <= 0:
 		return errors.New("--retry-max-elapsed must be positive")
 	case in.AllowFailedChunks < 0:
 		return errors.New("--allow-failed-chunks must not be negative")
@@ -235,8 +237,8 @@ func defaultWorkflowID(index string, now time.Time) string {
 
 // deadLetterTarget names where rejected records of src go, for the memo.
 func deadLetterTarget(src activities.Source) string {
-	if src.DeadLetter == "" || src.DeadLetter == "index" {
-		return "index:" + ingest.DeadLetterIndex(src.Index)
+	if dl, err := ingest.ParseDeadLetter(src.DeadLetter, src.Index); err == nil {
+		return dl.String()
 	}
 	return src.DeadLetter
 }

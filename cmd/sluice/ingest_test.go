@@ -283,7 +283,7 @@ func TestClientCommands(t *testing.T) {
 		code, out, errOut := e.sluice("ingest", "--source", "s3://data/csv/", "--index", "ok-input", "--workflow-id", "input",
 			"--format", "csv", "--compression", "gzip", "--id-field", "id", "--chunk-size", "1MiB", "--concurrency", "3",
 			"--max-ops", "50", "--max-bytes", "1MiB", "--flush-interval", "250ms", "--inflight", "4", "--allow-failed-chunks", "2",
-			"--heartbeat-timeout", "7s", "--dead-letter", "file:/var/dl.ndjson", "--wait")
+			"--heartbeat-timeout", "7s", "--dead-letter", "file:dl.ndjson", "--wait")
 		if code != exitOK {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}
@@ -297,8 +297,8 @@ func TestClientCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := workflows.BackfillInput{
-			Source:    activities.Source{URI: "s3://data/csv/", Format: "csv", Compression: "gzip", Index: "ok-input", IDField: "id", DeadLetter: "file:/var/dl.ndjson"},
-			Limits:    activities.Limits{MaxOps: 50, MaxBytes: 1 << 20, FlushInterval: 250 * time.Millisecond, Inflight: 4, RetryMaxElapse: 5 * time.Minute},
+			Source:    activities.Source{URI: "s3://data/csv/", Format: "csv", Compression: "gzip", Index: "ok-input", IDField: "id", DeadLetter: "file:dl.ndjson"},
+			Limits:    activities.Limits{MaxOps: 50, MaxBytes: 1 << 20, FlushInterval: 250 * time.Millisecond, Inflight: 4, RetryMaxElapsed: 5 * time.Minute},
 			ChunkSize: 1 << 20, Concurrency: 3, AllowFailedChunks: 2, HeartbeatTimeout: 7 * time.Second,
 		}
 		if fmt.Sprintf("%+v", in) != fmt.Sprintf("%+v", want) {
@@ -521,6 +521,8 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--format", "parquet"}, "--format"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--compression", "lz4"}, "--compression"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--dead-letter", "s3://x"}, "--dead-letter"},
+		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--dead-letter", "file:/etc/profile"}, "--dead-letter"},
+		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--dead-letter", "file:../x"}, "--dead-letter"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--concurrency", "0"}, "--concurrency"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--concurrency", "5000"}, "--concurrency"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--max-ops", "0"}, "--max-ops"},

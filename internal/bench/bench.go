@@ -120,7 +120,7 @@ func Sluice(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	eng := &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, DeadLetters: discardLetters{}}
+	eng := &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk}
 	gen := NewGenerator(cfg)
 	spec := ingest.ChunkSpec{
 		Bucket: "bench", Key: "bench.ndjson", Format: ingest.FormatNDJSON, Compression: ingest.CompressionNone,
@@ -129,7 +129,7 @@ func Sluice(ctx context.Context, cfg Config) (Result, error) {
 	}
 	open := func(context.Context, int64) (io.ReadCloser, error) { return io.NopCloser(gen), nil }
 	start := time.Now()
-	prog, err := eng.Ingest(ctx, spec, open, nil)
+	prog, err := eng.Ingest(ctx, spec, open, discardLetters{}, nil)
 	d := time.Since(start)
 	if err != nil {
 		return Result{}, err

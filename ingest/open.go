@@ -1,0 +1,180 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// readFrom says where reading a chunk starts and which records of the stream it owns. The
+// stream starts at object offset rs.base (a compressed stream at 0, decompressed offsets):
+//   - compressed object (always one whole-object chunk): at 0, records before resume dropped;
+//   - resumed plain range: at resume, a record boundary;
+//   - plain range starting inside the object: one byte before start, skipping the partial
+//     record an earlier range owns;
+//   - otherwise at 0.
+//
+// resume is 0 when the chunk does not resume.
+func readFrom(compressed bool, start, end, resume int64) rangeSpec {
+	switch {
+	case compressed:
+		return rangeSpec{from: resume, end: -1}
+	case resume > 0:
+		return rangeSpec{base: resume, end: end}
+	case start > 0:
+		return rangeSpec{base: start - 1, skipPartial: true, end: end}
+	}
+	return rangeSpec{end: end}
+}
+
+// headerElsewhere reports whether the stream rs describes starts past the object's first
+// record, so that a CSV header row must be read separately.
+func (rs rangeSpec) headerElsewhere() bool { return rs.base > 0 || rs.skipPartial || rs.from > 0 }
+
+// openDecoder opens the chunk's object where readFrom says and wraps it in the decoders. The
+// returned func closes everything it opened.
+func openDecoder(ctx context.Context, spec ChunkSpec, open Opener) (Decoder, func(), error) {
+	s := &stream{ctx: ctx, spec: spec, open: open}
+	dec, err := s.decoder()
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	return dec, s.close, nil
+}
+
+// stream is a chunk's object with the readers opened on it, closed together.
+type stream struct {
+	ctx     context.Context
+	spec    ChunkSpec
+	open    Opener
+	closers []io.Closer
+	// head is the object opened at 0 to recognise its compression; nil when not opened.
+	head io.Reader
+}
+
+func (s *stream) decoder() (Decoder, error) {
+	maxLine := int(s.spec.Limits.MaxBytes)
+	compression, err := s.compression()
+	if err != nil {
+		return nil, err
+	}
+	rs := readFrom(compression != CompressionNone, s.spec.Start, s.spec.End, s.spec.resumeAt())
+	r, err := s.reader(rs.base, compression)
+	if err != nil {
+		return nil, err
+	}
+	lines := newOwnedLines(r, rs, maxLine)
+	if s.spec.Format == FormatNDJSON {
+		return &ndjsonDecoder{lines: lines, maxBytes: maxLine}, nil
+	}
+	var header []string
+	if rs.headerElsewhere() {
+		if header, err = s.csvHeader(compression); err != nil {
+			return nil, err
+		}
+	}
+	return newCSVDecoder(lines, header, maxLine), nil
+}
+
+// compression is the chunk's compression as given, unless it is "auto": then the key's
+// extension decides, and for a whole object whose name says nothing its first bytes (the
+// object is then opened at 0, kept in s.head).
+func (s *stream) compression() (string, error) {
+	c, err := DetectCompression(s.spec.Compression, s.spec.Key, nil)
+	if err != nil || c != CompressionNone || s.spec.Compression == CompressionNone || !s.spec.wholeObject() {
+		return c, err
+	}
+	rc, err := s.openAt(0)
+	if err != nil {
+		return "", err
+	}
+	s.closers = append(s.closers, rc)
+	br, peek := peekReader(rc)
+	s.head = br
+	return DetectCompression(s.spec.Compression, s.spec.Key, peek)
+}
+
+// reader returns the decompressed object from offset on (compressed objects: offset 0).
+func (s *stream) reader(offset int64, compression string) (io.Reader, error) {
+	var r io.Reader
+	if s.head != nil && offset == 0 {
+		r = s.head
+	} else {
+		if s.head != nil { // opened at 0 to look at it: reopen where reading starts instead
+			s.close()
+		}
+		rc, err := s.openAt(offset)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, rc)
+		r = rc
+	}
+	s.head = nil
+	if compression == CompressionNone {
+		return r, nil
+	}
+	zr, err := s.decompress(r, compression)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, zr)
+	return zr, nil
+}
+
+func (s *stream) openAt(offset int64) (io.ReadCloser, error) {
+	rc, err := s.open(s.ctx, offset)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s at offset %d: %w", s.spec.object(), offset, err)
+	}
+	return rc, nil
+}
+
+func (s *stream) decompress(r io.Reader, compression string) (io.ReadCloser, error) {
+	zr, err := decompress(r, compression)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadInput, s.spec.object(), err)
+	}
+	return zr, nil
+}
+
+func (s *stream) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i].Close()
+	}
+	s.closers = s.closers[:0]
+}
+
+// csvHeader reads the header row at the start of the object, on a reader of its own.
+func (s *stream) csvHeader(compression string) ([]string, error) {
+	rc, err := s.openAt(0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	zr, err := s.decompress(rc, compression)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	maxLine := int(s.spec.Limits.MaxBytes)
+	d := newCSVDecoder(newOwnedLines(zr, rangeSpec{end: -1}, maxLine), nil, maxLine)
+	// Reading the first record reads the header first.
+	_, err = d.Next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("reading the CSV header of %s: %w", s.spec.object(), err)
+	}
+	if d.keys == nil {
+		return nil, fmt.Errorf("%w: %s: no CSV header row", ErrBadInput, s.spec.object())
+	}
+	header := make([]string, len(d.keys))
+	for i, k := range d.keys {
+		var h string
+		_ = json.Unmarshal(k[:len(k)-1], &h)
+		header[i] = h
+	}
+	return header, nil
+}

@@ -1,0 +1,162 @@
+package ingest
+
+import "sync"
+
+// request is a run of consecutive records of a chunk: the documents as they stand in a _bulk
+// body, and the records refused before sending. Documents are written into blocks of
+// blockBytes; the body is sent as the vector of its blocks, never copied into one buffer.
+//
+// The producer fills small requests (one block, or less when the source is slow) and queues
+// them; the batcher joins consecutive ones into requests of up to MaxOps documents and
+// MaxBytes of body; a sender sends each. The bytes a request holds are charged to the budget
+// from the moment its block is taken until release: whoever holds the request owns them.
+type request struct {
+	budget   *Budget
+	seq      uint64   // the watermark's number for the request (see watermark.open)
+	end      int64    // offset just past the request's last record
+	blocks   [][]byte // the body, in order
+	size     int      // bytes of body in blocks
+	items    []item
+	rejects  []DeadLetter
+	reserved int64 // bytes charged to the budget: the capacity of blocks plus the rejects
+	urgent   bool  // send without waiting for more: the producer is blocked on the budget
+	final    bool  // the chunk's last request; end is the final checkpoint
+}
+
+// item is one document of a request.
+type item struct {
+	off        int64 // the record's offset in the object
+	block      int   // which block holds the item
+	start, doc int   // action line and document start in the block
+	end        int   // end of the document's line, newline included
+}
+
+// blockBytes is the capacity of a block. Blocks are charged to the budget by capacity, which
+// is the memory they really hold; a record larger than a block gets a block of its own size,
+// and with a budget under 64 blocks every record gets a buffer of its own exact size, so that
+// slack in half-filled blocks cannot eat a small budget.
+const blockBytes = 256 << 10
+
+var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockBytes); return &b }}
+
+func getBlock(capacity int) []byte {
+	if capacity == blockBytes {
+		return (*blockPool.Get().(*[]byte))[:0]
+	}
+	return make([]byte, 0, capacity)
+}
+
+// Requests are pooled with the capacity of their slices: a block's item list would otherwise
+// grow from nothing, allocation by allocation, for every block of every chunk.
+var requestPool = sync.Pool{New: func() any { return new(request) }}
+
+func newRequest(budget *Budget) *request {
+	r := requestPool.Get().(*request)
+	r.budget = budget
+	return r
+}
+
+// charge records n more bytes the caller took from r's budget for r.
+func (r *request) charge(n int64) { r.reserved += n }
+
+// release gives r's reserved bytes back to the budget. It is the only way they go back, and
+// it may be called more than once.
+func (r *request) release() {
+	r.budget.Release(r.reserved)
+	r.reserved = 0
+}
+
+// free releases r's bytes and puts its blocks and r itself back in their pools. r must not be
+// used afterwards. (After a failed send a request is only released: the HTTP transport may
+// still read a body it gave up on.)
+func (r *request) free() {
+	r.release()
+	for _, b := range r.blocks {
+		if cap(b) == blockBytes {
+			b = b[:0]
+			blockPool.Put(&b)
+		}
+	}
+	r.recycle()
+}
+
+// recycle puts r, emptied, in the pool without its blocks, which belong to another request
+// now (see join). r must not be used afterwards.
+func (r *request) recycle() {
+	clear(r.blocks)
+	clear(r.rejects)
+	*r = request{blocks: r.blocks[:0], items: r.items[:0], rejects: r.rejects[:0]}
+	requestPool.Put(r)
+}
+
+func (r *request) empty() bool { return len(r.items) == 0 && len(r.rejects) == 0 }
+
+// full reports whether no further document should join r.
+func (r *request) full(lim Limits) bool {
+	return len(r.items) >= lim.MaxOps || int64(r.size) >= lim.MaxBytes
+}
+
+// fits reports whether o's documents may join r's within the limits.
+func (r *request) fits(o *request, lim Limits) bool {
+	return len(r.items)+len(o.items) <= lim.MaxOps && int64(r.size+o.size) <= lim.MaxBytes
+}
+
+// join moves o's records, and the bytes they hold, to the end of r without copying bodies,
+// and recycles o.
+func (r *request) join(o *request) {
+	shift := len(r.blocks)
+	r.blocks = append(r.blocks, o.blocks...)
+	for _, it := range o.items {
+		it.block += shift
+		r.items = append(r.items, it)
+	}
+	r.size += o.size
+	r.rejects = append(r.rejects, o.rejects...)
+	r.reserved += o.reserved
+	r.end = max(r.end, o.end)
+	r.urgent = r.urgent || o.urgent
+	r.final = r.final || o.final
+	o.recycle()
+}
+
+// room returns the free space of r's last block.
+func (r *request) room() int {
+	if len(r.blocks) == 0 {
+		return 0
+	}
+	last := r.blocks[len(r.blocks)-1]
+	return cap(last) - len(last)
+}
+
+// addBlock appends an empty block of capacity bytes, which the caller has charged to r.
+func (r *request) addBlock(capacity int) {
+	r.blocks = append(r.blocks, getBlock(capacity))
+	r.charge(int64(capacity))
+}
+
+// addDoc appends a document, its action line first, to r's last block, which has room.
+func (r *request) addDoc(off, end int64, action, doc []byte) {
+	n := len(r.blocks) - 1
+	b := r.blocks[n]
+	start := len(b)
+	b = append(b, action...)
+	docStart := len(b)
+	b = append(b, doc...)
+	b = append(b, '\n')
+	r.blocks[n] = b
+	r.size += len(b) - start
+	r.end = end
+	r.items = append(r.items, item{off: off, block: n, start: start, doc: docStart, end: len(b)})
+}
+
+// wire returns item i's bytes as they stand in the body: action line, document, newline.
+func (r *request) wire(i int) []byte {
+	it := r.items[i]
+	return r.blocks[it.block][it.start:it.end]
+}
+
+// doc returns item i's document.
+func (r *request) doc(i int) []byte {
+	it := r.items[i]
+	return r.blocks[it.block][it.doc : it.end-1]
+}
