@@ -104,23 +104,29 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, sink D
 		return from, fmt.Errorf("%w: no dead-letter sink", ErrBadConfig)
 	}
 	spec.Limits = lim
-	dec, closeSrc, err := openDecoder(ctx, spec, open)
-	if err != nil {
-		return from, err
-	}
-	defer closeSrc()
+	p := e.newPipeline(spec, lim, sink, newWatermark(from, spec.Start, spec.End), onProgress)
+	p.objects = []string{spec.object()}
+	return p.runChunk(ctx, &singleObject{spec: spec, open: open})
+}
 
-	p := &pipeline{
+// newPipeline makes the pipeline of one chunk run; spec holds what its objects share.
+func (e *Engine) newPipeline(spec ChunkSpec, lim Limits, sink DeadLetterSink, wm *watermark, onProgress func(Progress)) *pipeline {
+	return &pipeline{
 		budget: e.Budget, bulk: e.Bulk, sink: sink, spec: spec, lim: lim, log: e.logger(),
 		queue:      newQueue(lim.QueueBytes),
 		requests:   make(chan *request),
-		wm:         newWatermark(from, spec.Start, spec.End),
+		wm:         wm,
 		onProgress: onProgress,
 	}
+}
+
+// runChunk runs p over the objects of src and returns the final progress, and the error that
+// stopped it.
+func (p *pipeline) runChunk(ctx context.Context, src objectSource) (Progress, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p.cancel = cancel
-	p.run(ctx, dec)
+	p.run(ctx, src)
 
 	prog := p.wm.current()
 	p.report(prog)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -49,7 +50,7 @@ func TestChunkSpecFrom(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := c.spec.From(); got != c.want {
+			if got := c.spec.From(); !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("From() = %+v, want %+v", got, c.want)
 			}
 			if got := c.spec.resumeAt(); got != c.resumeAt {

@@ -28,9 +28,13 @@ type pipeline struct {
 	wm         *watermark
 	onProgress func(Progress)
 	cancel     context.CancelCauseFunc
+	objects    []string // each object's name ("s3://bucket/key") by its index in the chunk
+	packed     bool     // the chunk is whole objects read in order (Engine.IngestObjects)
+	// unavailable reports the read errors that fail only the object being read; nil: none.
+	unavailable func(error) bool
 
 	progressMu sync.Mutex
-	reported   int64 // the last checkpoint given to onProgress
+	reported   Progress // the last checkpoint given to onProgress
 }
 
 var errPipelineDone = errors.New("pipeline done")
@@ -42,10 +46,10 @@ func (p *pipeline) fail(err error) {
 }
 
 // run starts the producer, the batcher and the senders and waits for all of them.
-func (p *pipeline) run(ctx context.Context, dec Decoder) {
+func (p *pipeline) run(ctx context.Context, src objectSource) {
 	var wg sync.WaitGroup
 	wg.Add(2 + p.lim.Inflight)
-	go func() { defer wg.Done(); p.fail(p.produce(ctx, dec)) }()
+	go func() { defer wg.Done(); p.fail(p.produce(ctx, src)) }()
 	go func() { defer wg.Done(); p.fail(p.assemble(ctx)) }()
 	for range p.lim.Inflight {
 		go func() {
@@ -83,47 +87,101 @@ func (p *pipeline) report(prog Progress) {
 	}
 	p.progressMu.Lock()
 	defer p.progressMu.Unlock()
-	if prog.Checkpoint > p.reported {
-		p.reported = prog.Checkpoint
+	if prog.After(p.reported) {
+		p.reported = prog
 		p.onProgress(prog)
 	}
 }
 
 // producer turns decoded records into requests and queues them. A request is queued when its
 // block is full, when the decoder has nothing more buffered (the source is slow, so waiting
-// would only delay), and before waiting on the memory budget (so the bytes it holds can be
-// sent and given back).
+// would only delay; in a packed chunk only once the request waited a quarter of the flush
+// interval, since every object ends and starts that way), and before waiting on the memory
+// budget (so the bytes it holds can be sent and given back).
 type producer struct {
 	*pipeline
+	spec   ChunkSpec // the object being read
+	obj    int       // its index in the chunk
 	ids    *idHasher
 	idBuf  []byte
-	action []byte   // the action line of the record at hand
-	cur    *request // being filled
+	action []byte    // the action line of the record at hand
+	cur    *request  // being filled
+	since  time.Time // when cur got its first record (packed chunks)
 }
 
-func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
-	pr := &producer{pipeline: p, ids: newIDHasher(p.spec.Bucket, p.spec.Key), cur: newRequest(p.budget)}
+// produce reads the chunk's objects in order and queues their records.
+func (p *pipeline) produce(ctx context.Context, src objectSource) error {
+	pr := &producer{pipeline: p, cur: newRequest(p.budget)}
 	defer func() {
 		pr.cur.free()
 		p.queue.close()
 	}()
 	for {
-		if !pr.cur.empty() && !dec.Buffered() {
+		o, err := src.next(ctx)
+		if errors.Is(err, io.EOF) {
+			pr.cur.final = true
+			return pr.push(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		err = pr.object(ctx, o)
+		o.close()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// object queues the records of one object. A read error that fails only this object (see
+// pipeline.unavailable) ends it as it stands and is recorded for the watermark to report.
+func (pr *producer) object(ctx context.Context, o *chunkObject) error {
+	pr.spec, pr.obj = o.spec, o.index
+	pr.ids = newIDHasher(o.spec.Bucket, o.spec.Key)
+	if o.err != nil {
+		return pr.giveUp(o.spec.From().Checkpoint, o.err)
+	}
+	dec := o.dec
+	for {
+		if !pr.cur.empty() && !dec.Buffered() && (!pr.packed || time.Since(pr.since) >= pr.lim.FlushInterval/4) {
 			if err := pr.push(ctx); err != nil {
 				return err
 			}
 		}
 		rec, err := dec.Next()
 		if errors.Is(err, io.EOF) {
-			pr.cur.end, pr.cur.final = max(pr.cur.end, dec.Pos()), true
-			return pr.push(ctx)
+			pr.cur.advance(pr.obj, dec.Pos())
+			pr.objectEnd(dec.Pos())
+			return nil
+		}
+		if err != nil && pr.unavailable != nil && pr.unavailable(err) {
+			return pr.giveUp(dec.Pos(), err)
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s at offset %d: %w", p.spec.object(), dec.Pos(), err)
+			return fmt.Errorf("reading %s at offset %d: %w", pr.spec.object(), dec.Pos(), err)
+		}
+		if pr.cur.empty() && pr.packed {
+			pr.since = time.Now()
 		}
 		if err := pr.add(ctx, rec); err != nil {
 			return err
 		}
+	}
+}
+
+// giveUp ends the current object at offset off because of err, which fails only this object.
+func (pr *producer) giveUp(off int64, err error) error {
+	pr.log.Warn("object changed or vanished since planning; skipping the rest of it", "object", pr.spec.object(), "offset", off, "err", err)
+	pr.cur.advance(pr.obj, off)
+	pr.cur.failed = append(pr.cur.failed, ObjectFailure{Object: pr.obj, Key: pr.spec.Key, Offset: off, Err: err.Error()})
+	pr.objectEnd(off)
+	return nil
+}
+
+// objectEnd tells a packed chunk's watermark the length of the object just read.
+func (pr *producer) objectEnd(n int64) {
+	if pr.packed {
+		pr.wm.objectEnd(pr.obj, n)
 	}
 }
 
@@ -146,7 +204,7 @@ func (pr *producer) add(ctx context.Context, rec Record) error {
 			return err
 		}
 	}
-	pr.cur.addDoc(rec.Offset, rec.End, pr.action, rec.Data)
+	pr.cur.addDoc(pr.obj, rec.Offset, rec.End, pr.action, rec.Data)
 	return nil
 }
 
@@ -185,7 +243,7 @@ func (pr *producer) refuse(ctx context.Context, rec Record) error {
 		return err
 	}
 	pr.cur.charge(n)
-	pr.cur.end = rec.End
+	pr.cur.advance(pr.obj, rec.End)
 	pr.cur.rejects = append(pr.cur.rejects, DeadLetter{
 		Time: time.Now(), Index: pr.spec.Index, Object: pr.spec.object(), Offset: rec.Offset,
 		ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
@@ -332,7 +390,7 @@ func (b *batcher) send(ctx context.Context) error {
 	if b.cur == nil {
 		return nil
 	}
-	b.cur.seq = b.wm.open(b.cur.end)
+	b.cur.seq = b.wm.open(b.cur)
 	select {
 	case b.requests <- b.cur:
 		b.cur = nil

@@ -12,10 +12,12 @@ import "sync"
 // from the moment its block is taken until release: whoever holds the request owns them.
 type request struct {
 	budget   *Budget
-	seq      uint64   // the watermark's number for the request (see watermark.open)
-	end      int64    // offset just past the request's last record
-	blocks   [][]byte // the body, in order
-	size     int      // bytes of body in blocks
+	seq      uint64          // the watermark's number for the request (see watermark.open)
+	end      int64           // offset just past the request's last record
+	obj      int             // the object (index in a packed chunk) end is an offset in
+	failed   []ObjectFailure // objects of a packed chunk given up on before end
+	blocks   [][]byte        // the body, in order
+	size     int             // bytes of body in blocks
 	items    []item
 	rejects  []DeadLetter
 	reserved int64 // bytes charged to the budget: the capacity of blocks plus the rejects
@@ -26,6 +28,7 @@ type request struct {
 // item is one document of a request.
 type item struct {
 	off        int64 // the record's offset in the object
+	obj        int   // the object's index in a packed chunk
 	block      int   // which block holds the item
 	start, doc int   // action line and document start in the block
 	end        int   // end of the document's line, newline included
@@ -85,7 +88,8 @@ func (r *request) free() {
 func (r *request) recycle() {
 	clear(r.blocks)
 	clear(r.rejects)
-	*r = request{blocks: r.blocks[:0], items: r.items[:0], rejects: r.rejects[:0]}
+	*r = request{ // failed is not pooled: the watermark keeps it
+		blocks: r.blocks[:0], items: r.items[:0], rejects: r.rejects[:0]}
 	requestPool.Put(r)
 }
 
@@ -112,8 +116,9 @@ func (r *request) join(o *request) {
 	}
 	r.size += o.size
 	r.rejects = append(r.rejects, o.rejects...)
+	r.failed = append(r.failed, o.failed...)
 	r.reserved += o.reserved
-	r.end = max(r.end, o.end)
+	r.advance(o.obj, o.end)
 	r.urgent = r.urgent || o.urgent
 	r.final = r.final || o.final
 	o.recycle()
@@ -134,8 +139,16 @@ func (r *request) addBlock(capacity int) {
 	r.charge(int64(capacity))
 }
 
-// addDoc appends a document, its action line first, to r's last block, which has room.
-func (r *request) addDoc(off, end int64, action, doc []byte) {
+// advance moves r's end to offset end of object obj, unless r already ends further.
+func (r *request) advance(obj int, end int64) {
+	if obj > r.obj || obj == r.obj && end > r.end {
+		r.obj, r.end = obj, end
+	}
+}
+
+// addDoc appends a document of object obj, its action line first, to r's last block, which
+// has room.
+func (r *request) addDoc(obj int, off, end int64, action, doc []byte) {
 	n := len(r.blocks) - 1
 	b := r.blocks[n]
 	start := len(b)
@@ -145,8 +158,8 @@ func (r *request) addDoc(off, end int64, action, doc []byte) {
 	b = append(b, '\n')
 	r.blocks[n] = b
 	r.size += len(b) - start
-	r.end = end
-	r.items = append(r.items, item{off: off, block: n, start: start, doc: docStart, end: len(b)})
+	r.obj, r.end = obj, end
+	r.items = append(r.items, item{off: off, obj: obj, block: n, start: start, doc: docStart, end: len(b)})
 }
 
 // wire returns item i's bytes as they stand in the body: action line, document, newline.

@@ -62,9 +62,9 @@ func (p *pipeline) sendItems(ctx context.Context, b *request, idx []int, results
 			return [][]byte{owned}
 		},
 		Settle:   func(i int, c es.Class, r es.ItemResult) (bool, error) { return false, p.settle(b, i, c, r, st) },
-		Describe: func(i int) string { return fmt.Sprintf("%s at offset %d", p.spec.object(), b.items[i].off) },
+		Describe: func(i int) string { return fmt.Sprintf("%s at offset %d", p.objects[b.items[i].obj], b.items[i].off) },
 		OnRetry: func(i int, err error) {
-			p.log.Warn("bulk request failed; retrying", "object", p.spec.object(), "offset", b.items[i].off, "err", err)
+			p.log.Warn("bulk request failed; retrying", "object", p.objects[b.items[i].obj], "offset", b.items[i].off, "err", err)
 		},
 	}
 	var body [][]byte
@@ -95,7 +95,7 @@ func (p *pipeline) settle(b *request, i int, c es.Class, r es.ItemResult, st *St
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.
 func (p *pipeline) deadLetter(b *request, i int, status int, typ, reason string) {
 	b.rejects = append(b.rejects, DeadLetter{
-		Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: b.items[i].off,
+		Time: time.Now(), Index: p.spec.Index, Object: p.objects[b.items[i].obj], Offset: b.items[i].off,
 		Status: status, ErrorType: typ, Reason: reason, Record: append([]byte(nil), b.doc(i)...),
 	})
 }
