@@ -99,8 +99,12 @@ func (a *Activities) logger() *slog.Logger {
 //
 // An object whose compression (Source.Compression, or the key's extension with "auto") is none
 // and that is larger than the chunk size is cut into ranges [i*size, (i+1)*size); the last
-// range has End -1 (to the end of the object). Any other object is one chunk [0, -1), which
-// also lets the engine recognise a compressed object without extension by its magic bytes.
+// range has End -1 (to the end of the object). A compressed object larger than the chunk size
+// is one chunk [0, -1). Objects no larger than the chunk size are packed, in listing order,
+// into packed chunks (Chunk.Objects) of at most the chunk size, MaxPackedObjects objects and
+// MaxPackedChunkJSON encoded bytes; a lone one is a chunk [0, -1) of its own. No small object is
+// read while planning: the engine recognises a compressed object without extension by its
+// magic bytes as it reads it.
 // Empty objects get no chunk (they hold no record); they are counted in Objects. Every chunk
 // pins the object's ETag, so a replaced object fails its chunk instead of mixing versions.
 //
@@ -181,9 +185,10 @@ func (a *Activities) compressionOf(ctx context.Context, bucket string, o s3sourc
 	return ingest.DetectCompression(setting, o.Key, magic[:n])
 }
 
-// planChunks cuts the plain objects (compression none) into chunks of chunkSize bytes (the
-// others are one chunk each), doubling chunkSize until the encoded chunks fit in maxBytes or
-// every object is a single chunk. Each chunk carries its object's compression.
+// planChunks cuts the plain objects (compression none) larger than chunkSize into chunks of
+// chunkSize bytes, doubling chunkSize until the encoded chunks fit in maxBytes or every object
+// is a single chunk, and packs the other objects, small ones, into packed chunks (see pack).
+// Each chunk carries its objects' compression.
 func planChunks(objs []s3source.Object, compressions []string, chunkSize int64, maxBytes int) []Chunk {
 	splittable := make([]bool, len(objs))
 	encoded := make([]int, len(objs)) // JSON size of one chunk of the object
@@ -195,6 +200,8 @@ func planChunks(objs []s3source.Object, compressions []string, chunkSize int64, 
 		}
 		encoded[i] = chunkJSONSize(o)
 	}
+	// Packed objects take less room than a chunk of their own: counting them as such bounds
+	// the page from above.
 	count := func(size int64) (n, bytes int) {
 		for i, o := range objs {
 			k := chunksOf(o.Size, size, splittable[i])
@@ -209,7 +216,12 @@ func planChunks(objs []s3source.Object, compressions []string, chunkSize int64, 
 		n, bytes = count(chunkSize)
 	}
 	chunks := make([]Chunk, 0, n)
+	var small packer
 	for i, o := range objs {
+		if o.Size > 0 && o.Size <= chunkSize {
+			chunks = small.add(chunks, o, compressions[i], chunkSize)
+			continue
+		}
 		k := chunksOf(o.Size, chunkSize, splittable[i])
 		for j := range k {
 			c := Chunk{Key: o.Key, ETag: o.ETag, Size: o.Size, Start: int64(j) * chunkSize, End: int64(j+1) * chunkSize,
@@ -220,7 +232,59 @@ func planChunks(objs []s3source.Object, compressions []string, chunkSize int64, 
 			chunks = append(chunks, c)
 		}
 	}
+	return small.flush(chunks)
+}
+
+// Bounds of a packed chunk, besides its bytes (at most the chunk size): its objects, and the
+// encoded size of its input (a payload in history, and in continue-as-new state).
+const (
+	MaxPackedObjects         = 1000      // objects per packed chunk
+	MaxPackedChunkJSON       = 256 << 10 // bytes of a packed chunk's encoded objects
+	maxPackedObjectSizeBytes = 1 << 62
+)
+
+// packer groups consecutive small whole objects of a page into packed chunks: at most
+// chunkSize bytes, MaxPackedObjects objects and MaxPackedChunkJSON encoded bytes each. A group
+// of one object is a chunk of that object alone.
+type packer struct {
+	objs  []PackedObject
+	bytes int64
+	json  int
+}
+
+// add appends o to the group, first closing the group into chunks when o does not fit.
+func (p *packer) add(chunks []Chunk, o s3source.Object, compression string, chunkSize int64) []Chunk {
+	po := PackedObject{Key: o.Key, ETag: o.ETag, Size: o.Size, Compression: compression}
+	n := packedJSONSize(po)
+	if len(p.objs) > 0 && (p.bytes+o.Size > chunkSize || len(p.objs) >= MaxPackedObjects || p.json+n > MaxPackedChunkJSON) {
+		chunks = p.flush(chunks)
+	}
+	p.objs = append(p.objs, po)
+	p.bytes += o.Size
+	p.json += n
 	return chunks
+}
+
+// flush appends the group as a chunk and empties it.
+func (p *packer) flush(chunks []Chunk) []Chunk {
+	switch len(p.objs) {
+	case 0:
+		return chunks
+	case 1:
+		o := p.objs[0]
+		chunks = append(chunks, Chunk{Key: o.Key, ETag: o.ETag, Size: o.Size, End: -1, Compression: o.Compression})
+	default:
+		chunks = append(chunks, Chunk{Objects: p.objs, Size: p.bytes, End: -1})
+	}
+	*p = packer{}
+	return chunks
+}
+
+// packedJSONSize is an upper bound of the encoded size of o in a packed chunk.
+func packedJSONSize(o PackedObject) int {
+	o.Size, o.Compression = maxPackedObjectSizeBytes, ingest.CompressionNone // as long as the longest
+	b, _ := json.Marshal(o)
+	return len(b) + 1 // the separating comma
 }
 
 // chunksOf is the number of chunks of an object of size bytes.
@@ -260,25 +324,23 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 		err := errors.New("activities built without an engine, a bulk client, a budget or an S3 source")
 		return ChunkProgress{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadConfig, err)
 	}
-	spec, err := chunkSpec(in, a.heartbeatDetails(ctx, in.Chunk.Key))
+	job, err := a.chunkJob(in, a.heartbeatDetails(ctx, in.Chunk.Name()))
 	if err != nil {
 		return ChunkProgress{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
 	}
-	object := "s3://" + spec.Bucket + "/" + spec.Key
 	sink, err := a.sink(in.Source)
 	if err != nil {
-		return ChunkProgress{}, classify(err, "ingesting "+object, nil)
+		return ChunkProgress{}, classify(err, "ingesting "+job.where(job.from), nil)
 	}
-	a.logger().Info("chunk started", "object", object, "start", spec.Start, "end", spec.End, "resume", spec.From().Checkpoint,
-		"attempt", activity.GetInfo(ctx).Attempt)
+	a.logger().Info("chunk started", append(job.logAttrs(), "resume", job.from.Checkpoint, "attempt", activity.GetInfo(ctx).Attempt)...)
 
-	last, err := a.run(ctx, spec, in.Chunk.ETag, sink)
+	last, err := a.run(ctx, job, sink)
 	if err == nil {
-		a.logger().Info("chunk done", "object", object, "start", spec.Start, "end", spec.End, "read", last.Stats.Read,
-			"indexed", last.Stats.Indexed, "dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried)
+		a.logger().Info("chunk done", append(job.logAttrs(), "read", last.Stats.Read, "indexed", last.Stats.Indexed,
+			"dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried, "failed_objects", len(last.Failed))...)
 		return last, nil
 	}
-	where := fmt.Sprintf("ingesting %s at offset %d", object, last.Checkpoint)
+	where := "ingesting " + job.where(last.engine())
 	switch {
 	case ctx.Err() != nil && temporal.IsCanceledError(context.Cause(ctx)):
 		// Canceled by the server: report where the chunk stopped. (A CanceledError is only
@@ -289,7 +351,7 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 	case errors.Is(err, errWorkerStopping):
 		return ChunkProgress{}, fmt.Errorf("%s: %w", where, errWorkerStopping)
 	}
-	a.logger().Warn("chunk failed", "object", object, "start", spec.Start, "end", spec.End, "offset", last.Checkpoint, "err", err)
+	a.logger().Warn("chunk failed", append(job.logAttrs(), "offset", last.Checkpoint, "err", err)...)
 	return ChunkProgress{}, classify(err, where, &last)
 }
 
@@ -307,11 +369,11 @@ func (a *Activities) heartbeatDetails(ctx context.Context, key string) *ChunkPro
 	return &p
 }
 
-// run runs the engine on spec while heartbeating its checkpoints, and returns the last one.
-// It stops at a checkpoint, with errWorkerStopping, when the worker shuts down, before the SDK
-// cancels the activity outright.
-func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string, sink ingest.DeadLetterSink) (ChunkProgress, error) {
-	hb := newHeartbeater(ctx, progressOf(spec.From()), a.heartbeatInterval(ctx))
+// run runs job while heartbeating its checkpoints, and returns the last one. It stops at a
+// checkpoint, with errWorkerStopping, when the worker shuts down, before the SDK cancels the
+// activity outright.
+func (a *Activities) run(ctx context.Context, job chunkJob, sink ingest.DeadLetterSink) (ChunkProgress, error) {
+	hb := newHeartbeater(ctx, progressOf(job.from), a.heartbeatInterval(ctx))
 	go hb.run()
 
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -323,10 +385,7 @@ func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string
 		case <-runCtx.Done():
 		}
 	}()
-	open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
-		return a.S3.Open(ctx, spec.Bucket, spec.Key, etag, offset)
-	}
-	prog, err := a.Engine.Ingest(runCtx, spec, open, sink, func(p ingest.Progress) { hb.update(progressOf(p)) })
+	prog, err := job.run(runCtx, sink, func(p ingest.Progress) { hb.update(progressOf(p)) })
 	last := progressOf(prog)
 	// The final checkpoint is heartbeated before the activity returns: on failure the SDK
 	// sends it, and the next attempt resumes there.
@@ -335,6 +394,39 @@ func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string
 		err = errWorkerStopping
 	}
 	return last, err
+}
+
+// chunkJob is a chunk ready to run: where it starts, and the engine call that runs it.
+type chunkJob struct {
+	from     ingest.Progress
+	run      func(ctx context.Context, sink ingest.DeadLetterSink, onProgress func(ingest.Progress)) (ingest.Progress, error)
+	where    func(at ingest.Progress) string // the object (and offset) a checkpoint is in
+	logAttrs func() []any
+}
+
+// chunkJob maps a chunk's input, and the progress an earlier attempt heartbeated (nil: none),
+// to the engine call that runs it: Ingest for a single-object chunk, IngestObjects for a
+// packed one.
+func (a *Activities) chunkJob(in IngestChunkInput, earlier *ChunkProgress) (chunkJob, error) {
+	if len(in.Chunk.Objects) > 0 {
+		return a.packedJob(in, earlier)
+	}
+	spec, err := chunkSpec(in, earlier)
+	if err != nil {
+		return chunkJob{}, err
+	}
+	object := "s3://" + spec.Bucket + "/" + spec.Key
+	open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
+		return a.S3.Open(ctx, spec.Bucket, spec.Key, in.Chunk.ETag, offset)
+	}
+	return chunkJob{
+		from: spec.From(),
+		run: func(ctx context.Context, sink ingest.DeadLetterSink, onProgress func(ingest.Progress)) (ingest.Progress, error) {
+			return a.Engine.Ingest(ctx, spec, open, sink, onProgress)
+		},
+		where:    func(at ingest.Progress) string { return fmt.Sprintf("%s at offset %d", object, at.Checkpoint) },
+		logAttrs: func() []any { return []any{"object", object, "start", spec.Start, "end", spec.End} },
+	}, nil
 }
 
 // chunkSpec maps a chunk's input, and the progress an earlier attempt heartbeated (nil: none),
@@ -470,7 +562,7 @@ func newHeartbeater(ctx context.Context, start ChunkProgress, interval time.Dura
 
 func (h *heartbeater) update(hb ChunkProgress) {
 	h.mu.Lock()
-	if hb.Checkpoint > h.last.Checkpoint {
+	if hb.After(h.last) {
 		h.last = hb
 	}
 	h.mu.Unlock()

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,15 +89,18 @@ func TestWireTypesStayAsRecorded(t *testing.T) {
 	}{
 		{Limits{}, []string{"MaxOps", "MaxBytes", "FlushInterval", "Inflight", "RetryMaxElapse"}},
 		{ChunkStats{}, []string{"Read", "Indexed", "Retried", "DeadLettered", "Bytes"}},
-		{ChunkProgress{}, []string{"Checkpoint", "Stats"}},
-		{Chunk{}, []string{"Key", "ETag", "Size", "Start", "End", "Compression", "Resume"}},
+		// Fields added later are omitted when empty, so older payloads encode as they did.
+		{ChunkProgress{}, []string{"Checkpoint", "Stats", "Object", "Failed"}},
+		{Chunk{}, []string{"Key", "ETag", "Size", "Start", "End", "Compression", "Resume", "Objects", "ResumeObject"}},
+		{PackedObject{}, []string{"Key", "ETag", "Size", "Compression"}},
+		{FailedObject{}, []string{"Key", "Offset", "ErrorType", "Error"}},
 	} {
 		typ := reflect.TypeOf(c.v)
 		var got []string
 		for i := range typ.NumField() {
 			f := typ.Field(i)
 			name := f.Name
-			if tag := f.Tag.Get("json"); tag != "" {
+			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != "" {
 				name = tag
 			}
 			got = append(got, name)

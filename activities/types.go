@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/ingest"
@@ -66,10 +67,11 @@ type Source struct {
 	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
 }
 
-// Chunk is one unit of work: the records that start in [Start, End) of one object.
+// Chunk is one unit of work: the records that start in [Start, End) of one object, or, for a
+// packed chunk (Objects set), every record of several small whole objects read in order.
 // End < 0 means "to the end of the object" (compressed objects are one chunk).
 type Chunk struct {
-	Key   string
+	Key   string // empty in a packed chunk, so that a worker that predates packing refuses it
 	ETag  string // pinned at planning time; the read uses If-Match
 	Size  int64
 	Start int64
@@ -81,6 +83,29 @@ type Chunk struct {
 	// Resume is the checkpoint a previous attempt reached (0: none). When set the chunk reads
 	// from Resume, which is a record boundary.
 	Resume int64
+	// Objects are the whole objects of a packed chunk, in the order they are read; nil for a
+	// single-object chunk. Key, ETag, Start and End are then unused, Size is the objects' sum.
+	Objects []PackedObject `json:"Objects,omitempty"`
+	// ResumeObject is the index in Objects of the object Resume is an offset in: the objects
+	// before it are done.
+	ResumeObject int `json:"ResumeObject,omitempty"`
+}
+
+// PackedObject is one whole object of a packed chunk.
+type PackedObject struct {
+	Key         string
+	ETag        string // pinned at planning time; the read uses If-Match
+	Size        int64
+	Compression string // as Chunk.Compression
+}
+
+// Name describes the chunk in logs and errors: its key, or a packed chunk's first key and
+// object count.
+func (c Chunk) Name() string {
+	if len(c.Objects) == 0 {
+		return c.Key
+	}
+	return fmt.Sprintf("%s (first of %d packed objects)", c.Objects[0].Key, len(c.Objects))
 }
 
 // PlanPageInput asks for one page of the listing, cut into chunks.
@@ -137,11 +162,45 @@ func (s ChunkStats) engine() ingest.Stats {
 // indexed or dead-lettered) and the counters of the records before it. IngestChunk heartbeats
 // it, attaches the last one to its canceled and non-retryable errors, and returns it when the
 // chunk is done.
+//
+// In a packed chunk the checkpoint is offset Checkpoint of object number Object (every object
+// before it is done), and Failed lists the objects before it that changed or vanished after
+// planning: they were skipped (their records read before the failure are counted) and do not
+// fail the chunk.
 type ChunkProgress struct {
 	Checkpoint int64
 	Stats      ChunkStats
+	Object     int            `json:"Object,omitempty"`
+	Failed     []FailedObject `json:"Failed,omitempty"`
+}
+
+// FailedObject is an object of a packed chunk that changed (ErrTypeObjectChanged) or vanished
+// (ErrTypeNotFound) after planning.
+type FailedObject struct {
+	Key       string
+	Offset    int64 // where reading it stopped; the records before were ingested
+	ErrorType string
+	Error     string
+}
+
+// After reports whether p's checkpoint is past q's: a later object, or further in the same.
+func (p ChunkProgress) After(q ChunkProgress) bool {
+	return p.engine().After(q.engine())
 }
 
 func progressOf(p ingest.Progress) ChunkProgress {
-	return ChunkProgress{Checkpoint: p.Checkpoint, Stats: statsOf(p.Stats)}
+	cp := ChunkProgress{Checkpoint: p.Checkpoint, Stats: statsOf(p.Stats), Object: p.Object}
+	for _, f := range p.Failed {
+		cp.Failed = append(cp.Failed, FailedObject{Key: f.Key, Offset: f.Offset, ErrorType: f.Type, Error: f.Err})
+	}
+	return cp
+}
+
+// engine is the engine's progress for p: the only mapping back.
+func (p ChunkProgress) engine() ingest.Progress {
+	ep := ingest.Progress{Checkpoint: p.Checkpoint, Stats: p.Stats.engine(), Object: p.Object}
+	for _, f := range p.Failed {
+		ep.Failed = append(ep.Failed, ingest.ObjectFailure{Key: f.Key, Offset: f.Offset, Type: f.ErrorType, Err: f.Error})
+	}
+	return ep
 }

@@ -28,10 +28,11 @@ type ObjectsSpec struct {
 	// counters and failed objects before it.
 	Resume Progress
 	Limits Limits
-	// Unavailable reports the errors (opening or reading an object) that fail only that
-	// object: it changed or vanished since planning. The object is listed in Progress.Failed
-	// and the chunk goes on with the next. nil: every error fails the chunk.
-	Unavailable func(error) bool
+	// Unavailable names the errors (opening or reading an object) that fail only that object
+	// (it changed or vanished since planning) with a type, and returns "" for any other. Such
+	// an object is listed in Progress.Failed with that type and the chunk goes on with the
+	// next. nil: every error fails the chunk.
+	Unavailable func(error) string
 }
 
 // ObjectOpener opens object number object of a packed chunk for reading from offset to its end.
@@ -116,7 +117,7 @@ type packedObjects struct {
 	resume  Progress
 	open    ObjectOpener
 	// unavailable: see ObjectsSpec.Unavailable.
-	unavailable func(error) bool
+	unavailable func(error) string
 	index       int // the object next returns
 	// ahead holds the GETs started for the objects after the current one, by index.
 	ahead       map[int]chan opened
@@ -152,7 +153,7 @@ func (s *packedObjects) next(ctx context.Context) (*chunkObject, error) {
 	}
 	dec, closeSrc, err := openDecoder(ctx, spec, open)
 	s.discard(i) // not used when the object was opened elsewhere than at 0
-	if err != nil && s.unavailable != nil && s.unavailable(err) {
+	if err != nil && s.unavailable != nil && s.unavailable(err) != "" {
 		return &chunkObject{index: i, spec: spec, err: err, close: func() {}}, nil
 	}
 	if err != nil {

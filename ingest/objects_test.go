@@ -84,8 +84,13 @@ func (f *packedFixture) open(_ context.Context, i int, off int64) (io.ReadCloser
 
 func (f *packedFixture) spec() ObjectsSpec {
 	return ObjectsSpec{Bucket: "b", Objects: f.objects, Format: FormatNDJSON, Index: "logs",
-		Limits:      Limits{MaxOps: 1000, MaxBytes: 1 << 20, FlushInterval: time.Hour},
-		Unavailable: func(err error) bool { return errors.Is(err, errGone) }}
+		Limits: Limits{MaxOps: 1000, MaxBytes: 1 << 20, FlushInterval: time.Hour},
+		Unavailable: func(err error) string {
+			if errors.Is(err, errGone) {
+				return "Gone"
+			}
+			return ""
+		}}
 }
 
 // wantDocs is every record the fixture holds, by its single-object id, from offset resume of
@@ -146,7 +151,7 @@ func TestIngestObjectsShareRequestsKeepIDsAndSkipVanished(t *testing.T) {
 	if prog.Stats.Read != prog.Stats.Indexed+prog.Stats.DeadLettered || prog.Stats.Indexed != int64(len(want)) || prog.Stats.DeadLettered != 1 {
 		t.Errorf("stats %+v", prog.Stats)
 	}
-	if len(prog.Failed) != 1 || prog.Failed[0].Object != 17 || prog.Failed[0].Key != f.objects[17].Key {
+	if len(prog.Failed) != 1 || prog.Failed[0].Object != 17 || prog.Failed[0].Key != f.objects[17].Key || prog.Failed[0].Type != "Gone" {
 		t.Errorf("failed objects %+v, want object 17", prog.Failed)
 	}
 	if l := sink.letters; len(l) != 1 || l[0].Object != "s3://b/"+f.objects[3].Key || l[0].Offset != int64(len(f.plain[3]))-int64(len("not json\n")) {

@@ -31,7 +31,7 @@ type pipeline struct {
 	objects    []string // each object's name ("s3://bucket/key") by its index in the chunk
 	packed     bool     // the chunk is whole objects read in order (Engine.IngestObjects)
 	// unavailable reports the read errors that fail only the object being read; nil: none.
-	unavailable func(error) bool
+	unavailable func(error) string
 
 	progressMu sync.Mutex
 	reported   Progress // the last checkpoint given to onProgress
@@ -154,7 +154,7 @@ func (pr *producer) object(ctx context.Context, o *chunkObject) error {
 			pr.objectEnd(dec.Pos())
 			return nil
 		}
-		if err != nil && pr.unavailable != nil && pr.unavailable(err) {
+		if err != nil && pr.unavailable != nil && pr.unavailable(err) != "" {
 			return pr.giveUp(dec.Pos(), err)
 		}
 		if err != nil {
@@ -173,7 +173,7 @@ func (pr *producer) object(ctx context.Context, o *chunkObject) error {
 func (pr *producer) giveUp(off int64, err error) error {
 	pr.log.Warn("object changed or vanished since planning; skipping the rest of it", "object", pr.spec.object(), "offset", off, "err", err)
 	pr.cur.advance(pr.obj, off)
-	pr.cur.failed = append(pr.cur.failed, ObjectFailure{Object: pr.obj, Key: pr.spec.Key, Offset: off, Err: err.Error()})
+	pr.cur.failed = append(pr.cur.failed, ObjectFailure{Object: pr.obj, Key: pr.spec.Key, Offset: off, Type: pr.unavailable(err), Err: err.Error()})
 	pr.objectEnd(off)
 	return nil
 }

@@ -24,6 +24,7 @@ type ObjectFailure struct {
 	Object int    // index in the chunk
 	Key    string // the object's key
 	Offset int64  // where reading stopped
+	Type   string // what ObjectsSpec.Unavailable called the error
 	Err    string // what went wrong
 }
 
