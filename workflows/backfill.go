@@ -300,30 +300,45 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 	err := f.Get(b.waitCtx, &out)
 	switch {
 	case err == nil:
-		b.st.Stats.Add(out.Stats)
+		b.addProgress(out)
 		b.st.ChunksDone++
 	case b.canceled && temporal.IsCanceledError(err):
 		// Neither done nor failed: back to the queue, from the checkpoint the chunk stopped at,
 		// so the final state says what is left to do.
 		c := rc.chunk
 		if hb, ok := reached(c, err); ok {
-			c.Resume = hb.Checkpoint
-			b.st.Stats.Add(hb.Stats)
+			c.ResumeObject, c.Resume = hb.Object, hb.Checkpoint
+			b.addProgress(hb)
 		}
 		b.st.Pending = append([]activities.Chunk{c}, b.st.Pending...)
 	default:
 		fc := failedChunk(rc.chunk, err)
 		if hb, ok := reached(rc.chunk, err); ok {
-			fc.Resume = hb.Checkpoint
-			b.st.Stats.Add(hb.Stats)
+			fc.ResumeObject, fc.Resume = hb.Object, hb.Checkpoint
+			b.addProgress(hb)
 		}
-		b.st.ChunksFailed++
-		if len(b.st.Failed) < MaxFailedListed {
-			b.st.Failed = append(b.st.Failed, fc)
-		}
-		b.logger.Warn("Chunk failed", "key", fc.Key, "start", fc.Start, "end", fc.End,
-			"errorType", fc.ErrorType, "error", fc.Error)
+		b.chunkFailed(fc)
 	}
+}
+
+// addProgress adds what a chunk got through to the totals: its counters, and the objects of a
+// packed chunk that changed or vanished after planning, each counted as a failed chunk of its
+// own (as it would be had it been planned alone).
+func (b *backfill) addProgress(p activities.ChunkProgress) {
+	b.st.Stats.Add(p.Stats)
+	for _, fo := range p.Failed {
+		b.chunkFailed(FailedChunk{Key: fo.Key, End: -1, ErrorType: fo.ErrorType, Error: boundMessage(fo.Error)})
+	}
+}
+
+// chunkFailed counts a chunk (or object of a packed chunk) that failed for good.
+func (b *backfill) chunkFailed(fc FailedChunk) {
+	b.st.ChunksFailed++
+	if len(b.st.Failed) < MaxFailedListed {
+		b.st.Failed = append(b.st.Failed, fc)
+	}
+	b.logger.Warn("Chunk failed", "key", fc.Key, "start", fc.Start, "end", fc.End,
+		"errorType", fc.ErrorType, "error", fc.Error)
 }
 
 // reached returns the checkpoint a chunk that ended with err got to, when err carries one past
@@ -350,14 +365,14 @@ func reached(c activities.Chunk, err error) (activities.ChunkProgress, bool) {
 			decoded = timeoutErr.LastHeartbeatDetails(&hb)
 		}
 	}
-	return hb, decoded == nil && hb.Checkpoint > max(c.Start, c.Resume)
+	return hb, decoded == nil && hb.After(activities.ChunkProgress{Object: c.ResumeObject, Checkpoint: max(c.Start, c.Resume)})
 }
 
 var errNoDetails = errors.New("no details")
 
 // failedChunk describes a chunk that failed for good with err.
 func failedChunk(c activities.Chunk, err error) FailedChunk {
-	fc := FailedChunk{Key: c.Key, Start: c.Start, End: c.End, Resume: c.Resume, Error: errorMessage(err)}
+	fc := FailedChunk{Key: c.Name(), Start: c.Start, End: c.End, Resume: c.Resume, ResumeObject: c.ResumeObject, Error: errorMessage(err)}
 	var appErr *temporal.ApplicationError
 	var timeoutErr *temporal.TimeoutError
 	switch {
@@ -383,6 +398,11 @@ func errorMessage(err error) string {
 	default:
 		msg = err.Error()
 	}
+	return boundMessage(msg)
+}
+
+// boundMessage cuts msg to maxErrorBytes.
+func boundMessage(msg string) string {
 	if len(msg) > maxErrorBytes {
 		msg = strings.ToValidUTF8(msg[:maxErrorBytes], "") + "…"
 	}

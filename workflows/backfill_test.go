@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -731,7 +732,7 @@ func TestReached(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := reached(c, fmt.Errorf("wrapped: %w", tc.err))
-			if ok != tc.ok || (ok && got != hb) {
+			if ok != tc.ok || (ok && !reflect.DeepEqual(got, hb)) {
 				t.Errorf("reached = %+v, %v; want %v", got, ok, tc.ok)
 			}
 		})

@@ -115,17 +115,20 @@ type BackfillState struct {
 	Runs        int       // runs finished by continue-as-new before this one
 }
 
-// FailedChunk is a chunk that failed for good: non-retryable error or attempts exhausted.
+// FailedChunk is a chunk that failed for good: non-retryable error or attempts exhausted; or
+// an object of a packed chunk that changed or vanished after planning (Start 0, End -1).
 type FailedChunk struct {
-	Key   string
+	Key   string // a packed chunk's: its first object's key and object count (activities.Chunk.Name)
 	Start int64
 	End   int64 // < 0: to the end of the object
 	// Resume is the checkpoint the chunk reached when its failure carried one (IngestChunk's
 	// non-retryable errors and heartbeat timeouts do): rerunning from there loses nothing.
 	// 0 otherwise.
-	Resume    int64
-	ErrorType string // application error type (activities.ErrType...), or "Timeout"
-	Error     string // bounded to a few hundred bytes
+	Resume int64
+	// ResumeObject is, for a packed chunk, the index of the object Resume is an offset in.
+	ResumeObject int    `json:"ResumeObject,omitempty"`
+	ErrorType    string // application error type (activities.ErrType...), or "Timeout"
+	Error        string // bounded to a few hundred bytes
 }
 
 // BackfillResult is the result of a finished backfill, and the details of a ChunksFailed error.
