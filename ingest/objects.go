@@ -43,7 +43,7 @@ type ObjectOpener func(ctx context.Context, object int, offset int64) (io.ReadCl
 // chunk. Their bodies are not read ahead: each holds only the HTTP transport's read buffer
 // (4 KiB) and the kernel's socket buffer, so a chunk holds at most this many such responses
 // beyond the one it reads; that bound is per chunk and not charged to the budget.
-const PrefetchObjects = 4
+const PrefetchObjects = 8
 
 // IngestObjects runs a packed chunk to its end, or until ctx is done or an error stops it, as
 // Ingest runs a single-object chunk. Its checkpoints name the object (Progress.Object) and the
