@@ -43,7 +43,23 @@ func TestCrashAndResume(t *testing.T) {
 	e := newEnv(t)
 	total := bulkObjects(t, e, rand.New(rand.NewPCG(5, 6)), "crash/", crashObjects, crashObjectSize)
 	t.Logf("dataset: %d objects of %d MiB, %d records", crashObjects, crashObjectSize>>20, total)
+	runCrash(t, e, crashSetup{prefix: "crash/", records: total, chunkSize: crashChunkSize, maxOps: crashMaxOps})
+}
 
+// crashSetup is what a crash test varies: its dataset (objects under prefix holding records
+// records, cut by chunkSize) and the documents per _bulk request.
+type crashSetup struct {
+	prefix    string
+	records   int64
+	chunkSize int64
+	maxOps    int
+}
+
+// runCrash runs a backfill of cs's dataset and SIGKILLs its only worker crashKills times inside
+// chunks, starting a new one each time, then checks that every record is indexed once and that
+// the re-sent records stay within the bounds (see TestCrashAndResume).
+func runCrash(t *testing.T, e *env, cs crashSetup) workflows.BackfillResult {
+	total := cs.records
 	index := e.index("crash")
 	createBulkIndex(t, e, index)
 	port := freePort(t)
@@ -55,9 +71,9 @@ func TestCrashAndResume(t *testing.T) {
 	c := dialTemporal(t, port)
 	id := "crash-" + index
 	startBackfill(t, c, id, workflows.BackfillInput{
-		Source:           activities.Source{URI: "s3://" + e.bucket + "/crash/", Format: ingest.FormatNDJSON, Index: index},
-		Limits:           activities.Limits{MaxOps: crashMaxOps, Inflight: crashInflight},
-		ChunkSize:        crashChunkSize,
+		Source:           activities.Source{URI: "s3://" + e.bucket + "/" + cs.prefix, Format: ingest.FormatNDJSON, Index: index},
+		Limits:           activities.Limits{MaxOps: cs.maxOps, Inflight: crashInflight},
+		ChunkSize:        cs.chunkSize,
 		Concurrency:      crashChunks,
 		HeartbeatTimeout: crashHeartbeat,
 	})
@@ -68,7 +84,7 @@ func TestCrashAndResume(t *testing.T) {
 	// for longer than a heartbeat interval and heartbeated a checkpoint past its start.
 	throttle := crashHeartbeat * 8 / 10
 	window := throttle + time.Second // plus the heartbeat's trip to the server and the sampling
-	inflight := int64(crashChunks * crashInflight * crashMaxOps)
+	inflight := int64(crashChunks * crashInflight * cs.maxOps)
 	var bound, exact int64 // the design's bound, and the one from the server's last heartbeats
 	var windows []int64
 	midChunks := 0
@@ -81,7 +97,7 @@ func TestCrashAndResume(t *testing.T) {
 			}
 			for _, pc := range pendingChunks(t, c, id) {
 				if pc.State == enumspb.PENDING_ACTIVITY_STATE_STARTED && strings.HasPrefix(pc.Identity, strconv.Itoa(w.pid())+"@") &&
-					time.Since(pc.Started) > window && pc.HasHeartbeat && pc.Heartbeat.Checkpoint > pc.Chunk.Start {
+					time.Since(pc.Started) > window && pc.HasHeartbeat && pc.insideChunk() {
 					return true
 				}
 			}
@@ -118,15 +134,15 @@ func TestCrashAndResume(t *testing.T) {
 				oldest = ref
 			}
 			if !pc.HasHeartbeat {
-				desc = append(desc, fmt.Sprintf("%s[%d,%d) attempt %d: no heartbeat", pc.Chunk.Key, pc.Chunk.Start, pc.Chunk.End, pc.Attempt))
+				desc = append(desc, fmt.Sprintf("%s[%d,%d) attempt %d: no heartbeat", pc.Chunk.Name(), pc.Chunk.Start, pc.Chunk.End, pc.Attempt))
 				continue
 			}
-			if pc.Heartbeat.Checkpoint > pc.Chunk.Start {
+			if pc.insideChunk() {
 				midChunk++
 			}
-			desc = append(desc, fmt.Sprintf("%s[%d,%d) attempt %d started %s before the kill: checkpoint %d (%d records) in the heartbeat of %s before",
-				pc.Chunk.Key, pc.Chunk.Start, pc.Chunk.End, pc.Attempt, at.Sub(pc.Started).Round(10*time.Millisecond),
-				pc.Heartbeat.Checkpoint, pc.Heartbeat.Stats.Read, at.Sub(pc.LastHeartbeat).Round(10*time.Millisecond)))
+			desc = append(desc, fmt.Sprintf("%s[%d,%d) attempt %d started %s before the kill: checkpoint %d of object %d (%d records) in the heartbeat of %s before",
+				pc.Chunk.Name(), pc.Chunk.Start, pc.Chunk.End, pc.Attempt, at.Sub(pc.Started).Round(10*time.Millisecond),
+				pc.Heartbeat.Checkpoint, pc.Heartbeat.Object, pc.Heartbeat.Stats.Read, at.Sub(pc.LastHeartbeat).Round(10*time.Millisecond)))
 		}
 		// What the server can know of: every record acknowledged since the oldest last heartbeat
 		// of the killed chunks (a second earlier, for the heartbeat's trip) is re-sent at most.
@@ -172,7 +188,7 @@ func TestCrashAndResume(t *testing.T) {
 	resent := final - total
 	t.Logf("re-sent records: %d after %d kills (%d index operations for %d records, +%.2f%%); bound %d = per kill %d in flight (%d chunks x %d requests x %d docs) + records acknowledged in the %s before it %v",
 		resent, crashKills, final, total, 100*float64(resent)/float64(total), bound, inflight,
-		crashChunks, crashInflight, crashMaxOps, window, windows)
+		crashChunks, crashInflight, cs.maxOps, window, windows)
 	t.Logf("bound from the killed chunks' last heartbeats on the server: %d", exact)
 	t.Logf("%d chunks, %d retried, %d retries for %d killed attempts, %d of which had a checkpoint inside their range; run took %s",
 		len(attempts), retried, retries, killed, midChunks, res.Duration.Round(time.Second))
@@ -187,4 +203,11 @@ func TestCrashAndResume(t *testing.T) {
 	if resent > exact {
 		t.Errorf("%d records re-sent after %d kills, more than what was in flight plus what was acknowledged after the killed chunks' last heartbeats reached the server (%d)%s", resent, crashKills, exact, unexplained)
 	}
+	return res
+}
+
+// insideChunk reports whether the chunk's last heartbeat on the server is past where its attempt
+// started: a kill then lands inside the chunk.
+func (pc pendingChunk) insideChunk() bool {
+	return pc.Heartbeat.After(activities.ChunkProgress{Object: pc.Chunk.ResumeObject, Checkpoint: max(pc.Chunk.Start, pc.Chunk.Resume)})
 }
