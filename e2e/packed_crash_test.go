@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -26,29 +24,21 @@ func TestCrashAndResumePacked(t *testing.T) {
 	e := newEnv(t)
 	r := rand.New(rand.NewPCG(7, 8))
 	var total int64
-	var buf bytes.Buffer
 	for i := range packedCrashObjects {
-		buf.Reset()
 		key := fmt.Sprintf("packed/%04d.ndjson", i)
-		for seq := range packedCrashRecords {
-			buf.WriteString(doc(r, key, seq, 150+r.IntN(100)))
-			buf.WriteByte('\n')
-			total++
-		}
-		data := buf.Bytes()
 		if i%3 == 0 {
 			key += ".gz"
-			var z bytes.Buffer
-			zw := gzip.NewWriter(&z)
-			if _, err := zw.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			if err := zw.Close(); err != nil {
-				t.Fatal(err)
-			}
-			data = z.Bytes()
 		}
-		e.s3.Put(t, e.bucket, key, data)
+		b := newObject(key)
+		for seq := range packedCrashRecords {
+			b.record(doc(r, key, seq, 150+r.IntN(100)), true, "\n")
+			total++
+		}
+		obj := b.plain()
+		if i%3 == 0 {
+			obj = b.gzip(t)
+		}
+		e.s3.Put(t, e.bucket, key, obj.Body)
 	}
 	t.Logf("dataset: %d small objects, %d records", packedCrashObjects, total)
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
@@ -305,9 +306,21 @@ func decompress(r io.Reader, compression string) (io.ReadCloser, error) {
 	}
 }
 
-// peekReader lets DetectCompression look at the first bytes without consuming them.
+// peekReader lets DetectCompression look at the first bytes without consuming them. Give the
+// reader back with releasePeekReader once done with it.
 func peekReader(r io.Reader) (*bufio.Reader, []byte) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := peekReaderPool.Get().(*bufio.Reader)
+	br.Reset(r)
 	peek, _ := br.Peek(4)
 	return br, peek
+}
+
+// The 64 KiB readers of peekReader are pooled: a packed chunk peeks at one small object after
+// another.
+var peekReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
+// releasePeekReader gives br back to the pool; br must not be used afterwards.
+func releasePeekReader(br *bufio.Reader) {
+	br.Reset(nil)
+	peekReaderPool.Put(br)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // previewBytes is how much of an over-long record is kept for its dead-letter entry: the whole
@@ -34,7 +35,28 @@ func newLineReader(r io.Reader, base int64, maxLine int) *lineReader {
 	if maxLine+1 < size {
 		size = maxLine + 1
 	}
-	return &lineReader{r: r, buf: make([]byte, size), pos: base, maxLine: maxLine, nl: -1}
+	var buf []byte
+	if size == initialLineBuffer {
+		buf = *lineBufferPool.Get().(*[]byte)
+	} else {
+		buf = make([]byte, size)
+	}
+	return &lineReader{r: r, buf: buf, pos: base, maxLine: maxLine, nl: -1}
+}
+
+// Line buffers of the initial size are pooled: a packed chunk reads an object of a few
+// kilobytes after another, and a fresh zeroed 256 KiB buffer for each would cost more than
+// reading it. (Bytes left in a reused buffer are never read: start and end bound what is.)
+var lineBufferPool = sync.Pool{New: func() any { b := make([]byte, initialLineBuffer); return &b }}
+
+// release gives the line buffer back to the pool. l, and every line it returned, must not be
+// used afterwards.
+func (l *lineReader) release() {
+	if cap(l.buf) == initialLineBuffer {
+		b := l.buf[:initialLineBuffer]
+		lineBufferPool.Put(&b)
+	}
+	l.buf = nil
 }
 
 // buffered reports whether next can return without reading from the source.

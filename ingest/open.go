@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,10 @@ type stream struct {
 	closers []io.Closer
 	// head is the object opened at 0 to recognise its compression; nil when not opened.
 	head io.Reader
+	// lines is the decoder's line reader, whose buffer close gives back; nil before.
+	lines *lineReader
+	// peeked is the pooled reader head was, given back by close; nil when not opened.
+	peeked *bufio.Reader
 }
 
 func (s *stream) decoder() (Decoder, error) {
@@ -67,6 +72,7 @@ func (s *stream) decoder() (Decoder, error) {
 		return nil, err
 	}
 	lines := newOwnedLines(r, rs, maxLine)
+	s.lines = lines.lr
 	if s.spec.Format == FormatNDJSON {
 		return &ndjsonDecoder{lines: lines, maxBytes: maxLine}, nil
 	}
@@ -93,7 +99,7 @@ func (s *stream) compression() (string, error) {
 	}
 	s.closers = append(s.closers, rc)
 	br, peek := peekReader(rc)
-	s.head = br
+	s.head, s.peeked = br, br
 	return DetectCompression(s.spec.Compression, s.spec.Key, peek)
 }
 
@@ -146,6 +152,14 @@ func (s *stream) close() {
 		_ = s.closers[i].Close()
 	}
 	s.closers = s.closers[:0]
+	if s.lines != nil {
+		s.lines.release()
+		s.lines = nil
+	}
+	if s.peeked != nil {
+		releasePeekReader(s.peeked)
+		s.peeked = nil
+	}
 }
 
 // csvHeader reads the header row at the start of the object, on a reader of its own.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,6 +65,8 @@ const (
 	maxReadBackoff         = 5 * time.Second
 	defaultReadIdleTimeout = 30 * time.Second
 	defaultRegion          = "us-east-1"
+	// maxIdleConnsPerHost: idle connections kept to the store (the SDK's default is 10).
+	maxIdleConnsPerHost = 128
 	// maxPageSize is S3's own cap on ListObjectsV2 MaxKeys.
 	maxPageSize = 1000
 )
@@ -113,6 +116,12 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		// Ranged GETs cannot be checked against a whole-object checksum, and a reader usually
 		// stops before the end; integrity across reopens comes from If-Match.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// A worker keeps many GETs in flight (chunks, and the objects a packed chunk
+		// prefetches); an idle pool smaller than that closes a connection after nearly
+		// every small object, and opens another for the next.
+		o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		})
 	})
 	return &Source{client: client, cfg: cfg}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/ingest/s3source"
 	"github.com/sluicehq/sluice/internal/devserver"
@@ -52,9 +54,10 @@ func setting(name string, def int64) int64 {
 
 // bench is the world of one benchmark run: S3 server, Temporal server, worker, discard sink.
 type bench struct {
-	s3     *s3test.Server
-	client client.Client
-	bucket string
+	s3       *s3test.Server
+	endpoint string // the S3 endpoint the worker uses (the latency proxy when there is one)
+	client   client.Client
+	bucket   string
 }
 
 func newBench(b *testing.B) *bench {
@@ -89,7 +92,7 @@ func newBench(b *testing.B) *bench {
 		b.Fatal(err)
 	}
 	b.Cleanup(w.Stop)
-	return &bench{s3: s3srv, client: w.Client(), bucket: bucket}
+	return &bench{s3: s3srv, endpoint: endpoint, client: w.Client(), bucket: bucket}
 }
 
 // latencyProxy forwards to target after holding each request for latency, as a distant S3
@@ -146,6 +149,49 @@ func (bn *bench) upload(b *testing.B, prefix string, n int, gen func(i int) (key
 		b.Fatal(err)
 	}
 	return total.Load()
+}
+
+// getRate reads every object under prefix (keys made by key) with GETs through s3source, as
+// the worker does, concurrency at a time, and returns GETs per second: what the S3 server
+// can serve here, the ceiling of objects/s.
+func (bn *bench) getRate(b *testing.B, prefix string, n, concurrency int, key func(i int) string) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	src, err := s3source.New(ctx, s3source.Config{Endpoint: bn.endpoint, Region: s3test.Region})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, concurrency)
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				rc, err := src.Open(ctx, bn.bucket, prefix+key(i), "", 0)
+				if err == nil {
+					_, err = io.Copy(io.Discard, rc)
+					rc.Close()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	return float64(n) / time.Since(start).Seconds()
 }
 
 // run runs a backfill of prefix and reports its rates.
@@ -220,6 +266,10 @@ func gzipped(data []byte) []byte {
 	return buf.Bytes()
 }
 
+// getConcurrency is the GETs a worker has in flight at most: its 4 chunks, each reading one
+// object and prefetching ingest.PrefetchObjects more.
+const getConcurrency = worker.DefaultMaxConcurrentChunks * (1 + ingest.PrefetchObjects)
+
 // BenchmarkObjects runs SLUICE_BENCH_OBJECTS small objects, plain and gzip, through the real
 // workflow; with SLUICE_BENCH_LARGE=1 also 8 plain objects of 64 MiB.
 func BenchmarkObjects(b *testing.B) {
@@ -238,15 +288,24 @@ func BenchmarkObjects(b *testing.B) {
 				prefix = fmt.Sprintf("%s-%d/", c.name, time.Now().UnixNano())
 				decoded = 0
 				start := time.Now()
+				key := func(i int) string {
+					if c.gzip {
+						return fmt.Sprintf("%07d.ndjson.gz", i)
+					}
+					return fmt.Sprintf("%07d.ndjson", i)
+				}
 				stored := bn.upload(b, prefix, n, func(i int) (string, []byte) {
 					data := smallObject(i, size)
 					atomic.AddInt64(&decoded, int64(len(data)))
 					if c.gzip {
-						return fmt.Sprintf("%07d.ndjson.gz", i), gzipped(data)
+						return key(i), gzipped(data)
 					}
-					return fmt.Sprintf("%07d.ndjson", i), data
+					return key(i), data
 				})
 				b.Logf("uploaded %d objects (%d bytes) in %s", n, stored, time.Since(start).Round(time.Millisecond))
+				gets := bn.getRate(b, prefix, n, getConcurrency, key)
+				b.ReportMetric(gets, "s3-GETs/s")
+				b.Logf("the S3 server alone: %.0f GETs/s (%d at a time through s3source)", gets, getConcurrency)
 				bn.run(b, prefix, n, decoded)
 			}
 		})
@@ -258,7 +317,7 @@ func BenchmarkObjects(b *testing.B) {
 		for range b.N {
 			b.StopTimer()
 			var data []byte
-			for i := 0; len(data) < 64<<20; i++ {
+			for i := 0; len(data) < 64<<20-2000; i++ {
 				data = append(data, smallObject(i, 1000)...)
 			}
 			prefix := fmt.Sprintf("large-%d/", time.Now().UnixNano())
