@@ -37,16 +37,21 @@ func BenchmarkNDJSONDecoder(b *testing.B) {
 	}
 }
 
-// BenchmarkIngest measures the whole engine on 1 KiB documents into the in-process discard
-// sink (one op: one document); compare with `sluice bench --compare`.
-func BenchmarkIngest(b *testing.B) {
+// benchEngine is an engine with a budget of 256 MiB sending to an in-process discard sink.
+func benchEngine(b *testing.B) *Engine {
 	es := esfake.NewDiscard()
-	defer es.Close()
+	b.Cleanup(es.Close)
 	bulk, err := esclient.New(context.Background(), esclient.Config{Addresses: []string{es.URL()}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng := &Engine{Budget: NewBudget(256 << 20), Bulk: bulk}
+	return &Engine{Budget: NewBudget(256 << 20), Bulk: bulk}
+}
+
+// BenchmarkIngest measures the whole engine on 1 KiB documents into the in-process discard
+// sink (one op: one document); compare with `sluice bench --compare`.
+func BenchmarkIngest(b *testing.B) {
+	eng := benchEngine(b)
 	data := benchLines(b.N, 1024)
 	b.SetBytes(1024)
 	b.ReportAllocs()
@@ -61,13 +66,7 @@ func BenchmarkIngest(b *testing.B) {
 // 1 KiB each) held in memory, into the discard sink (one op: one object): the engine's cost
 // per small object, without S3.
 func BenchmarkIngestObjects(b *testing.B) {
-	es := esfake.NewDiscard()
-	defer es.Close()
-	bulk, err := esclient.New(context.Background(), esclient.Config{Addresses: []string{es.URL()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	eng := &Engine{Budget: NewBudget(256 << 20), Bulk: bulk}
+	eng := benchEngine(b)
 	data := benchLines(8, 1024)
 	objs := make([]PackedObject, 1000)
 	for i := range objs {

@@ -116,36 +116,41 @@ func latencyProxy(b *testing.B, target string, latency time.Duration) string {
 	return "http://" + ln.Addr().String()
 }
 
-// upload puts n objects made by gen under prefix, 32 at a time.
-func (bn *bench) upload(b *testing.B, prefix string, n int, gen func(i int) (key string, data []byte)) (stored int64) {
-	var next, total atomic.Int64
+// forEach calls do(0..n-1), concurrency calls at a time, and returns the first error.
+func forEach(n, concurrency int, do func(i int) error) error {
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for range 32 {
+	errs := make(chan error, concurrency)
+	for range concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				key, data := gen(i)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				_, err := bn.s3.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bn.bucket), Key: aws.String(prefix + key),
-					Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
-				cancel()
-				if err != nil {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := do(i); err != nil {
 					errs <- err
 					return
 				}
-				total.Add(int64(len(data)))
 			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
+	return <-errs
+}
+
+// upload puts n objects made by gen under prefix, 32 at a time.
+func (bn *bench) upload(b *testing.B, prefix string, n int, gen func(i int) (key string, data []byte)) (stored int64) {
+	var total atomic.Int64
+	err := forEach(n, 32, func(i int) error {
+		key, data := gen(i)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		_, err := bn.s3.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bn.bucket), Key: aws.String(prefix + key),
+			Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+		total.Add(int64(len(data)))
+		return err
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	return total.Load()
@@ -161,34 +166,17 @@ func (bn *bench) getRate(b *testing.B, prefix string, n, concurrency int, key fu
 	if err != nil {
 		b.Fatal(err)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, concurrency)
 	start := time.Now()
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				rc, err := src.Open(ctx, bn.bucket, prefix+key(i), "", 0)
-				if err == nil {
-					_, err = io.Copy(io.Discard, rc)
-					rc.Close()
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	err = forEach(n, concurrency, func(i int) error {
+		rc, err := src.Open(ctx, bn.bucket, prefix+key(i), "", 0)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.Copy(io.Discard, rc)
+		return err
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	return float64(n) / time.Since(start).Seconds()
