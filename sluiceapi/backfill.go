@@ -70,8 +70,8 @@ type BackfillResult struct {
 	ChunksPlanned int64
 	ChunksDone    int64
 	ChunksFailed  int64
-	Objects       int64 // objects listed
-	Bytes         int64 // source bytes planned
+	Objects       int64         // objects listed
+	Bytes         int64         // source bytes planned
 	Failed        []FailedChunk // at most 100; ChunksFailed counts them all
 	Duration      time.Duration // workflow time since the backfill started
 	Runs          int           // runs, continue-as-new included

@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"go.temporal.io/api/serviceerror"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 )
 
