@@ -142,6 +142,7 @@ func newClientEnv(t *testing.T) *clientEnv {
 	c := dial(t, srv.FrontendAddress(), "default")
 	w := sdkworker.New(c, "sluice", sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(fakeBackfill, workflow.RegisterOptions{Name: workflows.BackfillName})
+	w.RegisterWorkflowWithOptions(workflows.ScheduledBackfillWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledBackfillName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
