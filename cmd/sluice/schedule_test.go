@@ -173,12 +173,17 @@ func (e *clientEnv) describeSchedule(id string) scheduleJSON {
 	return s
 }
 
-// waitScheduleRuns waits until schedule id has started n runs and every one has closed, and
-// returns them, oldest first.
+// waitScheduleRuns waits up to 30 seconds until schedule id has started n runs and every one
+// has closed, checks that they completed, and returns them, oldest first.
 func (e *clientEnv) waitScheduleRuns(id string, n int) []scheduleRunJSON {
 	e.t.Helper()
+	return e.waitScheduleRunsWithin(id, n, 30*time.Second)
+}
+
+func (e *clientEnv) waitScheduleRunsWithin(id string, n int, timeout time.Duration) []scheduleRunJSON {
+	e.t.Helper()
 	var s scheduleJSON
-	eventually(e.t, "the runs of "+id, func() bool {
+	eventuallyWithin(e.t, timeout, "the runs of "+id, func() bool {
 		s = e.describeSchedule(id)
 		return len(s.RecentRuns) == n && !slices.ContainsFunc(s.RecentRuns, func(r scheduleRunJSON) bool { return r.Status == statusRunning })
 	})
