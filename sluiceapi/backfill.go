@@ -99,7 +99,8 @@ type FailedChunk struct {
 // BackfillChildOptions are the child workflow options ExecuteBackfill starts with: those already
 // set on ctx (workflow.WithChildOptions), with these defaults for the fields left empty:
 //
-//   - TaskQueue: TaskQueue, where sluice workers poll (set it when yours run --task-queue).
+//   - TaskQueue: TaskQueue, where sluice workers poll, unless set to a queue other than the
+//     calling workflow's own (set it when your sluice workers run with --task-queue).
 //   - ParentClosePolicy: REQUEST_CANCEL. If your workflow closes first, the backfill is
 //     canceled and its running chunks stop at a checkpoint (Temporal's default, TERMINATE,
 //     would kill them mid-request).
@@ -111,7 +112,9 @@ type FailedChunk struct {
 // timeout are set: a backfill retries its own chunks, and may run for days.
 func BackfillChildOptions(ctx workflow.Context, in BackfillInput) workflow.ChildWorkflowOptions {
 	o := workflow.GetChildWorkflowOptions(ctx)
-	if o.TaskQueue == "" {
+	// The SDK fills an unset child task queue with the parent's, so "unset" reads as "the
+	// caller's own queue", where no sluice worker polls.
+	if o.TaskQueue == "" || o.TaskQueue == workflow.GetInfo(ctx).TaskQueueName {
 		o.TaskQueue = TaskQueue
 	}
 	if o.ParentClosePolicy == enumspb.PARENT_CLOSE_POLICY_UNSPECIFIED {
