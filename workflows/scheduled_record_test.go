@@ -5,18 +5,15 @@ package workflows
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluicehq/sluice/activities"
-	"github.com/sluicehq/sluice/internal/devserver"
 )
 
 // TestRecordScheduledHistory has a real Temporal Schedule start ScheduledBackfillWorkflow for a
@@ -25,17 +22,7 @@ import (
 //
 //	go test -tags record -run TestRecordScheduledHistory ./workflows/
 func TestRecordScheduledHistory(t *testing.T) {
-	quiet := slog.New(slog.DiscardHandler)
-	srv, err := devserver.Start(devserver.Options{Logger: quiet})
-	if err != nil {
-		t.Fatalf("starting the dev server: %v", err)
-	}
-	defer srv.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Logger: log.NewStructuredLogger(quiet)})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer c.Close()
+	c := startRecordServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -49,32 +48,16 @@ subcommands:
 `
 
 func runSchedule(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		scheduleUsage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	sub, ok := scheduleCommands[args[0]]
+	sub, ok, code := pick(scheduleCommands, args, "sluice schedule: unknown subcommand", scheduleUsage, stderr)
 	if !ok {
-		fmt.Fprintf(stderr, "sluice schedule: unknown subcommand %q\n\n", args[0])
-		scheduleUsage(stderr)
-		return exitUsage
+		return code
 	}
 	return sub.run(ctx, args[1:], stdout, stderr)
 }
 
 func scheduleUsage(w io.Writer) {
 	fmt.Fprint(w, scheduleHelp)
-	names := make([]string, 0, len(scheduleCommands))
-	for n := range scheduleCommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, scheduleCommands[n].summary)
-	}
+	listCommands(w, scheduleCommands, 10)
 	fmt.Fprintln(w, "\nRun 'sluice schedule <subcommand> -h' for its flags.")
 }
 

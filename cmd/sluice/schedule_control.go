@@ -51,19 +51,27 @@ the schedule has them ('sluice schedule describe' shows them).
 )
 
 func runSchedulePause(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	k := newControl("schedule pause", schedulePauseUsage, stdout, stderr)
-	note := k.fs.String("note", "paused with sluice", "why; describe shows it")
-	return k.scheduleDo(ctx, args, func(h client.ScheduleHandle, out *scheduleActionJSON) error {
-		out.Action, out.message = "paused", "paused; runs already started go on"
-		return h.Pause(ctx, client.SchedulePauseOptions{Note: *note})
-	})
+	return setSchedulePaused(ctx, args, stdout, stderr, true)
 }
 
 func runScheduleUnpause(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	k := newControl("schedule unpause", scheduleUnpauseUsage, stdout, stderr)
-	note := k.fs.String("note", "unpaused with sluice", "why; describe shows it")
+	return setSchedulePaused(ctx, args, stdout, stderr, false)
+}
+
+// setSchedulePaused is `schedule pause` (paused) or `schedule unpause`.
+func setSchedulePaused(ctx context.Context, args []string, stdout, stderr io.Writer, paused bool) int {
+	name, usage, did := "schedule unpause", scheduleUnpauseUsage, "unpaused"
+	if paused {
+		name, usage, did = "schedule pause", schedulePauseUsage, "paused"
+	}
+	k := newControl(name, usage, stdout, stderr)
+	note := k.fs.String("note", did+" with sluice", "why; describe shows it")
 	return k.scheduleDo(ctx, args, func(h client.ScheduleHandle, out *scheduleActionJSON) error {
-		out.Action, out.message = "unpaused", "unpaused"
+		out.Action, out.message = did, did
+		if paused {
+			out.message += "; runs already started go on"
+			return h.Pause(ctx, client.SchedulePauseOptions{Note: *note})
+		}
 		return h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: *note})
 	})
 }

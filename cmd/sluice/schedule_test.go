@@ -9,16 +9,33 @@ import (
 	"time"
 )
 
-// TestScheduleUsage checks that bad arguments exit 2 before any connection is tried: the
-// address is one where nothing listens.
+// usageCase is a command line that must exit 2 with want in its stderr.
+type usageCase struct {
+	args []string
+	want string
+}
+
+// expectUsageErrors checks that each command line exits 2 before any connection is tried (the
+// address is one where nothing listens), saying what is wrong and never echoing "secret".
+func expectUsageErrors(t *testing.T, cases []usageCase) {
+	t.Helper()
+	for _, tc := range cases {
+		var stdout, stderr bytes.Buffer
+		code := run(append(tc.args, "--temporal-address", "127.0.0.1:1"), &stdout, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), exitUsage, tc.want)
+		}
+		if strings.Contains(stderr.String(), "secret") {
+			t.Errorf("%q: stderr echoes the secret: %q", tc.args, stderr.String())
+		}
+	}
+}
+
 func TestScheduleUsage(t *testing.T) {
 	create := func(extra ...string) []string {
 		return append([]string{"schedule", "create", "nightly", "--index", "logs", "--source", "s3://logs/{yesterday:2006/01/02}/", "--cron", "0 2 * * *"}, extra...)
 	}
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
+	expectUsageErrors(t, []usageCase{
 		{[]string{"schedule"}, "usage: sluice schedule"},
 		{[]string{"schedule", "frobnicate"}, `unknown subcommand "frobnicate"`},
 		{[]string{"schedule", "create", "--index", "logs", "--source", "s3://b/p/", "--cron", "@daily"}, "want one schedule id"},
@@ -45,16 +62,7 @@ func TestScheduleUsage(t *testing.T) {
 		{[]string{"schedule", "backfill", "a", "--from", "yesterday", "--to", "2026-11-02"}, `--from "yesterday": want RFC 3339`},
 		{[]string{"schedule", "backfill", "a", "--from", "2026-11-03", "--to", "2026-11-02"}, "is before --from"},
 		{[]string{"schedule", "backfill", "a", "--from", "2026-11-01", "--to", "2026-11-02", "--overlap", "x"}, "--overlap"},
-	} {
-		var stdout, stderr bytes.Buffer
-		code := run(append(tc.args, "--temporal-address", "127.0.0.1:1"), &stdout, &stderr)
-		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), exitUsage, tc.want)
-		}
-		if strings.Contains(stderr.String(), "secret") {
-			t.Errorf("%q: stderr echoes the secret: %q", tc.args, stderr.String())
-		}
-	}
+	})
 }
 
 func TestParseBackfillRange(t *testing.T) {
