@@ -68,6 +68,36 @@ func TestDailyLoad(t *testing.T) {
 	}
 }
 
+// TestDailyLoadLostChunks has the backfill run into a closed index: every chunk fails for good,
+// the child fails with ChunksFailed, and DailyLoad reads its result through
+// sluiceapi.ChunksFailed.
+func TestDailyLoadLostChunks(t *testing.T) {
+	st := teststack.Start(t, sluiceapi.TaskQueue)
+	st.S3.CreateBucket(t, "exports")
+	st.PutLines(t, "exports", "2026/11/28/a.ndjson", 10)
+	st.PutLines(t, "exports", "2026/11/28/b.ndjson", 10)
+	index := st.UniqueIndex(t, "example-closed")
+	st.CloseIndex(t, index)
+
+	w := newWorker(st.Client())
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := st.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "daily-load-closed", TaskQueue: TaskQueue},
+		DailyLoad, DailyLoadInput{Bucket: "exports", Day: "2026-11-28", Index: index})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run.Get(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "loading s3://exports/2026/11/28/: 2 of 2 chunks failed after 0 documents") {
+		logHistory(t, st.Client(), "daily-load-closed-backfill")
+		t.Fatalf("DailyLoad: %v, want the lost chunks counted", err)
+	}
+}
+
 // logHistory logs the events of workflow id, to see where it stands when the test fails.
 func logHistory(t *testing.T, c client.Client, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

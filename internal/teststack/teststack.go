@@ -86,6 +86,22 @@ func (s *Stack) UniqueIndex(t *testing.T, prefix string) string {
 	return name
 }
 
+// CloseIndex creates index and closes it: writes to it then fail for good.
+func (s *Stack) CloseIndex(t *testing.T, index string) {
+	t.Helper()
+	for _, step := range []struct{ method, path string }{{http.MethodPut, "/" + index}, {http.MethodPost, "/" + index + "/_close"}} {
+		resp, err := s.search(step.method, step.path, nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", step.method, step.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %s %s", step.method, step.path, resp.Status, body)
+		}
+	}
+}
+
 // PutLines writes an NDJSON object of n documents {"key": key, "n": i}.
 func (s *Stack) PutLines(t *testing.T, bucket, key string, n int) {
 	t.Helper()
