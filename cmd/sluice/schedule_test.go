@@ -161,6 +161,25 @@ func TestScheduleCommands(t *testing.T) {
 		}
 	}
 
+	// An interval schedule created paused, with one run now; list shows both schedules.
+	code, out, _ = e.sluice("schedule", "create", "hourly", "--every", "1h", "--paused", "--trigger", "--overlap", "buffer-one",
+		"--index", "ok-hourly", "--source", "s3://events/{scheduled:2006/01/02/15}/", "--json")
+	if code != exitOK || strings.TrimSpace(out) != `{"schedule_id":"hourly","action":"created","overlap":"buffer-one"}` {
+		t.Fatalf("create hourly: exit %d, %s", code, out)
+	}
+	if s := e.describeSchedule("hourly"); !s.Paused || s.Spec != "every 1h0m0s" || s.Overlap != "buffer-one" || s.NextRuns[0].Minute() != 0 {
+		t.Fatalf("hourly: %+v", s)
+	}
+	runs = e.waitScheduleRuns("hourly", 1)
+	if code, out, _ := e.sluice("status", runs[0].BackfillWorkflowID, "--json"); code != exitOK ||
+		decodeStatus(t, out).Source != "s3://events/"+runs[0].ScheduledTime.Format("2006/01/02/15")+"/" {
+		t.Fatalf("status of the hourly run: exit %d, %s", code, out)
+	}
+	eventually(t, "both schedules in the list", func() bool {
+		code, out, _ := e.sluice("schedule", "list")
+		return code == exitOK && strings.Contains(out, "hourly ") && strings.Contains(out, "paused  every 1h0m0s") && strings.Contains(out, "nightly ")
+	})
+
 	if code, _, _ := e.sluice("schedule", "delete", "nightly"); code != exitOK {
 		t.Fatalf("delete: exit %d", code)
 	}
