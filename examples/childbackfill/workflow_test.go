@@ -26,18 +26,9 @@ func TestDailyLoad(t *testing.T) {
 	st.S3.Put(t, "exports", "2026/11/28/c.ndjson", []byte("{\"key\":\"2026/11/28/c.ndjson\"}\nnot json\n"))
 	index := st.UniqueIndex(t, "example-daily")
 
-	w := newWorker(st.Client())
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	run, err := st.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "daily-load-test", TaskQueue: TaskQueue},
-		DailyLoad, DailyLoadInput{Bucket: "exports", Day: "2026-11-28", Index: index})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := startDailyLoad(t, ctx, st, "daily-load-test", DailyLoadInput{Bucket: "exports", Day: "2026-11-28", Index: index})
 	var out DailyLoadOutput
 	if err := run.Get(ctx, &out); err != nil {
 		logHistory(t, st.Client(), "daily-load-test")
@@ -79,23 +70,29 @@ func TestDailyLoadLostChunks(t *testing.T) {
 	index := st.UniqueIndex(t, "example-closed")
 	st.CloseIndex(t, index)
 
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := startDailyLoad(t, ctx, st, "daily-load-closed", DailyLoadInput{Bucket: "exports", Day: "2026-11-28", Index: index})
+	err := run.Get(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "loading s3://exports/2026/11/28/: 2 of 2 chunks failed after 0 documents") {
+		logHistory(t, st.Client(), "daily-load-closed-backfill")
+		t.Fatalf("DailyLoad: %v, want the lost chunks counted", err)
+	}
+}
+
+// startDailyLoad starts this example's worker (your worker, on your task queue) and DailyLoad.
+func startDailyLoad(t *testing.T, ctx context.Context, st *teststack.Stack, id string, in DailyLoadInput) client.WorkflowRun {
+	t.Helper()
 	w := newWorker(st.Client())
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	run, err := st.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "daily-load-closed", TaskQueue: TaskQueue},
-		DailyLoad, DailyLoadInput{Bucket: "exports", Day: "2026-11-28", Index: index})
+	run, err := st.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: TaskQueue}, DailyLoad, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = run.Get(ctx, nil)
-	if err == nil || !strings.Contains(err.Error(), "loading s3://exports/2026/11/28/: 2 of 2 chunks failed after 0 documents") {
-		logHistory(t, st.Client(), "daily-load-closed-backfill")
-		t.Fatalf("DailyLoad: %v, want the lost chunks counted", err)
-	}
+	return run
 }
 
 // logHistory logs the events of workflow id, to see where it stands when the test fails.
