@@ -210,6 +210,7 @@ type Registry interface {
 // Register registers sluice's workflows and acts' activities under their names.
 func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillName})
+	r.RegisterWorkflowWithOptions(workflows.ScheduledBackfillWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledBackfillName})
 	acts.Register(r)
 }
 

@@ -10,9 +10,9 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sluicehq/sluice/sluiceapi"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -32,10 +32,12 @@ const (
 )
 
 // Memo keys `sluice ingest` sets on the workflows it starts, so that status can say what a
-// backfill reads and writes. The memo is in the history: it never holds a secret.
+// backfill reads and writes. The memo is in the history: it never holds a secret. Source and
+// index are public (package sluiceapi), so that children started from users' workflows and
+// scheduled backfills show them too.
 const (
-	memoSource     = "source"
-	memoIndex      = "index"
+	memoSource     = sluiceapi.MemoSource
+	memoIndex      = sluiceapi.MemoIndex
 	memoDeadLetter = "dead_letter"
 )
 
@@ -99,21 +101,8 @@ func inspect(ctx context.Context, c client.Client, id, runID string) (*report, e
 
 // readMemo reads what `sluice ingest` noted on the workflow; other memo fields are skipped.
 func (r *report) readMemo(memo *commonpb.Memo) {
-	dc := converter.GetDefaultDataConverter()
-	for k, p := range memo.GetFields() {
-		var s string
-		if dc.FromPayload(p, &s) != nil {
-			continue
-		}
-		switch k {
-		case memoSource:
-			r.Source = s
-		case memoIndex:
-			r.Index = s
-		case memoDeadLetter:
-			r.DeadLetter = s
-		}
-	}
+	m := memoStrings(memo)
+	r.Source, r.Index, r.DeadLetter = m[memoSource], m[memoIndex], m[memoDeadLetter]
 }
 
 // readOutcome adds a closed backfill's result or failure, and, without a result, its final
