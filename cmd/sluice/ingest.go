@@ -16,7 +16,6 @@ import (
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/ingest/s3source"
-	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -43,24 +42,8 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		fs.PrintDefaults()
 	}
 	tf := addTemporalFlags(fs)
-	lim := ingest.Limits{}.WithDefaults()
-	source := fs.String("source", "", "objects to load: s3://bucket/prefix (required)")
+	bf := addBackfillFlags(fs)
 	index := fs.String("index", "", "target index or alias (required)")
-	format := fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
-	compression := fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
-	idField := fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
-	chunkSize := units.Bytes(workflows.DefaultChunkSize)
-	fs.Var(&chunkSize, "chunk-size", "cut uncompressed objects into byte ranges of this size, one activity each")
-	concurrency := fs.Int("concurrency", workflows.DefaultConcurrency, fmt.Sprintf("chunks running at once, at most %d (change it later with set-concurrency)", workflows.MaxConcurrency))
-	maxOps := fs.Int("max-ops", lim.MaxOps, "documents per _bulk request")
-	maxBytes := units.Bytes(lim.MaxBytes)
-	fs.Var(&maxBytes, "max-bytes", "bytes per _bulk request body; a larger record is dead-lettered")
-	flushInterval := fs.Duration("flush-interval", lim.FlushInterval, "send a partial batch after waiting this long")
-	inflight := fs.Int("inflight", lim.Inflight, "_bulk requests in flight per chunk")
-	retryMaxElapsed := fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
-	allowFailed := fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
-	heartbeatTimeout := fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
-	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
 	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
 	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
 	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
@@ -73,20 +56,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	if len(pos) > 0 {
 		return usageError(stderr, "ingest", fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
 	}
-	in := workflows.BackfillInput{
-		Source: activities.Source{
-			URI: *source, Format: *format, Compression: *compression, Index: *index,
-			IDField: *idField, DeadLetter: *deadLetter,
-		},
-		Limits: activities.Limits{
-			MaxOps: *maxOps, MaxBytes: int64(maxBytes), FlushInterval: *flushInterval,
-			Inflight: *inflight, RetryMaxElapsed: *retryMaxElapsed,
-		},
-		ChunkSize:         int64(chunkSize),
-		Concurrency:       *concurrency,
-		AllowFailedChunks: *allowFailed,
-		HeartbeatTimeout:  *heartbeatTimeout,
-	}
+	in := bf.input(*index)
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "ingest", err)
 	}

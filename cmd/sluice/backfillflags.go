@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/internal/units"
+	"github.com/sluicehq/sluice/workflows"
+)
+
+// backfillFlags are the flags of a backfill's input, shared by `sluice ingest` and
+// `sluice reindex` (which loads its new index with a backfill): one parser for both.
+type backfillFlags struct {
+	source, format, compression, idField, deadLetter *string
+	chunkSize, maxBytes                              units.Bytes
+	concurrency, maxOps, inflight, allowFailed       *int
+	flushInterval, retryMaxElapsed, heartbeatTimeout *time.Duration
+}
+
+// addBackfillFlags registers the backfill flags on fs. The target index is not among them: each
+// command names it its own way (--index, --alias).
+func addBackfillFlags(fs *flag.FlagSet) *backfillFlags {
+	lim := ingest.Limits{}.WithDefaults()
+	f := &backfillFlags{chunkSize: units.Bytes(workflows.DefaultChunkSize), maxBytes: units.Bytes(lim.MaxBytes)}
+	f.source = fs.String("source", "", "objects to load: s3://bucket/prefix (required)")
+	f.format = fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
+	f.compression = fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
+	f.idField = fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
+	fs.Var(&f.chunkSize, "chunk-size", "cut uncompressed objects into byte ranges of this size, one activity each")
+	f.concurrency = fs.Int("concurrency", workflows.DefaultConcurrency, fmt.Sprintf("chunks running at once, at most %d (change it later with set-concurrency)", workflows.MaxConcurrency))
+	f.maxOps = fs.Int("max-ops", lim.MaxOps, "documents per _bulk request")
+	fs.Var(&f.maxBytes, "max-bytes", "bytes per _bulk request body; a larger record is dead-lettered")
+	f.flushInterval = fs.Duration("flush-interval", lim.FlushInterval, "send a partial batch after waiting this long")
+	f.inflight = fs.Int("inflight", lim.Inflight, "_bulk requests in flight per chunk")
+	f.retryMaxElapsed = fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
+	f.allowFailed = fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
+	f.heartbeatTimeout = fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
+	f.deadLetter = fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
+	return f
+}
+
+// input is the backfill input the flags describe, loading into index.
+func (f *backfillFlags) input(index string) workflows.BackfillInput {
+	return workflows.BackfillInput{
+		Source: activities.Source{
+			URI: *f.source, Format: *f.format, Compression: *f.compression, Index: index,
+			IDField: *f.idField, DeadLetter: *f.deadLetter,
+		},
+		Limits: activities.Limits{
+			MaxOps: *f.maxOps, MaxBytes: int64(f.maxBytes), FlushInterval: *f.flushInterval,
+			Inflight: *f.inflight, RetryMaxElapsed: *f.retryMaxElapsed,
+		},
+		ChunkSize:         int64(f.chunkSize),
+		Concurrency:       *f.concurrency,
+		AllowFailedChunks: *f.allowFailed,
+		HeartbeatTimeout:  *f.heartbeatTimeout,
+	}
+}
