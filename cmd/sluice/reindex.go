@@ -182,9 +182,9 @@ type reindexReport struct {
 	Start, Close              time.Time
 	Source, Alias             string // from the memo
 
-	Progress *workflows.ReindexProgress // the reindex's own progress query
-	Load     *workflows.Progress        // the backfill child's, while it loads
-	Result   *workflows.ReindexResult   // completed, or failed verification
+	Progress         *workflows.ReindexProgress // the reindex's own progress query
+	Load             *workflows.Progress        // the backfill child's, while it loads
+	Result           *workflows.ReindexResult   // completed, or failed verification
 	ErrorType, Error string
 	Detached         bool
 }
