@@ -28,6 +28,7 @@ import (
 const (
 	oldDocs = 300
 	newDocs = 500
+	bigDocs = 20_000 // a load that lasts long enough to be canceled
 )
 
 // reindexIndexConfig maps the marker as a keyword and asks for a refresh interval, which the
@@ -51,7 +52,7 @@ func newReindexEnv(t *testing.T, ctx context.Context, e testenv.Engine) *reindex
 	for _, ds := range []struct {
 		marker string
 		n      int
-	}{{"old", oldDocs}, {"new", newDocs}} {
+	}{{"old", oldDocs}, {"new", newDocs}, {"big", bigDocs}} {
 		var data []byte
 		for i := range ds.n {
 			data = fmt.Appendf(data, `{"marker":%q,"n":%d}`+"\n", ds.marker, i)
@@ -181,6 +182,7 @@ func TestReindex(t *testing.T) {
 		t.Run("swap seen atomically, keep-old", func(t *testing.T) { r.t = t; r.testSwap(ctx) })
 		t.Run("failure at the swap", func(t *testing.T) { r.t = t; r.testFailedSwap(ctx) })
 		t.Run("alias is an index", func(t *testing.T) { r.t = t; r.testAliasIsIndex(ctx) })
+		t.Run("cancel during the load", func(t *testing.T) { r.t = t; r.testCancel(ctx) })
 	})
 }
 
@@ -347,5 +349,47 @@ func (r *reindexEnv) testAliasIsIndex(ctx context.Context) {
 	settings, err := r.es.GetSettings(ctx, alias+"-*", true)
 	if err != nil || string(settings) != "{}" {
 		t.Fatalf("indices %s-*: %s (%v), want none created", alias, settings, err)
+	}
+}
+
+// testCancel cancels a reindex while its backfill loads: the alias stays on the old index and
+// the new index is gone once the reindex has closed (deleted after the backfill's chunks
+// stopped writing, or a late write would have created it again).
+func (r *reindexEnv) testCancel(ctx context.Context) {
+	t := r.t
+	alias := r.alias("cancel")
+	first := r.reindex(ctx, reindexInput(alias, "old"))
+	in := reindexInput(alias, "big")
+	in.Backfill.Concurrency = 1
+	run := r.start(ctx, in)
+	var p workflows.ReindexProgress
+	deadline := time.Now().Add(time.Minute)
+	for p.Phase != workflows.ReindexLoading {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reindex did not start loading within a minute: %+v", p)
+		}
+		if v, err := r.w.Client().QueryWorkflow(ctx, run.GetID(), "", workflows.ReindexProgressQuery); err == nil {
+			_ = v.Get(&p)
+		}
+	}
+	if err := r.w.Client().CancelWorkflow(ctx, run.GetID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	var canceled *temporal.CanceledError
+	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("reindex ended with %v, want canceled", err)
+	}
+	// Once the backfill has closed too, no chunk can write any more.
+	if err := r.w.Client().GetWorkflow(ctx, p.BackfillID, "").Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("backfill %s ended with %v, want canceled", p.BackfillID, err)
+	}
+	if got := r.aliasIndices(ctx, alias); !slices.Equal(got, []string{first.Index}) {
+		t.Fatalf("alias points to %v after the cancel, want [%s]", got, first.Index)
+	}
+	if r.exists(ctx, p.Index) {
+		t.Fatalf("new index %s exists after the canceled reindex", p.Index)
+	}
+	if n, err := r.es.Count(ctx, alias, nil); err != nil || n != oldDocs {
+		t.Fatalf("%d documents through the alias (%v), want %d", n, err, oldDocs)
 	}
 }
