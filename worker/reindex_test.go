@@ -16,9 +16,9 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	esclient "github.com/sluicehq/sluice/ingest/es"
-	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/internal/s3test"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/workertest"
 	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -59,23 +59,8 @@ func newReindexEnv(t *testing.T, ctx context.Context, e testenv.Engine) *reindex
 		}
 		s3.Put(t, "data", ds.marker+"/part.ndjson", data)
 	}
-	srv, err := devserver.Start(devserver.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
 	cfg := esclient.Config{Addresses: []string{e.URL}}
-	w, err := worker.New(ctx, worker.Config{
-		Temporal: worker.TemporalConn{Address: srv.FrontendAddress()}, TaskQueue: "sluice-reindex", MaxMemory: 64 << 20,
-		MemoryLimit: -1, ES: cfg, Logger: quietLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	w := workertest.Start(t, ctx, worker.Config{TaskQueue: "sluice-reindex", ES: cfg})
 	c, err := esclient.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

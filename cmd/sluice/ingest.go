@@ -11,7 +11,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
@@ -74,42 +73,18 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		return exitFailed
 	}
 	defer c.Close()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: *taskQueue,
-		// A running backfill with this id is an error, not something to attach to silently.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo: map[string]any{
+	run, code, done := startWorkflow(ctx, c, tf, startRequest{
+		cmd: "ingest", kind: "backfill", workflow: workflows.BackfillName, input: in,
+		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *taskQueue, Memo: map[string]any{
 			memoSource:     in.Source.URI,
 			memoIndex:      in.Source.Index,
 			memoDeadLetter: deadLetterTarget(in.Source),
-		},
-	}, workflows.BackfillName, in)
-	if err != nil {
-		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-			fmt.Fprintf(stderr, "sluice ingest: a workflow with id %q is already running; follow it with 'sluice status %s --wait%s' or choose another --workflow-id\n",
-				id, id, tf.HintArgs())
-			return exitFailed
-		}
-		fmt.Fprintf(stderr, "sluice ingest: starting the backfill: %v\n", err)
-		return exitFailed
-	}
-	warnNoWorker(ctx, c, *taskQueue, stderr)
-	if !*wait {
-		if *asJSON {
-			return writeJSON(stdout, stderr, struct {
-				WorkflowID string `json:"workflow_id"`
-				RunID      string `json:"run_id"`
-			}{run.GetID(), run.GetRunID()})
-		}
-		fmt.Fprintf(stdout, "started backfill %s (run %s)\n", run.GetID(), run.GetRunID())
-		fmt.Fprintf(stdout, "  %s -> index %s, task queue %s\n", in.Source.URI, in.Source.Index, *taskQueue)
-		fmt.Fprintf(stdout, "  follow: sluice status %s --wait%s\n", run.GetID(), tf.HintArgs())
-		fmt.Fprintf(stdout, "  cancel: sluice cancel %s%s\n", run.GetID(), tf.HintArgs())
-		return exitOK
-	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "started backfill %s (run %s); Ctrl-C stops following, not the backfill\n", run.GetID(), run.GetRunID())
+		}},
+		detail: fmt.Sprintf("%s -> index %s", in.Source.URI, in.Source.Index),
+		wait:   *wait, asJSON: *asJSON,
+	}, stdout, stderr)
+	if done {
+		return code
 	}
 	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *asJSON, *failOnDL, stdout, stderr)
 }

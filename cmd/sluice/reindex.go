@@ -91,35 +91,15 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	defer c.Close()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: *taskQueue, WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo: map[string]any{memoSource: in.Backfill.Source.URI, memoIndex: in.Alias},
-	}, workflows.ReindexName, in)
-	if err != nil {
-		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-			fmt.Fprintf(stderr, "sluice reindex: a workflow with id %q is already running; follow it with 'sluice status %s --wait%s' or choose another --workflow-id\n",
-				id, id, tf.HintArgs())
-			return exitFailed
-		}
-		fmt.Fprintf(stderr, "sluice reindex: starting the reindex: %v\n", err)
-		return exitFailed
-	}
-	warnNoWorker(ctx, c, *taskQueue, stderr)
-	if !*wait {
-		if *asJSON {
-			return writeJSON(stdout, stderr, struct {
-				WorkflowID string `json:"workflow_id"`
-				RunID      string `json:"run_id"`
-			}{run.GetID(), run.GetRunID()})
-		}
-		fmt.Fprintf(stdout, "started reindex %s (run %s)\n", run.GetID(), run.GetRunID())
-		fmt.Fprintf(stdout, "  %s -> new index for alias %s, task queue %s\n", in.Backfill.Source.URI, in.Alias, *taskQueue)
-		fmt.Fprintf(stdout, "  follow: sluice status %s --wait%s\n", run.GetID(), tf.HintArgs())
-		fmt.Fprintf(stdout, "  cancel: sluice cancel %s%s\n", run.GetID(), tf.HintArgs())
-		return exitOK
-	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "started reindex %s (run %s); Ctrl-C stops following, not the reindex\n", run.GetID(), run.GetRunID())
+	run, code, done := startWorkflow(ctx, c, tf, startRequest{
+		cmd: "reindex", kind: "reindex", workflow: workflows.ReindexName, input: in,
+		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *taskQueue,
+			Memo: map[string]any{memoSource: in.Backfill.Source.URI, memoIndex: in.Alias}},
+		detail: fmt.Sprintf("%s -> a new index for alias %s", in.Backfill.Source.URI, in.Alias),
+		wait:   *wait, asJSON: *asJSON,
+	}, stdout, stderr)
+	if done {
+		return code
 	}
 	return waitReindex(ctx, c, tf, "reindex", run.GetID(), *asJSON, *failOnDL, stdout, stderr)
 }
@@ -339,9 +319,7 @@ func (r *reindexReport) progressLine() string {
 }
 
 func detachReindex(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd, id string, asJSON bool, stdout, stderr io.Writer) {
-	fmt.Fprintf(stderr, "sluice %s: stopped following; reindex %s keeps running (it was not canceled)\n", cmd, id)
-	fmt.Fprintf(stderr, "  re-attach: sluice status %s --wait%s\n", id, tf.HintArgs())
-	fmt.Fprintf(stderr, "  cancel:    sluice cancel %s%s\n", id, tf.HintArgs())
+	printDetached(stderr, tf, cmd, id)
 	if !asJSON {
 		return
 	}

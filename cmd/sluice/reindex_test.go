@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,9 +14,9 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	esclient "github.com/sluicehq/sluice/ingest/es"
-	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/internal/s3test"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/workertest"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -70,26 +69,13 @@ func TestReindexCommand(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(devserver.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
 	esCfg := esclient.Config{Addresses: []string{engine.URL}}
-	w, err := worker.New(ctx, worker.Config{Temporal: worker.TemporalConn{Address: srv.FrontendAddress()}, MaxMemory: 64 << 20,
-		MemoryLimit: -1, ES: esCfg, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	w := workertest.Start(t, ctx, worker.Config{ES: esCfg})
 	es, err := esclient.New(ctx, esCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &clientEnv{t: t, addr: srv.FrontendAddress(), c: w.Client()}
+	e := &clientEnv{t: t, addr: w.Config().Temporal.Address, c: w.Client()}
 	alias := fmt.Sprintf("rx-cli-%d", time.Now().UnixNano())
 	cleanup := []string{alias + "x"}
 	t.Cleanup(func() {
