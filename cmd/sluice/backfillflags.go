@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/internal/units"
+	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -58,4 +61,36 @@ func (f *backfillFlags) input(index string) workflows.BackfillInput {
 		AllowFailedChunks: *f.allowFailed,
 		HeartbeatTimeout:  *f.heartbeatTimeout,
 	}
+}
+
+// runFlags are the flags of a command that starts a workflow and may follow it.
+type runFlags struct {
+	workflowID, taskQueue  *string
+	wait, failOnDL, asJSON *bool
+}
+
+// addRunFlags registers the flags of starting and following a workflow of kind (backfill,
+// reindex) whose default id is defaultID.
+func addRunFlags(fs *flag.FlagSet, kind, defaultID string) *runFlags {
+	return &runFlags{
+		workflowID: fs.String("workflow-id", "", "workflow id (default: "+defaultID+")"),
+		taskQueue:  fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll"),
+		wait:       fs.Bool("wait", false, "follow the "+kind+" until it closes, showing progress, and exit with its outcome"),
+		failOnDL:   fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered"),
+		asJSON:     fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status"),
+	}
+}
+
+// parse parses args, which take no positional argument, and checks the run flags.
+func (f *runFlags) parse(fs *flag.FlagSet, cmd string, args []string, stderr io.Writer) (ok bool, code int) {
+	pos, ok, code := parseArgs(fs, args, stderr)
+	switch {
+	case !ok:
+		return false, code
+	case len(pos) > 0:
+		return false, usageError(stderr, cmd, fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
+	case *f.taskQueue == "":
+		return false, usageError(stderr, cmd, errors.New("--task-queue is empty"))
+	}
+	return true, 0
 }

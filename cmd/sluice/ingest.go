@@ -15,7 +15,6 @@ import (
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/ingest/s3source"
-	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -43,28 +42,17 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	tf := addTemporalFlags(fs)
 	bf := addBackfillFlags(fs)
 	index := fs.String("index", "", "target index or alias (required)")
-	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
-	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
-	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
-	failOnDL := fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status")
-	pos, ok, code := parseArgs(fs, args, stderr)
-	if !ok {
+	rf := addRunFlags(fs, "backfill", "sluice-<index>-<UTC timestamp>")
+	if ok, code := rf.parse(fs, "ingest", args, stderr); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return usageError(stderr, "ingest", fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
 	}
 	in := bf.input(*index)
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "ingest", err)
 	}
-	id := *workflowID
+	id := *rf.workflowID
 	if id == "" {
 		id = defaultWorkflowID(in.Source.Index, time.Now())
-	}
-	if *taskQueue == "" {
-		return usageError(stderr, "ingest", errors.New("--task-queue is empty"))
 	}
 
 	c, err := tf.Dial(ctx, stderr)
@@ -75,18 +63,18 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	defer c.Close()
 	run, code, done := startWorkflow(ctx, c, tf, startRequest{
 		cmd: "ingest", kind: "backfill", workflow: workflows.BackfillName, input: in,
-		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *taskQueue, Memo: map[string]any{
+		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *rf.taskQueue, Memo: map[string]any{
 			memoSource:     in.Source.URI,
 			memoIndex:      in.Source.Index,
 			memoDeadLetter: deadLetterTarget(in.Source),
 		}},
 		detail: fmt.Sprintf("%s -> index %s", in.Source.URI, in.Source.Index),
-		wait:   *wait, asJSON: *asJSON,
+		wait:   *rf.wait, asJSON: *rf.asJSON,
 	}, stdout, stderr)
 	if done {
 		return code
 	}
-	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *asJSON, *failOnDL, stdout, stderr)
+	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *rf.asJSON, *rf.failOnDL, stdout, stderr)
 }
 
 // validateIngest checks what the CLI can check before starting anything; the worker checks the

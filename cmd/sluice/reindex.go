@@ -16,7 +16,6 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/internal/cli"
-	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -61,26 +60,15 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	indexConfig := fs.String("index-config", "", fmt.Sprintf(`JSON file with the new index's {"settings":…,"mappings":…}, at most %d KiB (default: the cluster's defaults)`, activities.MaxIndexConfigBytes>>10))
 	keepOld := fs.Int("keep-old", -1, "after the swap, keep this many older indices of the alias (<alias>-<time>) and delete the rest (default: keep all)")
 	keepFailed := fs.Bool("keep-failed", false, "keep the new index when the reindex fails or is canceled before the swap (default: delete it)")
-	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-reindex-<alias>-<UTC timestamp>)")
-	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
-	wait := fs.Bool("wait", false, "follow the reindex until it closes, showing progress, and exit with its outcome")
-	failOnDL := fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status")
-	pos, ok, code := parseArgs(fs, args, stderr)
-	if !ok {
+	rf := addRunFlags(fs, "reindex", "sluice-reindex-<alias>-<UTC timestamp>")
+	if ok, code := rf.parse(fs, "reindex", args, stderr); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return usageError(stderr, "reindex", fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
 	}
 	in, err := reindexInput(bf, *alias, *indexConfig, *keepOld, *keepFailed)
 	if err != nil {
 		return usageError(stderr, "reindex", err)
 	}
-	if *taskQueue == "" {
-		return usageError(stderr, "reindex", errors.New("--task-queue is empty"))
-	}
-	id := *workflowID
+	id := *rf.workflowID
 	if id == "" {
 		id = defaultWorkflowID("reindex-"+in.Alias, time.Now())
 	}
@@ -93,15 +81,15 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer c.Close()
 	run, code, done := startWorkflow(ctx, c, tf, startRequest{
 		cmd: "reindex", kind: "reindex", workflow: workflows.ReindexName, input: in,
-		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *taskQueue,
+		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *rf.taskQueue,
 			Memo: map[string]any{memoSource: in.Backfill.Source.URI, memoIndex: in.Alias}},
 		detail: fmt.Sprintf("%s -> a new index for alias %s", in.Backfill.Source.URI, in.Alias),
-		wait:   *wait, asJSON: *asJSON,
+		wait:   *rf.wait, asJSON: *rf.asJSON,
 	}, stdout, stderr)
 	if done {
 		return code
 	}
-	return waitReindex(ctx, c, tf, "reindex", run.GetID(), *asJSON, *failOnDL, stdout, stderr)
+	return waitReindex(ctx, c, tf, "reindex", run.GetID(), *rf.asJSON, *rf.failOnDL, stdout, stderr)
 }
 
 // reindexInput builds and checks the workflow input from the flags; --index-config is read
