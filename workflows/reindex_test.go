@@ -3,6 +3,9 @@ package workflows
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -10,8 +13,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluicehq/sluice/activities"
@@ -65,7 +71,9 @@ func (f *fakeAdmin) record(name string) {
 	f.calls = append(f.calls, name)
 }
 
-func (f *fakeAdmin) register(env *testsuite.TestWorkflowEnvironment) {
+func (f *fakeAdmin) register(env interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}) {
 	reg := func(name string, fn any) { env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(activities.CheckAliasName, func(context.Context, activities.AliasInput) (activities.AliasState, error) {
 		f.record("check")
@@ -201,3 +209,37 @@ func TestReindexBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayReindexHistory replays a history that a real run of ReindexWorkflow wrote on a real
+// Temporal server (record it again with: go test -tags record -run TestRecordReindexHistory
+// ./workflows/).
+func TestReplayReindexHistory(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "reindex_history*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recorded reindex history in testdata (%v); record it with: go test -tags record -run TestRecordReindexHistory ./workflows/", err)
+	}
+	for _, file := range files {
+		replayer := worker.NewWorkflowReplayer()
+		replayer.RegisterWorkflowWithOptions(ReindexWorkflow, workflow.RegisterOptions{Name: ReindexName})
+		replayer.RegisterWorkflowWithOptions(BackfillWorkflow, workflow.RegisterOptions{Name: BackfillName})
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		history, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+		f.Close()
+		if err != nil {
+			t.Fatalf("reading %s: %v", file, err)
+		}
+		// The child's workflow id derives from the reindex's: replay under the recorded id.
+		logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+		if err := replayer.ReplayWorkflowHistoryWithOptions(logger, history, worker.ReplayWorkflowHistoryOptions{
+			OriginalExecution: workflow.Execution{ID: recordedReindexID},
+		}); err != nil {
+			t.Fatalf("replaying %s: %v", file, err)
+		}
+	}
+}
+
+// recordedReindexID is the workflow id of the recorded reindex history.
+const recordedReindexID = "record-reindex"
