@@ -101,6 +101,9 @@ func reindexInput(bf *backfillFlags, alias, configFile string, keepOld int, keep
 	if err := validateIndexName(alias); err != nil {
 		return workflows.ReindexInput{}, fmt.Errorf("--alias: %w", err)
 	}
+	if example := activities.ReindexIndexName(alias, time.Now()); len(example) > 255 {
+		return workflows.ReindexInput{}, fmt.Errorf("--alias: too long for its new indices (%s: longer than 255 bytes)", example)
+	}
 	in := workflows.ReindexInput{Alias: alias, Backfill: bf.input(alias), KeepFailed: keepFailed}
 	if err := validateIngest(in.Backfill); err != nil {
 		return workflows.ReindexInput{}, err

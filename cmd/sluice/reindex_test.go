@@ -38,6 +38,7 @@ func TestReindexUsage(t *testing.T) {
 		{[]string{"reindex", "--source", "s3://b/p"}, "--alias is required"},
 		{[]string{"reindex", "--source", "s3://b/p", "--alias", "Logs"}, "lowercase"},
 		{[]string{"reindex", "--alias", "logs"}, "--source is required"},
+		{[]string{"reindex", "--source", "s3://b/p", "--alias", strings.Repeat("a", 240)}, "too long for its new indices"},
 		{[]string{"reindex", "--source", "s3://b/p", "--alias", "logs", "--index-config", filepath.Join(dir, "missing.json")}, "no such file"},
 		{[]string{"reindex", "--source", "s3://b/p", "--alias", "logs", "--index-config", file("bad.json", `{"settings":`)}, "not a JSON object"},
 		{[]string{"reindex", "--source", "s3://b/p", "--alias", "logs", "--index-config", file("aliases.json", `{"aliases":{"x":{}}}`)}, `unexpected key "aliases"`},
