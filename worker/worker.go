@@ -207,11 +207,14 @@ type Registry interface {
 	sdkworker.ActivityRegistry
 }
 
-// Register registers sluice's workflows and acts' activities under their names.
+// Register registers sluice's workflows, acts' activities and the index admin activities (on
+// acts.Engine.Bulk, the same Elasticsearch client) under their names.
 func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillName})
 	r.RegisterWorkflowWithOptions(workflows.ScheduledBackfillWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledBackfillName})
+	r.RegisterWorkflowWithOptions(workflows.ReindexWorkflow, workflow.RegisterOptions{Name: workflows.ReindexName})
 	acts.Register(r)
+	(&activities.Admin{ES: acts.Engine.Bulk}).Register(r)
 }
 
 // Client is the worker's Temporal client; it stays open until Stop.

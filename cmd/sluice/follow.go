@@ -115,9 +115,7 @@ func waitAndReport(ctx context.Context, c client.Client, tf *cli.TemporalFlags, 
 // workflow's state as it stands, marked detached.
 func detach(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd, id, runID string,
 	asJSON bool, stdout, stderr io.Writer) {
-	fmt.Fprintf(stderr, "sluice %s: stopped following; workflow %s keeps running (it was not canceled)\n", cmd, id)
-	fmt.Fprintf(stderr, "  re-attach: sluice status %s --wait%s\n", id, tf.HintArgs())
-	fmt.Fprintf(stderr, "  cancel:    sluice cancel %s%s\n", id, tf.HintArgs())
+	printDetached(stderr, tf, cmd, id)
 	if !asJSON {
 		return
 	}
@@ -129,4 +127,11 @@ func detach(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd, id
 	}
 	r.Detached = true
 	writeJSON(stdout, stderr, r.toJSON())
+}
+
+// printDetached says that following workflow id stopped, and how to re-attach or cancel.
+func printDetached(stderr io.Writer, tf *cli.TemporalFlags, cmd, id string) {
+	fmt.Fprintf(stderr, "sluice %s: stopped following; workflow %s keeps running (it was not canceled)\n", cmd, id)
+	fmt.Fprintf(stderr, "  re-attach: sluice status %s --wait%s\n", id, tf.HintArgs())
+	fmt.Fprintf(stderr, "  cancel:    sluice cancel %s%s\n", id, tf.HintArgs())
 }

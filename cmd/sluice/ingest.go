@@ -11,12 +11,10 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/ingest/s3source"
-	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -42,29 +40,19 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		fs.PrintDefaults()
 	}
 	tf := addTemporalFlags(fs)
-	bf := addBackfillFlags(fs, "objects to load: s3://bucket/prefix (required)")
-	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
-	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
-	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
-	failOnDL := fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status")
-	pos, ok, code := parseArgs(fs, args, stderr)
-	if !ok {
+	bf := addBackfillFlags(fs, sourceHelpS3)
+	index := fs.String("index", "", "target index or alias (required)")
+	rf := addRunFlags(fs, "backfill", "sluice-<index>-<UTC timestamp>")
+	if ok, code := rf.parse(fs, "ingest", args, stderr); !ok {
 		return code
 	}
-	if len(pos) > 0 {
-		return usageError(stderr, "ingest", fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
-	}
-	in := bf.input()
+	in := bf.input(*index)
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "ingest", err)
 	}
-	id := *workflowID
+	id := *rf.workflowID
 	if id == "" {
 		id = defaultWorkflowID(in.Source.Index, time.Now())
-	}
-	if *taskQueue == "" {
-		return usageError(stderr, "ingest", errors.New("--task-queue is empty"))
 	}
 
 	c, err := tf.Dial(ctx, stderr)
@@ -73,44 +61,20 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		return exitFailed
 	}
 	defer c.Close()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: *taskQueue,
-		// A running backfill with this id is an error, not something to attach to silently.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo: map[string]any{
+	run, code, done := startWorkflow(ctx, c, tf, startRequest{
+		cmd: "ingest", kind: "backfill", workflow: workflows.BackfillName, input: in,
+		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *rf.taskQueue, Memo: map[string]any{
 			memoSource:     in.Source.URI,
 			memoIndex:      in.Source.Index,
 			memoDeadLetter: deadLetterTarget(in.Source),
-		},
-	}, workflows.BackfillName, in)
-	if err != nil {
-		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-			fmt.Fprintf(stderr, "sluice ingest: a workflow with id %q is already running; follow it with 'sluice status %s --wait%s' or choose another --workflow-id\n",
-				id, id, tf.HintArgs())
-			return exitFailed
-		}
-		fmt.Fprintf(stderr, "sluice ingest: starting the backfill: %v\n", err)
-		return exitFailed
+		}},
+		detail: fmt.Sprintf("%s -> index %s", in.Source.URI, in.Source.Index),
+		wait:   *rf.wait, asJSON: *rf.asJSON,
+	}, stdout, stderr)
+	if done {
+		return code
 	}
-	warnNoWorker(ctx, c, *taskQueue, stderr)
-	if !*wait {
-		if *asJSON {
-			return writeJSON(stdout, stderr, struct {
-				WorkflowID string `json:"workflow_id"`
-				RunID      string `json:"run_id"`
-			}{run.GetID(), run.GetRunID()})
-		}
-		fmt.Fprintf(stdout, "started backfill %s (run %s)\n", run.GetID(), run.GetRunID())
-		fmt.Fprintf(stdout, "  %s -> index %s, task queue %s\n", in.Source.URI, in.Source.Index, *taskQueue)
-		fmt.Fprintf(stdout, "  follow: sluice status %s --wait%s\n", run.GetID(), tf.HintArgs())
-		fmt.Fprintf(stdout, "  cancel: sluice cancel %s%s\n", run.GetID(), tf.HintArgs())
-		return exitOK
-	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "started backfill %s (run %s); Ctrl-C stops following, not the backfill\n", run.GetID(), run.GetRunID())
-	}
-	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *asJSON, *failOnDL, stdout, stderr)
+	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *rf.asJSON, *rf.failOnDL, stdout, stderr)
 }
 
 // validateIngest checks what the CLI can check before starting anything; the worker checks the

@@ -48,6 +48,14 @@ func (pp *progressPrinter) show(p *workflows.Progress, err error, now time.Time)
 	} else {
 		line, key = progressLine(p), progressKey(p)
 	}
+	pp.showLine(line, key, now)
+}
+
+// showLine draws one line of progress; key changes when what it says changes.
+func (pp *progressPrinter) showLine(line, key string, now time.Time) {
+	if pp.w == nil {
+		return
+	}
 	if pp.tty {
 		if pp.width > 1 && len(line) >= pp.width {
 			line = line[:pp.width-1] // a wrapped line cannot be redrawn with \r

@@ -101,6 +101,7 @@ type scheduleCreate struct {
 func runScheduleCreate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	k := newControl("schedule create", scheduleCreateUsage, stdout, stderr)
 	bf := addBackfillFlags(k.fs, "objects to load: an s3:// prefix, a template filled from the scheduled time (see above; required)")
+	index := k.fs.String("index", "", "target index or alias (required)")
 	cron := k.fs.String("cron", "", `when to run: a cron expression in UTC, such as "0 2 * * *"`)
 	every := k.fs.Duration("every", 0, "when to run: every this long (1h, 24h), from the Unix epoch in UTC")
 	overlap := k.fs.String("overlap", "skip", overlapHelp)
@@ -116,7 +117,7 @@ func runScheduleCreate(ctx context.Context, args []string, stdout, stderr io.Wri
 		id: k.pos[0], spec: scheduleSpec{cron: *cron, every: *every}, taskQueue: *taskQueue,
 		paused: *paused, note: *note, trigger: *trigger,
 		input: workflows.ScheduledBackfillInput{
-			Version: workflows.ScheduledBackfillVersion, SourceTemplate: *bf.source, Backfill: bf.input(),
+			Version: workflows.ScheduledBackfillVersion, SourceTemplate: *bf.source, Backfill: bf.input(*index),
 		},
 	}
 	var err error

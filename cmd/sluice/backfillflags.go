@@ -1,32 +1,38 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/internal/units"
+	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
 
-// backfillFlags are the flags that describe a backfill: what to read, where to write it, and
-// the tuning. `sluice ingest` and every command that runs a backfill on its behalf
-// (`sluice schedule create`) share them, so a flag means the same everywhere.
+// sourceHelpS3 is the --source help of the commands that load one S3 prefix.
+const sourceHelpS3 = "objects to load: s3://bucket/prefix (required)"
+
+// backfillFlags are the flags of a backfill's input, shared by `sluice ingest` and
+// `sluice reindex` (which loads its new index with a backfill): one parser for both.
 type backfillFlags struct {
-	source, index, format, compression, idField, deadLetter *string
-	chunkSize, maxBytes                                     units.Bytes
-	concurrency, maxOps, inflight, allowFailed              *int
-	flushInterval, retryMaxElapsed, heartbeatTimeout        *time.Duration
+	source, format, compression, idField, deadLetter *string
+	chunkSize, maxBytes                              units.Bytes
+	concurrency, maxOps, inflight, allowFailed       *int
+	flushInterval, retryMaxElapsed, heartbeatTimeout *time.Duration
 }
 
-// addBackfillFlags defines the backfill flags on fs; sourceHelp is the help of --source.
+// addBackfillFlags registers the backfill flags on fs; sourceHelp describes --source (a prefix,
+// or a schedule's template). The target index is not among them: each
+// command names it its own way (--index, --alias).
 func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 	lim := ingest.Limits{}.WithDefaults()
 	f := &backfillFlags{chunkSize: units.Bytes(workflows.DefaultChunkSize), maxBytes: units.Bytes(lim.MaxBytes)}
 	f.source = fs.String("source", "", sourceHelp)
-	f.index = fs.String("index", "", "target index or alias (required)")
 	f.format = fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
 	f.compression = fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
 	f.idField = fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
@@ -43,11 +49,11 @@ func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 	return f
 }
 
-// input is the backfill the parsed flags describe, unvalidated (see validateIngest).
-func (f *backfillFlags) input() workflows.BackfillInput {
+// input is the backfill input the flags describe, loading into index.
+func (f *backfillFlags) input(index string) workflows.BackfillInput {
 	return workflows.BackfillInput{
 		Source: activities.Source{
-			URI: *f.source, Format: *f.format, Compression: *f.compression, Index: *f.index,
+			URI: *f.source, Format: *f.format, Compression: *f.compression, Index: index,
 			IDField: *f.idField, DeadLetter: *f.deadLetter,
 		},
 		Limits: activities.Limits{
@@ -59,4 +65,36 @@ func (f *backfillFlags) input() workflows.BackfillInput {
 		AllowFailedChunks: *f.allowFailed,
 		HeartbeatTimeout:  *f.heartbeatTimeout,
 	}
+}
+
+// runFlags are the flags of a command that starts a workflow and may follow it.
+type runFlags struct {
+	workflowID, taskQueue  *string
+	wait, failOnDL, asJSON *bool
+}
+
+// addRunFlags registers the flags of starting and following a workflow of kind (backfill,
+// reindex) whose default id is defaultID.
+func addRunFlags(fs *flag.FlagSet, kind, defaultID string) *runFlags {
+	return &runFlags{
+		workflowID: fs.String("workflow-id", "", "workflow id (default: "+defaultID+")"),
+		taskQueue:  fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll"),
+		wait:       fs.Bool("wait", false, "follow the "+kind+" until it closes, showing progress, and exit with its outcome"),
+		failOnDL:   fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered"),
+		asJSON:     fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status"),
+	}
+}
+
+// parse parses args, which take no positional argument, and checks the run flags.
+func (f *runFlags) parse(fs *flag.FlagSet, cmd string, args []string, stderr io.Writer) (ok bool, code int) {
+	pos, ok, code := parseArgs(fs, args, stderr)
+	switch {
+	case !ok:
+		return false, code
+	case len(pos) > 0:
+		return false, usageError(stderr, cmd, fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
+	case *f.taskQueue == "":
+		return false, usageError(stderr, cmd, errors.New("--task-queue is empty"))
+	}
+	return true, 0
 }
