@@ -2,14 +2,8 @@ package worker_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +48,7 @@ func TestSecuredBackfill(t *testing.T) {
 func TestSecuredNodeRefusals(t *testing.T) {
 	s := testenv.SecuredElasticsearch(t)
 	otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(otherCA, throwawayCA(t), 0o600); err != nil {
+	if err := os.WriteFile(otherCA, testenv.ThrowawayCA(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -103,25 +97,6 @@ func TestSecuredNodeRefusals(t *testing.T) {
 			t.Logf("worker.New: %v", err)
 		})
 	}
-}
-
-// throwawayCA is the PEM of a CA made for this test: it signed nothing the node holds.
-func throwawayCA(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sluice throwaway CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // TestAPIKeyFromEnvironment: ELASTICSEARCH_API_KEY reaches the cluster as Elasticsearch
