@@ -58,7 +58,7 @@ func TestSecuredDev(t *testing.T) {
 func TestSecuredWorkerRefused(t *testing.T) {
 	e := newSecuredEnv(t)
 	otherCA := filepath.Join(e.dir, "other-ca.pem")
-	if err := os.WriteFile(otherCA, testenv.ThrowawayCA(t), 0o600); err != nil {
+	if err := os.WriteFile(otherCA, testenv.NewCA(t, "sluice throwaway CA").PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

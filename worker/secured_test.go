@@ -48,7 +48,7 @@ func TestSecuredBackfill(t *testing.T) {
 func TestSecuredNodeRefusals(t *testing.T) {
 	s := testenv.SecuredElasticsearch(t)
 	otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(otherCA, testenv.ThrowawayCA(t), 0o600); err != nil {
+	if err := os.WriteFile(otherCA, testenv.NewCA(t, "sluice throwaway CA").PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

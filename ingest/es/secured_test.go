@@ -46,7 +46,7 @@ func TestSecuredNode(t *testing.T) {
 	}
 
 	other := cfg
-	other.CACertFile, other.CACert = "", newCA(t, "another CA").certPEM
+	other.CACertFile, other.CACert = "", testenv.NewCA(t, "another CA").PEM
 	_, err = es.New(ctxT(t), other)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
