@@ -25,7 +25,6 @@ type WorkerFlags struct {
 	esURL        string
 	esAPIKeyFile string
 	esCACert     string
-	deadLetter   string // --dead-letter-dir
 	s3Endpoint   string
 	s3Region     string
 	logLevel     string
@@ -44,7 +43,6 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.esURL, "es-url", "http://localhost:9200", "Elasticsearch URLs, comma-separated (env ELASTICSEARCH_URL)")
 	fs.StringVar(&f.esAPIKeyFile, "es-api-key-file", "", "file holding the Elasticsearch API key (env ELASTICSEARCH_API_KEY; a password only from ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD)")
 	fs.StringVar(&f.esCACert, "es-ca-cert", "", "PEM file of the CA that signed Elasticsearch's certificate (env ELASTICSEARCH_CA_CERT)")
-	fs.StringVar(&f.deadLetter, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; none: such chunks fail)`)
 	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (env AWS_ENDPOINT_URL_S3; default AWS)")
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -110,8 +108,6 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 				return
 			}
 			cfg.ES.CACert = pem
-		case "dead-letter-dir":
-			cfg.DeadLetterDir = f.deadLetter
 		case "s3-endpoint":
 			cfg.S3.Endpoint = f.s3Endpoint
 		case "s3-region":
