@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -93,22 +92,9 @@ func ConfigFromEnv() (Config, error) {
 	}.WithDefaults(), nil
 }
 
-// ESConfigFromEnv is the one place that reads the Elasticsearch variables, through getenv:
-// ELASTICSEARCH_URL (comma-separated), ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME,
-// ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT (a PEM file path, read by es.New).
-func ESConfigFromEnv(getenv func(string) string) es.Config {
-	var c es.Config
-	for _, a := range strings.Split(getenv("ELASTICSEARCH_URL"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.Addresses = append(c.Addresses, a)
-		}
-	}
-	c.APIKey = getenv("ELASTICSEARCH_API_KEY")
-	c.Username = getenv("ELASTICSEARCH_USERNAME")
-	c.Password = getenv("ELASTICSEARCH_PASSWORD")
-	c.CACertFile = getenv("ELASTICSEARCH_CA_CERT")
-	return c
-}
+// ESConfigFromEnv reads the Elasticsearch variables through getenv: es.ConfigFromEnv, the one
+// place that reads them (sluice-bench reads them too, without linking this package).
+func ESConfigFromEnv(getenv func(string) string) es.Config { return es.ConfigFromEnv(getenv) }
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {

@@ -41,6 +41,23 @@ type Config struct {
 	RequestTimeout time.Duration
 }
 
+// ConfigFromEnv is the one place that reads the Elasticsearch variables, through getenv:
+// ELASTICSEARCH_URL (comma-separated), ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME,
+// ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT (a PEM file path, read by New).
+func ConfigFromEnv(getenv func(string) string) Config {
+	var c Config
+	for _, a := range strings.Split(getenv("ELASTICSEARCH_URL"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Addresses = append(c.Addresses, a)
+		}
+	}
+	c.APIKey = getenv("ELASTICSEARCH_API_KEY")
+	c.Username = getenv("ELASTICSEARCH_USERNAME")
+	c.Password = getenv("ELASTICSEARCH_PASSWORD")
+	c.CACertFile = getenv("ELASTICSEARCH_CA_CERT")
+	return c
+}
+
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
 	if len(c.Addresses) == 0 {

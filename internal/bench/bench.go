@@ -26,11 +26,12 @@ import (
 
 // Config describes one benchmark run.
 type Config struct {
-	Docs       int    // documents to generate
-	MinDocSize int    // bytes per document, drawn uniformly from [MinDocSize, MaxDocSize]
-	MaxDocSize int    // bytes
-	Seed       uint64 // the generator's seed: the same seed gives the same documents
-	URL        string // the sink's base URL
+	Docs       int       // documents to generate
+	MinDocSize int       // bytes per document, drawn uniformly from [MinDocSize, MaxDocSize]
+	MaxDocSize int       // bytes
+	Seed       uint64    // the generator's seed: the same seed gives the same documents
+	URL        string    // the sink's base URL
+	Auth       es.Config // the sink's credentials and CA; its Addresses are not read (URL is)
 	Index      string
 	MaxOps     int
 	MaxBytes   int64
@@ -116,14 +117,14 @@ func result(engine string, docs, bytes int64, d time.Duration, failed int64) Res
 // Sluice runs the documents through the engine: byte budget, ids, checkpoint watermark,
 // per-item results, all on.
 func Sluice(ctx context.Context, cfg Config) (Result, error) {
-	bulk, err := es.New(ctx, es.Config{Addresses: []string{cfg.URL}})
+	bulk, err := es.New(ctx, cfg.esConfig())
 	if err != nil {
 		return Result{}, err
 	}
 	eng := &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk}
 	gen := NewGenerator(cfg)
 	spec := ingest.ChunkSpec{
-		Bucket: "bench", Key: "bench.ndjson", Format: ingest.FormatNDJSON, Compression: ingest.CompressionNone,
+		Bucket: benchBucket, Key: benchKey, Format: ingest.FormatNDJSON, Compression: ingest.CompressionNone,
 		Index: cfg.Index, Start: 0, End: -1,
 		Limits: ingest.Limits{MaxOps: cfg.MaxOps, MaxBytes: cfg.MaxBytes, Inflight: cfg.Inflight},
 	}
@@ -147,8 +148,13 @@ func (discardLetters) Close() error                                     { return
 // Esutil runs the documents through esutil.BulkIndexer the way its documentation shows: one
 // Add per document with a bytes.Reader body and OnSuccess/OnFailure callbacks, FlushBytes and
 // NumWorkers set to the same limits as the other engines (it has no per-request op limit).
+// Each document has the _id sluice gives it.
 func Esutil(ctx context.Context, cfg Config) (Result, error) {
-	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{cfg.URL}})
+	esCfg, err := cfg.esutilConfig()
+	if err != nil {
+		return Result{}, err
+	}
+	es, err := elasticsearch.NewClient(esCfg)
 	if err != nil {
 		return Result{}, err
 	}
@@ -166,12 +172,16 @@ func Esutil(ctx context.Context, cfg Config) (Result, error) {
 	gen := NewGenerator(cfg)
 	sc := bufio.NewScanner(gen)
 	sc.Buffer(make([]byte, 1<<20), int(cfg.MaxBytes))
+	ids := newIDs()
+	var off int64
 	start := time.Now()
-	for i := 0; sc.Scan(); i++ {
+	for sc.Scan() {
 		doc := append([]byte(nil), sc.Bytes()...) // the body must stay valid until flushed
+		id := string(ids.append(nil, off))
+		off += int64(len(doc)) + 1
 		err := bi.Add(ctx, esutil.BulkIndexerItem{
 			Action:     "index",
-			DocumentID: strconv.Itoa(i),
+			DocumentID: id,
 			Body:       bytes.NewReader(doc),
 			OnSuccess: func(context.Context, esutil.BulkIndexerItem, esutil.BulkIndexerResponseItem) {
 				ok.Add(1)
@@ -191,15 +201,19 @@ func Esutil(ctx context.Context, cfg Config) (Result, error) {
 	return result("esutil", ok.Load(), gen.Bytes, d, failed.Load()), sc.Err()
 }
 
-// Raw is the floor: split lines, prepend an action line, post the bytes with Inflight workers,
-// read the response without looking at it. No budget, ids, checkpoint or per-item results.
+// Raw is the floor: split lines, prepend an action line with the _id sluice gives the document
+// (so that a real node does the same work for each engine), post the bytes with Inflight
+// workers, read the response without looking at it. No budget, checkpoint or per-item results.
 func Raw(ctx context.Context, cfg Config) (Result, error) {
+	client, err := cfg.httpClient(cfg.Inflight * 2)
+	if err != nil {
+		return Result{}, err
+	}
 	gen := NewGenerator(cfg)
 	sc := bufio.NewScanner(gen)
 	sc.Buffer(make([]byte, 1<<20), int(cfg.MaxBytes))
 	bodies := make(chan []byte, cfg.Inflight)
 	pool := sync.Pool{New: func() any { return []byte(nil) }}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Inflight * 2}}
 	url := cfg.URL + "/" + cfg.Index + "/_bulk"
 	var sent atomic.Int64
 	var firstErr error
@@ -213,6 +227,7 @@ func Raw(ctx context.Context, cfg Config) (Result, error) {
 				n := int64(bytes.Count(body, []byte{'\n'}) / 2)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-ndjson")
+				cfg.authorize(req)
 				res, err := client.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, res.Body)
@@ -229,12 +244,16 @@ func Raw(ctx context.Context, cfg Config) (Result, error) {
 			}
 		}()
 	}
+	ids := newIDs()
+	var off int64
+	var action []byte
 	start := time.Now()
 	body := pool.Get().([]byte)
 	ops := 0
-	const action = "{\"index\":{}}\n"
 	for sc.Scan() {
 		line := sc.Bytes()
+		action = append(ids.append(append(action[:0], `{"index":{"_id":"`...), off), "\"}}\n"...)
+		off += int64(len(line)) + 1
 		if ops > 0 && (ops == cfg.MaxOps || int64(len(body)+len(action)+len(line)+1) > cfg.MaxBytes) {
 			bodies <- body
 			body, ops = pool.Get().([]byte), 0
