@@ -18,7 +18,7 @@ func readRange(t testing.TB, data []byte, format string, start, end int64, heade
 		spec.base, spec.skipPartial = start-1, true
 		src = bytes.NewReader(data[start-1:])
 	}
-	lines := newOwnedLines(src, spec, 1<<20)
+	lines := newOwnedLines(src, spec, 1<<20, nil)
 	var dec Decoder = &ndjsonDecoder{lines: lines, maxBytes: 1 << 20}
 	if format == FormatCSV {
 		dec = newCSVDecoder(lines, header, 1<<20)
@@ -73,7 +73,7 @@ func TestNDJSONDecoder(t *testing.T) {
 func TestNDJSONTooLong(t *testing.T) {
 	long := strings.Repeat("x", 100)
 	in := "{\"a\":1}\n" + long + "\n{\"a\":2}\n"
-	lines := newOwnedLines(strings.NewReader(in), rangeSpec{end: -1}, 50)
+	lines := newOwnedLines(strings.NewReader(in), rangeSpec{end: -1}, 50, nil)
 	dec := &ndjsonDecoder{lines: lines, maxBytes: 50}
 	var got []Record
 	for {
@@ -219,7 +219,7 @@ func FuzzDecoders(f *testing.F) {
 	f.Add([]byte("{\"a\":1}\r\n\xEF\xBB\xBF\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, format := range []string{FormatNDJSON, FormatCSV} {
-			lines := newOwnedLines(bytes.NewReader(data), rangeSpec{end: -1}, 64)
+			lines := newOwnedLines(bytes.NewReader(data), rangeSpec{end: -1}, 64, nil)
 			var dec Decoder = &ndjsonDecoder{lines: lines, maxBytes: 64}
 			if format == FormatCSV {
 				dec = newCSVDecoder(lines, nil, 64)

@@ -93,9 +93,13 @@ func (p *pipeline) settle(b *request, i int, c es.Class, r es.ItemResult, st *St
 }
 
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.
+// Its Record is the head of the document in b's blocks, not a copy: b is freed only after
+// the sink has written it (see DeadLetterSink).
 func (p *pipeline) deadLetter(b *request, i int, status int, typ, reason string) {
-	b.rejects = append(b.rejects, DeadLetter{
+	d := DeadLetter{
 		Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: b.items[i].off,
-		Status: status, ErrorType: typ, Reason: reason, Record: append([]byte(nil), b.doc(i)...),
-	})
+		Status: status, ErrorType: typ, Reason: reason,
+	}
+	d.setRecord(Record{Data: b.doc(i)})
+	b.rejects = append(b.rejects, d)
 }
