@@ -19,8 +19,11 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/esfake"
 )
+
+var esRetryFast = esclient.RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 2 * time.Second}
 
 // ingestObject runs one whole-object chunk of data through eng.
 func ingestObject(t *testing.T, eng sinkEngine, key, format string, data []byte, lim Limits) (Progress, error) {
@@ -290,5 +293,95 @@ func TestBigRecordsAreChargedAndDoNotDeadlock(t *testing.T) {
 		if l.Length != int64(len(huge)) || l.SHA256 != sum || len(l.Record) != previewBytes {
 			t.Errorf("huge record's letter: length %d, %d bytes kept, hash match %v", l.Length, len(l.Record), l.SHA256 == sum)
 		}
+	}
+}
+
+// Finding 3: a retried subset of a request is sent as slices of its blocks, not a copy.
+func TestWireOfSlicesTheBlocks(t *testing.T) {
+	b := budgetFor(t)
+	r := newRequest(b)
+	for i := range 3 {
+		if i != 1 { // items 0 and 1 share a block
+			b.TryAcquire(64)
+			r.addBlock(64)
+		}
+		r.addDoc(int64(i), int64(i+1), []byte("{}\n"), []byte(fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	parts := r.wireOf([]int{0, 1, 2}, nil)
+	if len(parts) != 2 || string(bytes.Join(parts, nil)) != "{}\n{\"i\":0}\n{}\n{\"i\":1}\n{}\n{\"i\":2}\n" {
+		t.Fatalf("parts %q", parts)
+	}
+	if &parts[0][0] != &r.blocks[0][0] {
+		t.Error("the body was copied")
+	}
+	if parts = r.wireOf([]int{0, 2}, parts[:0]); len(parts) != 2 || string(parts[1]) != "{}\n{\"i\":2}\n" {
+		t.Fatalf("subset parts %q", parts)
+	}
+	r.free()
+}
+
+func budgetFor(t *testing.T) *Budget {
+	b := NewBudget(1 << 20)
+	t.Cleanup(func() {
+		if b.Used() != 0 {
+			t.Errorf("budget still holds %d bytes", b.Used())
+		}
+	})
+	return b
+}
+
+// Finding 4: a dead letter the dead-letter index refuses as too large (413) is cut and stored;
+// one that cannot be stored even cut fails the write retryably, never permanently.
+func TestIndexSinkCutsALetterTheClusterFindsTooLarge(t *testing.T) {
+	for _, c := range []struct {
+		maxContent int64
+		stored     bool
+	}{{16 << 10, true}, {1 << 10, false}} {
+		es := esfake.New(esfake.Options{MaxContentLength: c.maxContent})
+		eng, _ := newTestEngine(t, es, 16<<20)
+		sink, err := NewIndexSink(eng.Bulk, IndexSinkConfig{Index: "dl", Retry: esRetryFast})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := bytes.Repeat([]byte("r"), 60<<10)
+		d := DeadLetter{Time: time.Now(), Index: "logs", Object: "s3://b/k", Offset: 7, Reason: "test"}
+		d.setRecord(Record{Data: rec})
+		err = sink.Write(context.Background(), []DeadLetter{d})
+		switch {
+		case c.stored && err != nil:
+			t.Errorf("max content %d: %v", c.maxContent, err)
+		case c.stored:
+			doc, ok := es.Doc("dl", DeadLetterID("s3://b/k", 7))
+			if !ok || !bytes.Contains(doc, []byte(`"record_length":61440`)) || !bytes.Contains(doc, []byte(`"truncated":true`)) {
+				t.Errorf("stored letter %.300s", doc)
+			}
+		case err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "offset 7"):
+			t.Errorf("max content %d: %v, want a retryable error naming the record", c.maxContent, err)
+		}
+		es.Close()
+	}
+}
+
+// Finding 10: limits past their bounds are refused with the flag's name, permanently.
+func TestLimitsOutOfBoundsAreRefused(t *testing.T) {
+	for _, l := range []Limits{
+		{Inflight: MaxInflightLimit + 1}, {Inflight: -1}, {MaxOps: MaxOpsLimit + 1}, {MaxOps: -5},
+		{MaxBytes: MaxBytesLimit + 1}, {MaxBytes: 100}, {MaxBytes: -1}, {QueueBytes: -1}, {FlushInterval: -time.Second},
+	} {
+		err := l.Validate()
+		if !errors.Is(err, ErrBadConfig) || !IsPermanent(err) {
+			t.Errorf("%+v: %v", l, err)
+		}
+	}
+	for _, l := range []Limits{{}, {Inflight: MaxInflightLimit, MaxOps: MaxOpsLimit, MaxBytes: MaxBytesLimit}, {MaxBytes: MinBytesLimit}} {
+		if err := l.Validate(); err != nil {
+			t.Errorf("%+v: %v", l, err)
+		}
+	}
+	es := esfake.New(esfake.Options{})
+	defer es.Close()
+	eng, _ := newTestEngine(t, es, 16<<20)
+	if _, err := ingestObject(t, eng, "k", FormatNDJSON, []byte("{}\n"), Limits{Inflight: 1 << 20}); !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "--inflight") {
+		t.Errorf("engine took an inflight of 1<<20: %v", err)
 	}
 }
