@@ -41,9 +41,9 @@ type decodeMemory struct {
 	bigBytes int64
 	// blockBytes is the part of bigBytes kept for the request block of the record.
 	blockBytes int64
-	fixed    int64 // the zstd window, until close
-	big      int64 // held for the big record at hand (0: none)
-	spare    int64 // part of big that the producer may still take for the record's block
+	fixed      int64 // the zstd window, until close
+	big        int64 // held for the big record at hand (0: none)
+	spare      int64 // part of big that the producer may still take for the record's block
 	// beforeWait is called before waiting for the budget: the producer queues the request it
 	// is filling, so that the bytes it holds can be sent and come back.
 	beforeWait func(context.Context) error

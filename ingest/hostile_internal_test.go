@@ -175,8 +175,8 @@ func TestDeadLettersAreBoundedAndFaithful(t *testing.T) {
 	es := esfake.New(esfake.Options{})
 	defer es.Close()
 	eng, sink := newTestEngine(t, es, 16<<20)
-	latin1 := []byte("{\"name\":\"Jos\xe9\"") // not JSON, not UTF-8
-	control := bytes.Repeat([]byte{0x01}, 1<<20)   // 1 MiB of control bytes
+	latin1 := []byte("{\"name\":\"Jos\xe9\"")    // not JSON, not UTF-8
+	control := bytes.Repeat([]byte{0x01}, 1<<20) // 1 MiB of control bytes
 	data := slicesConcat(latin1, []byte("\n"), control, []byte("\n{\"ok\":1}\n"))
 	prog, err := ingestObject(t, eng, "mixed.ndjson", FormatNDJSON, data, Limits{MaxBytes: 2 << 20, ValidateJSON: true})
 	if err != nil || prog.Stats.DeadLettered != 2 || prog.Stats.Indexed != 1 {
