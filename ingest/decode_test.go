@@ -2,11 +2,15 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // readAll decodes the records a range owns, as the engine does.
@@ -251,4 +255,46 @@ func FuzzDecoders(f *testing.F) {
 func ExampleDocumentID() {
 	fmt.Println(DocumentID("bucket", "logs/2026-11-24.ndjson", 1024))
 	// Output: ziyuVPeXEJizh6Du.sg
+}
+
+// FuzzCompressedDecoders reads arbitrary bytes as gzip and as zstd: the decoder yields records,
+// the end, or one permanent bad-input error naming the object; it never panics, never asks
+// for a window over the cap, and gives back all the memory it charged.
+func FuzzCompressedDecoders(f *testing.F) {
+	lines := []byte("{\"a\":1}\n{\"a\":2}\r\n\n" + strings.Repeat("x", 5000) + "\n")
+	var gz, zs bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(lines)
+	gw.Close()
+	zw, _ := zstd.NewWriter(&zs)
+	zw.Write(lines)
+	zw.Close()
+	f.Add(gz.Bytes(), false)
+	f.Add(gz.Bytes()[:gz.Len()/2], false)
+	f.Add(zs.Bytes(), true)
+	f.Add(zs.Bytes()[:zs.Len()-3], true)
+	f.Add(zstdBomb(), true)
+	f.Fuzz(func(t *testing.T, data []byte, isZstd bool) {
+		compression := CompressionGzip
+		if isZstd {
+			compression = CompressionZstd
+		}
+		budget := NewBudget(64 << 20)
+		spec := ChunkSpec{Bucket: "b", Key: "fuzz", Format: FormatNDJSON, Compression: compression, End: -1, Limits: Limits{MaxBytes: 4096}}
+		dec, _, closeDec, err := openDecoder(context.Background(), spec, bytesOpener(data), budget)
+		if err == nil {
+			for dec.Pos() < 64<<20 { // a small input may decompress to a lot: read a bounded part
+				if _, err = dec.Next(); err != nil {
+					break
+				}
+			}
+			closeDec()
+		}
+		if err != nil && !errors.Is(err, io.EOF) && (!errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "s3://b/fuzz")) {
+			t.Fatalf("%s: error %v is not bad input naming the object", compression, err)
+		}
+		if budget.Used() != 0 {
+			t.Fatalf("%s: %d bytes of budget not given back", compression, budget.Used())
+		}
+	})
 }

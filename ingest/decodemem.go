@@ -32,6 +32,16 @@ func bigRecordBuffers(format string) int64 {
 	return 2
 }
 
+// recordCap is the longest record a chunk reads whole: maxBytes (no longer record can be sent),
+// and no more than the big-record reservation allows within the budget, so that the
+// reservation always covers the buffers. A longer record is dead-lettered by its head.
+func recordCap(format string, maxBytes int64, budget *Budget) int {
+	if budget != nil {
+		maxBytes = min(maxBytes, budget.Max()/bigRecordBuffers(format)-1)
+	}
+	return int(max(maxBytes, 1))
+}
+
 // decodeMemory is a chunk's account of decoding memory in the budget. It is used from the
 // producer's goroutine only (the decoder runs there), and close gives back all it holds.
 type decodeMemory struct {

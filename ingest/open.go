@@ -39,8 +39,9 @@ func (rs rangeSpec) headerElsewhere() bool { return rs.base > 0 || rs.skipPartia
 // mem charges the decoding memory (see decodeMemory) to budget; the producer sets its
 // beforeWait. A nil budget charges nothing.
 func openDecoder(ctx context.Context, spec ChunkSpec, open Opener, budget *Budget) (Decoder, *decodeMemory, func(), error) {
-	mem := newDecodeMemory(ctx, budget, spec.Format, int(spec.Limits.MaxBytes))
-	s := &stream{ctx: ctx, spec: spec, open: open, mem: mem}
+	maxLine := recordCap(spec.Format, spec.Limits.MaxBytes, budget)
+	mem := newDecodeMemory(ctx, budget, spec.Format, maxLine)
+	s := &stream{ctx: ctx, spec: spec, open: open, mem: mem, maxLine: maxLine}
 	dec, err := s.decoder()
 	if err != nil {
 		s.close()
@@ -56,12 +57,13 @@ type stream struct {
 	open    Opener
 	closers []io.Closer
 	mem     *decodeMemory
+	maxLine int // the longest record read whole; see recordCap
 	// head is the object opened at 0 to recognise its compression; nil when not opened.
 	head io.Reader
 }
 
 func (s *stream) decoder() (Decoder, error) {
-	maxLine := int(s.spec.Limits.MaxBytes)
+	maxLine := s.maxLine
 	compression, err := s.compression()
 	if err != nil {
 		return nil, err
@@ -185,7 +187,7 @@ func (s *stream) csvHeader(compression string) ([]string, error) {
 		return nil, err
 	}
 	defer zr.Close()
-	maxLine := int(s.spec.Limits.MaxBytes)
+	maxLine := s.maxLine
 	// Its line buffer is not charged: it lives for one row, which is cut at maxLine.
 	d := newCSVDecoder(newOwnedLines(zr, rangeSpec{end: -1}, maxLine, nil), nil, maxLine)
 	// Reading the first record reads the header first.
