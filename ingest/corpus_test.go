@@ -89,9 +89,7 @@ func TestHostileCorpus(t *testing.T) {
 					runCorpusObject(ctx, t, eng, bulk, index, o, data[o.name()])
 				})
 			}
-			if eng.Budget.Used() != 0 {
-				t.Errorf("budget still holds %d bytes", eng.Budget.Used())
-			}
+			checkReleased(t, eng.Budget)
 		})
 	}
 }

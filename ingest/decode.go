@@ -183,6 +183,16 @@ func (d *csvDecoder) row(raw []byte, off, end int64) (Record, error) {
 	if len(fields) != len(d.keys) {
 		return Record{Offset: off, End: end, Data: raw, Err: fmt.Errorf("csv: row has %d fields, the header has %d", len(fields), len(d.keys))}, nil
 	}
+	size := 2 + len(fields) - 1 // braces and commas
+	for i, f := range fields {
+		size += len(d.keys[i]) + jsonStringLen(f)
+	}
+	if size > d.maxBytes {
+		return headRecord(raw, off, end, fmt.Errorf("csv: row of %d bytes makes a JSON document of %d bytes, larger than the largest allowed request (%d bytes)", len(raw), size, d.maxBytes)), nil
+	}
+	if cap(d.out) < size {
+		d.out = make([]byte, 0, size) // exact: inside the reservation when big (see reserveFor)
+	}
 	d.out = append(d.out[:0], '{')
 	for i, f := range fields {
 		if i > 0 {
@@ -192,9 +202,6 @@ func (d *csvDecoder) row(raw []byte, off, end int64) (Record, error) {
 		d.out = appendJSONString(d.out, f)
 	}
 	d.out = append(d.out, '}')
-	if len(d.out) > d.maxBytes {
-		return headRecord(raw, off, end, fmt.Errorf("csv: row of %d bytes makes a JSON document of %d bytes, larger than the largest allowed request (%d bytes)", len(raw), len(d.out), d.maxBytes)), nil
-	}
 	return Record{Offset: off, End: end, Data: d.out}, nil
 }
 
@@ -292,6 +299,34 @@ func (d *csvDecoder) split(row []byte) ([][]byte, error) {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// jsonStringLen is len(appendJSONString(nil, s)), without building it.
+func jsonStringLen(s []byte) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			n += 6 // \ufffd
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
+}
 
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json
 // does.

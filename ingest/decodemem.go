@@ -23,11 +23,12 @@ import (
 const smallBufferBytes = 256 << 10
 
 // bigRecordBuffers is how many buffers of up to maxLine+1 bytes a big record can need at once:
-// NDJSON the line buffer and the request block; CSV also the row (quoted newlines), the
-// unescaped fields and the JSON object.
+// NDJSON the line buffer and the request block (both allocated at their exact size); CSV also
+// the row of a quoted multi-line field and the unescaped fields (grown by append, so up to
+// 1.25 times their length each: one more buffer covers that) and the JSON object (exact).
 func bigRecordBuffers(format string) int64 {
 	if format == FormatCSV {
-		return 5
+		return 6
 	}
 	return 2
 }

@@ -68,9 +68,7 @@ func TestZstdWindowOverTheCapIsBadInput(t *testing.T) {
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 32<<20 {
 		t.Errorf("reading the bomb allocated %d MiB", grew>>20)
 	}
-	if eng.Budget.Used() != 0 {
-		t.Errorf("budget still holds %d bytes", eng.Budget.Used())
-	}
+	checkReleased(t, eng.Budget)
 	// A frame within the cap is read, and its window is charged while the chunk runs.
 	var zs bytes.Buffer
 	enc, _ := zstd.NewWriter(&zs, zstd.WithWindowSize(zstdMaxWindow))
@@ -144,9 +142,7 @@ func TestCorruptCompressedDataIsBadInput(t *testing.T) {
 			t.Errorf("%s: a failing source gave %v, want a retryable error", c.compression, err)
 		}
 	}
-	if eng.Budget.Used() != 0 {
-		t.Errorf("budget still holds %d bytes", eng.Budget.Used())
-	}
+	checkReleased(t, eng.Budget)
 }
 
 // Finding 8: a CSV header that does not parse, or is longer than the cap, is bad input; the
@@ -223,9 +219,7 @@ func TestCSVRowWhoseJSONOutgrowsTheCapIsDeadLettered(t *testing.T) {
 	if l := sink.letters[0]; l.Length != int64(len(row)+2) || !strings.Contains(l.Reason, "JSON document") {
 		t.Errorf("letter %+v", l.Reason)
 	}
-	if eng.Budget.Used() != 0 {
-		t.Errorf("budget still holds %d bytes", eng.Budget.Used())
-	}
+	checkReleased(t, eng.Budget)
 }
 
 // Finding 10: an id over Elasticsearch's 512 bytes is dead-lettered alone, never sent.
@@ -285,9 +279,7 @@ func TestBigRecordsAreChargedAndDoNotDeadlock(t *testing.T) {
 	if eng.Budget.Peak() < 2*int64(len(near)) {
 		t.Errorf("peak charge %d: the line buffer of a %d-byte record was not charged", eng.Budget.Peak(), len(near))
 	}
-	if eng.Budget.Used() != 0 {
-		t.Errorf("budget still holds %d bytes", eng.Budget.Used())
-	}
+	checkReleased(t, eng.Budget)
 	sum := sha256.Sum256([]byte(huge))
 	for _, l := range sink.letters {
 		if l.Length != int64(len(huge)) || l.SHA256 != sum || len(l.Record) != previewBytes {
@@ -322,12 +314,16 @@ func TestWireOfSlicesTheBlocks(t *testing.T) {
 
 func budgetFor(t *testing.T) *Budget {
 	b := NewBudget(1 << 20)
-	t.Cleanup(func() {
-		if b.Used() != 0 {
-			t.Errorf("budget still holds %d bytes", b.Used())
-		}
-	})
+	t.Cleanup(func() { checkReleased(t, b) })
 	return b
+}
+
+// checkReleased fails t unless every byte taken from b was given back.
+func checkReleased(t *testing.T, b *Budget) {
+	t.Helper()
+	if b.Used() != 0 {
+		t.Errorf("budget still holds %d bytes", b.Used())
+	}
 }
 
 // Finding 4: a dead letter the dead-letter index refuses as too large (413) is cut and stored;
@@ -383,5 +379,13 @@ func TestLimitsOutOfBoundsAreRefused(t *testing.T) {
 	eng, _ := newTestEngine(t, es, 16<<20)
 	if _, err := ingestObject(t, eng, "k", FormatNDJSON, []byte("{}\n"), Limits{Inflight: 1 << 20}); !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "--inflight") {
 		t.Errorf("engine took an inflight of 1<<20: %v", err)
+	}
+}
+
+func TestJSONStringLen(t *testing.T) {
+	for _, s := range []string{"", "plain", "a\"b\\c\n\r\t", "\x00\x01\x1f", "é漢字", "\xff\xfe", "mixed \x02é\xffz"} {
+		if got, want := jsonStringLen([]byte(s)), len(appendJSONString(nil, []byte(s))); got != want {
+			t.Errorf("jsonStringLen(%q) = %d, want %d", s, got, want)
+		}
 	}
 }
