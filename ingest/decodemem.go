@@ -38,10 +38,14 @@ func bigRecordBuffers(format string) int64 {
 // reservation always covers the buffers. A longer record is dead-lettered by its head.
 func recordCap(format string, maxBytes int64, budget *Budget) int {
 	if budget != nil {
-		maxBytes = min(maxBytes, budget.Max()/bigRecordBuffers(format)-1)
+		maxBytes = min(maxBytes, (budget.Max()-maxActionBytes)/bigRecordBuffers(format)-1)
 	}
 	return int(max(maxBytes, 1))
 }
+
+// maxActionBytes bounds a document's action line, {"index":{"_id":...}}: an id of MaxIDBytes,
+// each byte escaped into at most six. The request block of a big record is its line and this.
+const maxActionBytes = 32 + 6*MaxIDBytes
 
 // decodeMemory is a chunk's account of decoding memory in the budget. It is used from the
 // producer's goroutine only (the decoder runs there), and close gives back all it holds.
@@ -63,8 +67,9 @@ type decodeMemory struct {
 func newDecodeMemory(ctx context.Context, budget *Budget, format string, maxLine int) *decodeMemory {
 	m := &decodeMemory{ctx: ctx, budget: budget}
 	if budget != nil {
-		m.bigBytes = min(bigRecordBuffers(format)*int64(maxLine+1), budget.Max())
-		m.blockBytes = min(int64(maxLine+1), m.bigBytes)
+		block := int64(blockCapacity(budget, maxLine+1+maxActionBytes))
+		m.bigBytes = min((bigRecordBuffers(format)-1)*int64(maxLine+1)+block, budget.Max())
+		m.blockBytes = min(block, m.bigBytes)
 	}
 	return m
 }

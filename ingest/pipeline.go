@@ -207,10 +207,7 @@ func (pr *producer) newBlock(ctx context.Context, size int) error {
 			return err
 		}
 	}
-	capacity := size
-	if pr.budget.Max() >= 64*blockBytes {
-		capacity = max(blockBytes, size)
-	}
+	capacity := blockCapacity(pr.budget, size)
 	if err := pr.charge(ctx, int64(capacity)); err != nil {
 		return err
 	}

@@ -37,6 +37,14 @@ type item struct {
 // slack in half-filled blocks cannot eat a small budget.
 const blockBytes = 256 << 10
 
+// blockCapacity is the capacity of a block that starts with a document of size bytes.
+func blockCapacity(budget *Budget, size int) int {
+	if budget.Max() >= 64*blockBytes {
+		return max(blockBytes, size)
+	}
+	return size
+}
+
 var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockBytes); return &b }}
 
 func getBlock(capacity int) []byte {
