@@ -14,6 +14,12 @@ GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 60m
 # Packages vetted and tested; narrow it while working: make test PKGS=./internal/esfake/...
 PKGS ?= ./...
+# How long `make fuzz` (and so `make test`) runs each fuzz target; FUZZTIME=0 skips fuzzing.
+FUZZTIME ?= 5s
+# The fuzz targets, as package:Target (go test -fuzz takes one target of one package at a time).
+FUZZ_TARGETS := ./ingest:FuzzRanges ./ingest:FuzzDecoders ./ingest:FuzzCompressedDecoders \
+	./ingest/es:FuzzBulkResponse ./ingest/s3source:FuzzParseURI ./ingest/s3source:FuzzParseContentRange \
+	./internal/esfake:FuzzBulk ./internal/units:FuzzParseBytes
 
 VERSITYGW_PKG := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 # Where `go install` puts binaries: $GOBIN, else the first $GOPATH entry's bin.
@@ -26,7 +32,7 @@ ELASTICSEARCH_PORT ?= 9201
 ELASTICSEARCH_TLS_PORT ?= 9202
 export OPENSEARCH_PORT ELASTICSEARCH_PORT ELASTICSEARCH_TLS_PORT
 
-.PHONY: setup build vet test bench versitygw engines-install engines-start engines-stop engines-env
+.PHONY: setup build vet test fuzz bench versitygw engines-install engines-start engines-stop engines-env
 .PHONY: opensearch-install opensearch-start opensearch-stop
 
 ## setup: install every tool and dependency, then build bin/sluice
@@ -61,6 +67,16 @@ test: versitygw engines-install
 	e2e=$$($(GO) list $(PKGS) | grep '/e2e$$' || true)
 	if [ -n "$$unit" ]; then echo "go test $(GOTEST_FLAGS) (all but e2e)"; $(GO) test $(GOTEST_FLAGS) $$unit; fi
 	if [ -n "$$e2e" ]; then echo "go test $(GOTEST_FLAGS) $$e2e"; $(GO) test $(GOTEST_FLAGS) $$e2e; fi
+	$(MAKE) --no-print-directory fuzz
+
+## fuzz: run each fuzz target for FUZZTIME (default 5s; the seed corpora also run in go test)
+fuzz:
+	@if [ "$(FUZZTIME)" = 0 ]; then exit 0; fi
+	for t in $(FUZZ_TARGETS); do
+		pkg=$${t%%:*}; name=$${t##*:}
+		echo "go test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg
+	done
 
 ## demo: the main job end to end (OpenSearch or ELASTICSEARCH_URL, S3 with sample data, sluice dev, ingest); see scripts/demo.sh
 .PHONY: demo

@@ -24,6 +24,36 @@ type Limits struct {
 	ValidateJSON    bool          // check each NDJSON line is valid JSON before sending. Defaults to off: Elasticsearch validates each document anyway, and its rejections are dead-lettered.
 }
 
+// Bounds of Limits: past them a value is a typo or an attack, not a tuning.
+const (
+	MaxOpsLimit      = 100_000  // documents per request; Elasticsearch advises far fewer
+	MaxBytesLimit    = 1 << 30  // bytes per request; Elasticsearch refuses bodies over 2 GiB (http.max_content_length defaults to 100 MiB)
+	MinBytesLimit    = 4 << 10  // bytes per request: a smaller cap dead-letters most records
+	MaxInflightLimit = 64       // requests in flight per chunk
+	MaxQueueBytes    = 16 << 30 // bytes queued per chunk
+)
+
+// Validate checks the limits against their bounds; zero fields (defaults) pass. Errors name
+// the flag and wrap ErrBadConfig.
+func (l Limits) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, a...)...)
+	}
+	switch {
+	case l.MaxOps < 0 || l.MaxOps > MaxOpsLimit:
+		return bad("--max-ops %d: want 1 to %d", l.MaxOps, MaxOpsLimit)
+	case l.MaxBytes != 0 && (l.MaxBytes < MinBytesLimit || l.MaxBytes > MaxBytesLimit):
+		return bad("--max-bytes %d: want %d (4KiB) to %d (1GiB)", l.MaxBytes, MinBytesLimit, MaxBytesLimit)
+	case l.Inflight < 0 || l.Inflight > MaxInflightLimit:
+		return bad("--inflight %d: want 1 to %d", l.Inflight, MaxInflightLimit)
+	case l.QueueBytes < 0 || l.QueueBytes > MaxQueueBytes:
+		return bad("queue bytes %d: want 0 (default) to %d", l.QueueBytes, MaxQueueBytes)
+	case l.FlushInterval < 0 || l.RetryInitial < 0 || l.RetryMax < 0 || l.RetryMaxElapsed < 0:
+		return bad("negative duration in the limits")
+	}
+	return nil
+}
+
 // WithDefaults fills in the zero fields.
 func (l Limits) WithDefaults() Limits {
 	if l.MaxOps <= 0 {
@@ -104,14 +134,14 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, sink D
 		return from, fmt.Errorf("%w: no dead-letter sink", ErrBadConfig)
 	}
 	spec.Limits = lim
-	dec, closeSrc, err := openDecoder(ctx, spec, open)
+	dec, mem, closeSrc, err := openDecoder(ctx, spec, open, e.Budget)
 	if err != nil {
 		return from, err
 	}
 	defer closeSrc()
 
 	p := &pipeline{
-		budget: e.Budget, bulk: e.Bulk, sink: sink, spec: spec, lim: lim, log: e.logger(),
+		budget: e.Budget, mem: mem, bulk: e.Bulk, sink: sink, spec: spec, lim: lim, log: e.logger(),
 		queue:      newQueue(lim.QueueBytes),
 		requests:   make(chan *request),
 		wm:         newWatermark(from, spec.Start, spec.End),
@@ -132,6 +162,9 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, sink D
 
 // limits fills in spec's defaults and checks them, and the format, against the budget.
 func (e *Engine) limits(spec ChunkSpec) (Limits, error) {
+	if err := spec.Limits.Validate(); err != nil {
+		return Limits{}, err
+	}
 	lim := spec.Limits.WithDefaults()
 	if lim.QueueBytes <= 0 {
 		lim.QueueBytes = min(2*lim.MaxBytes, e.Budget.Max())

@@ -18,6 +18,7 @@ import (
 // watermark turns what they finished into checkpoints.
 type pipeline struct {
 	budget     *Budget
+	mem        *decodeMemory // the decoder's memory, which the producer may take from
 	bulk       *es.Client
 	sink       DeadLetterSink
 	spec       ChunkSpec
@@ -103,6 +104,7 @@ type producer struct {
 
 func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
 	pr := &producer{pipeline: p, ids: newIDHasher(p.spec.Bucket, p.spec.Key), cur: newRequest(p.budget)}
+	p.mem.beforeWait = pr.flush
 	defer func() {
 		pr.cur.free()
 		p.queue.close()
@@ -136,7 +138,7 @@ func (pr *producer) add(ctx context.Context, rec Record) error {
 	pr.setAction(id)
 	size := len(pr.action) + len(rec.Data) + 1
 	if rec.Err == nil && int64(size) > pr.lim.MaxBytes {
-		rec.Err = tooLongError(rec.End, rec.Offset, int(pr.lim.MaxBytes))
+		rec.Err = tooLongError(int64(len(rec.Data)), int(pr.lim.MaxBytes))
 	}
 	if rec.Err != nil {
 		return pr.refuse(ctx, rec)
@@ -160,9 +162,9 @@ func (pr *producer) id(rec *Record) []byte {
 		pr.idBuf = pr.ids.appendID(pr.idBuf[:0], rec.Offset)
 		return pr.idBuf
 	}
-	id, err := fieldValue(rec.Data, pr.spec.IDField)
+	id, err := idFieldValue(rec.Data, pr.spec.IDField)
 	if err != nil {
-		rec.Err = fmt.Errorf("id field: %w", err)
+		rec.Err = err
 	}
 	return id
 }
@@ -178,19 +180,22 @@ func (pr *producer) setAction(id []byte) {
 	pr.action = append(a, "}}\n"...)
 }
 
-// refuse keeps a record that will not be sent, for the dead-letter sink.
+// refuse keeps a record that will not be sent, for the dead-letter sink: a charged copy of its
+// head (at most previewBytes), with its length and hash.
 func (pr *producer) refuse(ctx context.Context, rec Record) error {
-	n := int64(len(rec.Data))
+	d := DeadLetter{
+		Time: time.Now(), Index: pr.spec.Index, Object: pr.spec.object(), Offset: rec.Offset,
+		ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
+	}
+	d.setRecord(rec)
+	n := int64(len(d.Record))
 	if err := pr.charge(ctx, n); err != nil {
 		return err
 	}
+	d.Record = append([]byte(nil), d.Record...)
 	pr.cur.charge(n)
 	pr.cur.end = rec.End
-	pr.cur.rejects = append(pr.cur.rejects, DeadLetter{
-		Time: time.Now(), Index: pr.spec.Index, Object: pr.spec.object(), Offset: rec.Offset,
-		ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
-		Record: append([]byte(nil), rec.Data...), Truncated: rec.Truncated,
-	})
+	pr.cur.rejects = append(pr.cur.rejects, d)
 	return nil
 }
 
@@ -202,10 +207,7 @@ func (pr *producer) newBlock(ctx context.Context, size int) error {
 			return err
 		}
 	}
-	capacity := size
-	if pr.budget.Max() >= 64*blockBytes {
-		capacity = max(blockBytes, size)
-	}
+	capacity := blockCapacity(pr.budget, size)
 	if err := pr.charge(ctx, int64(capacity)); err != nil {
 		return err
 	}
@@ -224,19 +226,27 @@ func (pr *producer) push(ctx context.Context) error {
 	return nil
 }
 
-// charge takes n bytes from the budget; if it has to wait, the current request is queued
-// first, so that its bytes can be sent and come back.
+// charge takes n bytes from the budget, first from what the decoder reserved for the record at
+// hand (see decodeMemory.take); if it has to wait, the current request is queued first, so
+// that its bytes can be sent and come back.
 func (pr *producer) charge(ctx context.Context, n int64) error {
+	n -= pr.mem.take(n)
 	if pr.budget.TryAcquire(n) {
 		return nil
 	}
-	if !pr.cur.empty() {
-		pr.cur.urgent = true
-		if err := pr.push(ctx); err != nil {
-			return err
-		}
+	if err := pr.flush(ctx); err != nil {
+		return err
 	}
 	return pr.budget.Acquire(ctx, n)
+}
+
+// flush queues the current request, marked urgent, before the producer waits for the budget.
+func (pr *producer) flush(ctx context.Context) error {
+	if pr.cur.empty() {
+		return nil
+	}
+	pr.cur.urgent = true
+	return pr.push(ctx)
 }
 
 // batcher joins queued requests into full ones: at most MaxOps documents and MaxBytes of body

@@ -50,16 +50,13 @@ func (p *pipeline) sendBatch(ctx context.Context, b *request, results *[]es.Item
 // is the retry loop (retryable items resent alone after the batch's backoff, a 413 or a
 // whole-request 400 split in halves); settle says what an outcome means for a document.
 func (p *pipeline) sendItems(ctx context.Context, b *request, idx []int, results *[]es.ItemResult, st *Stats) error {
-	var owned []byte // a body built here for a subset (retries and splits only); requests of a job are sequential
+	var parts [][]byte // the body of a subset (retries and splits): slices of b's blocks, not copies
 	job := &es.BulkJob{
 		Index:   p.spec.Index,
 		Backoff: es.RetryPolicy{Initial: p.lim.RetryInitial, Max: p.lim.RetryMax, MaxElapsed: p.lim.RetryMaxElapsed}.Start(),
 		Body: func(idx []int) [][]byte {
-			owned = owned[:0]
-			for _, i := range idx {
-				owned = append(owned, b.wire(i)...)
-			}
-			return [][]byte{owned}
+			parts = b.wireOf(idx, parts[:0])
+			return parts
 		},
 		Settle:   func(i int, c es.Class, r es.ItemResult) (bool, error) { return false, p.settle(b, i, c, r, st) },
 		Describe: func(i int) string { return fmt.Sprintf("%s at offset %d", p.spec.object(), b.items[i].off) },
@@ -93,9 +90,13 @@ func (p *pipeline) settle(b *request, i int, c es.Class, r es.ItemResult, st *St
 }
 
 // deadLetter queues item i for the dead-letter sink; it is counted once the sink stored it.
+// Its Record is the head of the document in b's blocks, not a copy: b is freed only after
+// the sink has written it (see DeadLetterSink).
 func (p *pipeline) deadLetter(b *request, i int, status int, typ, reason string) {
-	b.rejects = append(b.rejects, DeadLetter{
+	d := DeadLetter{
 		Time: time.Now(), Index: p.spec.Index, Object: p.spec.object(), Offset: b.items[i].off,
-		Status: status, ErrorType: typ, Reason: reason, Record: append([]byte(nil), b.doc(i)...),
-	})
+		Status: status, ErrorType: typ, Reason: reason,
+	}
+	d.setRecord(Record{Data: b.doc(i)})
+	b.rejects = append(b.rejects, d)
 }

@@ -139,7 +139,7 @@ func validateIngest(in workflows.BackfillInput) error {
 	case in.HeartbeatTimeout < time.Second:
 		return errors.New("--heartbeat-timeout must be at least 1s")
 	}
-	return nil
+	return ingest.Limits{MaxOps: l.MaxOps, MaxBytes: l.MaxBytes, Inflight: l.Inflight}.Validate()
 }
 
 // validateIndexName applies Elasticsearch's rules for index (and alias) names, so that a typo

@@ -140,12 +140,19 @@ func (c Config) transport(tlsCfg *tls.Config) *http.Transport {
 	}
 }
 
-// RedactURL returns u with any password in it masked, for messages; an address that does not
-// parse is not shown at all.
+// RedactURL returns u with any password in it masked, for messages. An address that is not an
+// http(s) URL (it does not parse, or "user:pass@host" parses as scheme "user") shows only what
+// follows its last '@': anything before it may be a credential.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
+	if err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Opaque == "" {
+		return p.Redacted()
+	}
+	if i := strings.LastIndexByte(u, '@'); i >= 0 {
+		return "xxxxx@" + u[i+1:]
+	}
 	if err != nil {
 		return "(unparsable address)"
 	}
-	return p.Redacted()
+	return u
 }
