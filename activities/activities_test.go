@@ -672,3 +672,45 @@ func TestPlanPageBoundsItsSize(t *testing.T) {
 	}
 	checkTiling(t, "big.ndjson", out.Chunks, int64(len(data)))
 }
+
+// TestIngestStallFailsTheAttempt hangs every _bulk request after the first one (no answer, no
+// timeout within the test): the chunk stops heartbeating after StallTimeout without progress
+// and fails its attempt with a retryable error at the checkpoint it reached, from which the
+// next attempt resumes.
+func TestIngestStallFailsTheAttempt(t *testing.T) {
+	f := newFixture(t, esfake.Options{Fault: func(r *esfake.Request) esfake.Decision {
+		return esfake.Decision{Hang: r.Endpoint == esfake.Bulk && r.Seq > 1}
+	}})
+	f.acts.StallTimeout = 300 * time.Millisecond
+	data, offsets := records(100)
+	etag := f.s3.Put(t, bucket, "hang.ndjson", data)
+	hbs := &heartbeats{}
+	type result struct{ err error }
+	done := make(chan result, 1)
+	go func() {
+		_, err := f.ingest(t, f.env(hbs), activities.IngestChunkInput{
+			Source: source("hang.ndjson"),
+			Chunk:  activities.Chunk{Key: "hang.ndjson", ETag: etag, Size: int64(len(data)), End: -1},
+			Limits: activities.Limits{MaxOps: 10, Inflight: 1},
+		})
+		done <- result{err}
+	}()
+	var err error
+	select {
+	case r := <-done:
+		err = r.err
+	case <-time.After(60 * time.Second):
+		t.Fatal("IngestChunk still running 60s into a hung _bulk request: no stall detection")
+	}
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.NonRetryable() || !strings.Contains(err.Error(), "stalled") {
+		t.Fatalf("err = %v, want a retryable stall error", err)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("s3://data/hang.ndjson at offset %d", offsets[10])) {
+		t.Errorf("error %q does not name the object and the checkpoint %d", err, offsets[10])
+	}
+	got := hbs.all()
+	if last := got[len(got)-1]; last.Checkpoint != offsets[10] || last.Stats.Indexed != 10 {
+		t.Fatalf("last heartbeat %+v, want checkpoint %d with 10 indexed", last, offsets[10])
+	}
+}
