@@ -69,6 +69,7 @@ type Activities struct {
 
 	mu    sync.Mutex
 	sinks map[string]ingest.DeadLetterSink // by "index:<name>" or "file:<path>"
+	ops   map[string]string                // bulk action by target index, decided once
 }
 
 // registry is what Register needs: a worker.Worker, or a testsuite environment.
@@ -283,6 +284,9 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 	if err != nil {
 		return ChunkProgress{}, classify(err, "ingesting "+object, nil)
 	}
+	if spec.Op, err = a.op(ctx, spec.Index); err != nil {
+		return ChunkProgress{}, classify(err, fmt.Sprintf("ingesting %s: resolving the target %q", object, spec.Index), nil)
+	}
 	a.logger().Info("chunk started", "object", object, "start", spec.Start, "end", spec.End, "resume", spec.From().Checkpoint,
 		"attempt", activity.GetInfo(ctx).Attempt)
 
@@ -465,6 +469,32 @@ func classify(err error, where string, last *ChunkProgress) error {
 		return temporal.NewNonRetryableApplicationError(msg, typ, err, *last)
 	}
 	return temporal.NewNonRetryableApplicationError(msg, typ, err)
+}
+
+// op is the bulk action for index: create for a data stream (which takes nothing else),
+// else index. Each worker process asks the cluster once per index.
+func (a *Activities) op(ctx context.Context, index string) (string, error) {
+	a.mu.Lock()
+	op, ok := a.ops[index]
+	a.mu.Unlock()
+	if ok {
+		return op, nil
+	}
+	ds, err := a.Engine.Bulk.IsDataStream(ctx, index)
+	if err != nil {
+		return "", err
+	}
+	op = ingest.OpIndex
+	if ds {
+		op = ingest.OpCreate
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ops == nil {
+		a.ops = map[string]string{}
+	}
+	a.ops[index] = op
+	return op, nil
 }
 
 // sink returns the dead-letter sink Source.DeadLetter names (see ingest.ParseDeadLetter),
