@@ -155,7 +155,15 @@ func (a *Activities) PlanPage(ctx context.Context, in PlanPageInput) (PlanPageOu
 	}
 	compressions := make([]string, len(objs))
 	for i, o := range objs {
-		if compressions[i], err = a.compressionOf(ctx, bucket, o, in.Source.Compression, chunkSize); err != nil {
+		compressions[i], err = a.compressionOf(ctx, bucket, o, in.Source.Compression, chunkSize)
+		if errors.Is(err, s3source.ErrObjectChanged) || errors.Is(err, s3source.ErrNotFound) {
+			// Replaced or deleted since the listing: one whole-object chunk, whose read fails
+			// the same way and names the object, so the backfill counts one failed chunk
+			// instead of failing its planning.
+			a.logger().Warn("object changed or vanished while planning", "object", "s3://"+bucket+"/"+o.Key, "err", err)
+			compressions[i], err = ingest.CompressionAuto, nil
+		}
+		if err != nil {
 			return PlanPageOutput{}, classify(err, fmt.Sprintf("planning s3://%s/%s", bucket, o.Key), nil)
 		}
 	}

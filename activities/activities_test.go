@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -712,5 +717,62 @@ func TestIngestStallFailsTheAttempt(t *testing.T) {
 	got := hbs.all()
 	if last := got[len(got)-1]; last.Checkpoint != offsets[10] || last.Stats.Indexed != 10 {
 		t.Fatalf("last heartbeat %+v, want checkpoint %d with 10 indexed", last, offsets[10])
+	}
+}
+
+// TestPlanPageObjectVanishedOrChanged deletes one object and replaces another between the
+// listing and the planner's look at their first bytes (a proxy does it when the planner's GET
+// arrives): the page is planned anyway, each of the two as one whole-object chunk, whose
+// ingestion then fails for good naming the object. So the backfill counts failed chunks
+// instead of failing its planning.
+func TestPlanPageObjectVanishedOrChanged(t *testing.T) {
+	f := newFixture(t, esfake.Options{})
+	data, _ := records(60)
+	for _, k := range []string{"v/a.ndjson", "v/changed.ndjson", "v/gone.ndjson"} {
+		f.s3.Put(t, bucket, k, data)
+	}
+	target, err := url.Parse(f.s3.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the Host the client signed
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.Header.Get("Range") != "" {
+			once.Do(func() {
+				ctx := context.Background()
+				if _, err := f.s3.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("v/gone.ndjson")}); err != nil {
+					t.Errorf("delete: %v", err)
+				}
+				f.s3.Put(t, bucket, "v/changed.ndjson", append(data, data...))
+			})
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if f.acts.S3, err = s3source.New(ctx, s3source.Config{Endpoint: srv.URL, Region: s3test.Region}); err != nil {
+		t.Fatal(err)
+	}
+
+	out := f.plan(t, activities.PlanPageInput{Source: source("v/"), ChunkSize: 1000})
+	byKey := map[string][]activities.Chunk{}
+	for _, c := range out.Chunks {
+		byKey[c.Key] = append(byKey[c.Key], c)
+	}
+	if out.Objects != 3 || len(byKey["v/a.ndjson"]) < 2 {
+		t.Fatalf("planned %d objects, chunks %v", out.Objects, byKey)
+	}
+	for key, typ := range map[string]string{"v/gone.ndjson": activities.ErrTypeNotFound, "v/changed.ndjson": activities.ErrTypeObjectChanged} {
+		cs := byKey[key]
+		if len(cs) != 1 || cs[0].Start != 0 || cs[0].End != -1 || cs[0].Compression != ingest.CompressionAuto {
+			t.Fatalf("%s: chunks %+v, want one whole-object chunk", key, cs)
+		}
+		_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: source("v/"), Chunk: cs[0]})
+		appErr := checkAppError(t, err, typ)
+		if !strings.Contains(appErr.Message(), "s3://data/"+key) {
+			t.Errorf("message %q does not name the object", appErr.Message())
+		}
 	}
 }
