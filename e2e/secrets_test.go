@@ -148,16 +148,7 @@ func workflowDump(t *testing.T, c client.Client, id string) map[string][]byte {
 		if err != nil {
 			t.Fatalf("reading the history of %s: %v", id, err)
 		}
-		b, err := proto.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, err := protojson.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		where := fmt.Sprintf("event %d (%s) of %s", ev.GetEventId(), ev.GetEventType(), id)
-		out[where] = append(b, js...)
+		out[fmt.Sprintf("event %d (%s) of %s", ev.GetEventId(), ev.GetEventType(), id)] = encodings(t, ev)
 	}
 	if len(out) == 0 {
 		t.Fatalf("workflow %s: empty history", id)
@@ -166,16 +157,22 @@ func workflowDump(t *testing.T, c client.Client, id string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := proto.Marshal(desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := protojson.Marshal(desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out["description of "+id] = append(b, js...)
+	out["description of "+id] = encodings(t, desc)
 	return out
+}
+
+// encodings is m as protobuf (payloads as the bytes the converter wrote) followed by m as JSON.
+func encodings(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, js...)
 }
 
 // newSecuredClient is an esClient of the secured node: its CA, its file-realm user.
