@@ -10,8 +10,12 @@ SHELL := bash
 .ONESHELL:
 
 GO ?= go
-# Flags for the full test run. Add -race here once the suite is fast enough for it on 2 cores.
+# Flags for the full test run.
 GOTEST_FLAGS ?= -count=1 -timeout 60m
+# The engine, the activities and the workflows run a second time under the race detector, with
+# -short (which skips the million-object workflow test and the fault table, both run above).
+RACE_PKGS ?= ./ingest/... ./activities/... ./workflows/...
+RACE_FLAGS ?= -race -short -count=1 -timeout 30m
 # Packages vetted and tested; narrow it while working: make test PKGS=./internal/esfake/...
 PKGS ?= ./...
 # How long `make fuzz` (and so `make test`) runs each fuzz target; FUZZTIME=0 skips fuzzing.
@@ -66,6 +70,7 @@ test: versitygw engines-install
 	unit=$$($(GO) list $(PKGS) | grep -v '/e2e$$' || true)
 	e2e=$$($(GO) list $(PKGS) | grep '/e2e$$' || true)
 	if [ -n "$$unit" ]; then echo "go test $(GOTEST_FLAGS) (all but e2e)"; $(GO) test $(GOTEST_FLAGS) $$unit; fi
+	if [ -n "$(RACE_PKGS)" ]; then echo "go test $(RACE_FLAGS) $(RACE_PKGS)"; $(GO) test $(RACE_FLAGS) $(RACE_PKGS); fi
 	if [ -n "$$e2e" ]; then echo "go test $(GOTEST_FLAGS) $$e2e"; $(GO) test $(GOTEST_FLAGS) $$e2e; fi
 	$(MAKE) --no-print-directory fuzz
 

@@ -30,12 +30,12 @@ const (
 	crashInflight     = 2
 	crashBulkDelay    = 200 * time.Millisecond
 	crashHeartbeat    = 5 * time.Second
-	crashKills        = 3
+	crashKills        = 5
 	crashRunTimeout   = 5 * time.Minute
 	crashStallTimeout = 2 * time.Minute // for the index to grow between kills
 )
 
-// TestCrashAndResume SIGKILLs the only worker in the middle of chunks, three times, starting a
+// TestCrashAndResume SIGKILLs the only worker in the middle of chunks, five times, starting a
 // new one each time. The run must complete with every record indexed exactly once, and re-send
 // no more records than the design promises: per kill, what was in flight plus what was
 // acknowledged since the last heartbeat that reached the server (the SDK sends at most one
@@ -79,7 +79,7 @@ func TestCrashAndResume(t *testing.T) {
 	midChunks := 0
 	killed := 0 // chunk attempts killed
 	for k := range crashKills {
-		threshold := total * int64(15+25*k) / 100
+		threshold := total * int64(10+80*k/crashKills) / 100 // 10, 26, 42, 58, 74 %
 		waitFor(t, crashStallTimeout, fmt.Sprintf("index_total to reach %d and worker %d to be inside a chunk (kill %d)", threshold, w.pid(), k+1), func() bool {
 			if s.last().total < threshold {
 				return false

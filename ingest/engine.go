@@ -91,12 +91,22 @@ type ChunkSpec struct {
 	Compression string
 	Index       string
 	IDField     string // top-level field (CSV: column) whose value is the _id; empty: DocumentID
-	Start, End  int64  // End < 0: to the end of the object
+	// Op is the bulk action: OpIndex (or empty), or OpCreate for a data stream, which takes
+	// nothing else. With OpCreate a document that already exists (409, as when a resumed
+	// chunk sends its tail again) counts as indexed: its id says it is the same record.
+	Op         string
+	Start, End int64 // End < 0: to the end of the object
 	// Resume is the checkpoint of an earlier attempt, a record boundary, with the counters of
 	// the records before it. A Checkpoint not past Start means none: see From.
 	Resume Progress
 	Limits Limits
 }
+
+// Bulk actions of ChunkSpec.Op.
+const (
+	OpIndex  = "index"
+	OpCreate = "create"
+)
 
 // From is where the chunk starts: the checkpoint it resumes from, or Start, with the counters
 // of the records before it. Every checkpoint the run reports is at least From.
@@ -174,6 +184,9 @@ func (e *Engine) limits(spec ChunkSpec) (Limits, error) {
 	}
 	if spec.Format != FormatNDJSON && spec.Format != FormatCSV {
 		return lim, fmt.Errorf("%w: unknown format %q (want ndjson or csv)", ErrBadConfig, spec.Format)
+	}
+	if spec.Op != "" && spec.Op != OpIndex && spec.Op != OpCreate {
+		return lim, fmt.Errorf("%w: unknown bulk action %q (want index or create)", ErrBadConfig, spec.Op)
 	}
 	return lim, nil
 }

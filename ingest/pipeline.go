@@ -100,6 +100,26 @@ type producer struct {
 	idBuf  []byte
 	action []byte   // the action line of the record at hand
 	cur    *request // being filled
+
+	idFound   bool // a record had the id field
+	idMissing int  // records without it, while none had it
+}
+
+// idFieldProbe is how many records without the id field, and none with it, stop a chunk with
+// ErrBadConfig: an id field that no record has would otherwise dead-letter every record.
+const idFieldProbe = 100
+
+// checkIDField stops the chunk when its first idFieldProbe records lack the id field, or
+// when every record of an object's first chunk does (at its end).
+func (pr *producer) checkIDField(end bool) error {
+	if pr.spec.IDField == "" || pr.idFound || pr.idMissing == 0 {
+		return nil
+	}
+	if pr.idMissing < idFieldProbe && !(end && pr.spec.From().Checkpoint == 0) {
+		return nil
+	}
+	return fmt.Errorf("%w: none of the first %d records of %s from offset %d has the id field %q",
+		ErrBadConfig, pr.idMissing, pr.spec.object(), pr.spec.From().Checkpoint, pr.spec.IDField)
 }
 
 func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
@@ -117,6 +137,9 @@ func (p *pipeline) produce(ctx context.Context, dec Decoder) error {
 		}
 		rec, err := dec.Next()
 		if errors.Is(err, io.EOF) {
+			if err := pr.checkIDField(true); err != nil {
+				return err
+			}
 			pr.cur.end, pr.cur.final = max(pr.cur.end, dec.Pos()), true
 			return pr.push(ctx)
 		}
@@ -135,6 +158,9 @@ func (pr *producer) add(ctx context.Context, rec Record) error {
 		rec.Err = errors.New("not valid JSON")
 	}
 	id := pr.id(&rec)
+	if err := pr.checkIDField(false); err != nil {
+		return err
+	}
 	pr.setAction(id)
 	size := len(pr.action) + len(rec.Data) + 1
 	if rec.Err == nil && int64(size) > pr.lim.MaxBytes {
@@ -165,13 +191,20 @@ func (pr *producer) id(rec *Record) []byte {
 	id, err := idFieldValue(rec.Data, pr.spec.IDField)
 	if err != nil {
 		rec.Err = err
+		pr.idMissing++
+	} else {
+		pr.idFound = true
 	}
 	return id
 }
 
 // setAction writes the action line of a document with the given _id: {"index":{"_id":"..."}}\n
+// (or "create", per ChunkSpec.Op).
 func (pr *producer) setAction(id []byte) {
 	a := append(pr.action[:0], `{"index":{"_id":`...)
+	if pr.spec.Op == OpCreate {
+		a = append(pr.action[:0], `{"create":{"_id":`...)
+	}
 	if pr.spec.IDField == "" {
 		a = append(append(append(a, '"'), id...), '"') // base64url: nothing to escape
 	} else {

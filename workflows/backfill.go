@@ -139,10 +139,11 @@ type backfill struct {
 	running []*runningChunk
 	plan    workflow.Future // the PlanPage in flight, or nil
 
-	canceled bool  // the workflow was canceled
-	planErr  error // planning failed for good
-	draining bool  // continue-as-new is due: start nothing, wait for the window to empty
-	final    string
+	canceled   bool  // the workflow was canceled
+	failErr    error // the backfill failed for good: planning, or errStopped (stopOnConfigError)
+	stopReason string
+	draining   bool // continue-as-new is due: start nothing, wait for the window to empty
+	final      string
 
 	activities int // scheduled by this run
 	signals    int // received by this run
@@ -211,9 +212,13 @@ func (b *backfill) run(ctx workflow.Context) (BackfillResult, error) {
 			case b.canceled:
 				b.final = PhaseCanceled
 				return b.result(ctx), ctx.Err()
-			case b.planErr != nil:
+			case b.failErr == errStopped:
 				b.final = PhaseFailed
-				return b.result(ctx), b.planErr
+				res := b.result(ctx)
+				return res, temporal.NewNonRetryableApplicationError(b.stopReason, ErrTypeChunksFailed, nil, res)
+			case b.failErr != nil:
+				b.final = PhaseFailed
+				return b.result(ctx), b.failErr
 			case b.st.ListingDone && len(b.st.Pending) == 0:
 				return b.finish(ctx)
 			case b.draining:
@@ -229,12 +234,12 @@ func (b *backfill) run(ctx workflow.Context) (BackfillResult, error) {
 // becomes due: checked before each activity is scheduled, so a run never schedules past the
 // bound, however many chunks a refill would start at once.
 func (b *backfill) stopping(ctx workflow.Context) bool {
-	if !b.draining && !b.canceled && b.planErr == nil && b.continueAsNewDue(ctx) {
+	if !b.draining && !b.canceled && b.failErr == nil && b.continueAsNewDue(ctx) {
 		b.draining = true
 		b.logger.Info("Continue-as-new due; draining running chunks",
 			"running", len(b.running), "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength())
 	}
-	return b.canceled || b.planErr != nil || b.draining
+	return b.canceled || b.failErr != nil || b.draining
 }
 
 // startWork fills the window from the pending queue and plans the next page when the queue
@@ -275,7 +280,7 @@ func (b *backfill) pageFinished(f workflow.Future) {
 		if b.canceled && temporal.IsCanceledError(err) {
 			return
 		}
-		b.planErr = temporal.NewNonRetryableApplicationError(
+		b.failErr = temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("planning the page after cursor %q: %s", b.st.Cursor, errorMessage(err)),
 			ErrTypePlanFailed, err)
 		b.logger.Warn("Planning failed; waiting for running chunks", "error", err, "running", len(b.running))
@@ -323,8 +328,35 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 		}
 		b.logger.Warn("Chunk failed", "key", fc.Key, "start", fc.Start, "end", fc.End,
 			"errorType", fc.ErrorType, "error", fc.Error)
+		b.stopOnConfigError(fc)
 	}
 }
+
+// stopOnConfigError fails the backfill when fc failed for a reason every other chunk would
+// hit too (credentials, a target that takes no writes, a configuration that cannot work): it
+// starts nothing more, waits for the running chunks and fails with that reason, instead of
+// failing every chunk of the dataset one by one.
+func (b *backfill) stopOnConfigError(fc FailedChunk) {
+	switch fc.ErrorType {
+	case activities.ErrTypeUnauthorized, activities.ErrTypeIndexNotAllowed, activities.ErrTypeBadConfig:
+	default:
+		return
+	}
+	if b.failErr != nil || workflow.GetVersion(b.waitCtx, stopOnConfigErrorChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	b.failErr = errStopped
+	b.stopReason = "stopped: a chunk failed for a reason every chunk would meet: " + describeFailed(fc)
+	b.logger.Warn("Backfill stopping; waiting for running chunks", "errorType", fc.ErrorType, "running", len(b.running))
+}
+
+// errStopped marks failErr when stopOnConfigError stopped the backfill; run returns an
+// ErrTypeChunksFailed error with the final result instead.
+var errStopped = errors.New("stopped")
+
+// stopOnConfigErrorChange versions stopOnConfigError: histories written before it went on
+// after such a failure.
+const stopOnConfigErrorChange = "stop-on-config-error"
 
 // reached returns the checkpoint a chunk that ended with err got to, when err carries one past
 // where the chunk started: IngestChunk puts its last ChunkProgress in the details of its canceled
@@ -517,7 +549,7 @@ func (b *backfill) phase() string {
 		return b.final
 	case b.canceled:
 		return PhaseCanceling
-	case b.planErr != nil:
+	case b.failErr != nil:
 		return PhaseFailing
 	case b.draining:
 		return PhaseDraining

@@ -95,6 +95,9 @@ func (c *Client) Flavor() Flavor  { return c.flavor }
 func (c *Client) Version() string { return c.version }
 func (c *Client) String() string  { return string(c.flavor) + " " + c.version }
 
+// RequestTimeout is how long one request may wait for its answer (Config.RequestTimeout).
+func (c *Client) RequestTimeout() time.Duration { return c.timeout }
+
 // detect finds out the product. Elasticsearch sends "X-Elastic-Product: Elasticsearch" on
 // every answer, whatever its status, so the header on GET / decides even when GET / itself
 // is not served (the 8.19 integ-test distribution answers it 405, proxies may refuse it).
