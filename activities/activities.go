@@ -272,7 +272,7 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 	a.logger().Info("chunk started", "object", object, "start", spec.Start, "end", spec.End, "resume", spec.From().Checkpoint,
 		"attempt", activity.GetInfo(ctx).Attempt)
 
-	last, err := a.run(ctx, spec, in.Chunk.ETag, sink)
+	last, err := a.run(ctx, spec, in.Chunk, sink)
 	if err == nil {
 		a.logger().Info("chunk done", "object", object, "start", spec.Start, "end", spec.End, "read", last.Stats.Read,
 			"indexed", last.Stats.Indexed, "dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried)
@@ -310,7 +310,7 @@ func (a *Activities) heartbeatDetails(ctx context.Context, key string) *ChunkPro
 // run runs the engine on spec while heartbeating its checkpoints, and returns the last one.
 // It stops at a checkpoint, with errWorkerStopping, when the worker shuts down, before the SDK
 // cancels the activity outright.
-func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string, sink ingest.DeadLetterSink) (ChunkProgress, error) {
+func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, chunk Chunk, sink ingest.DeadLetterSink) (ChunkProgress, error) {
 	hb := newHeartbeater(ctx, progressOf(spec.From()), a.heartbeatInterval(ctx))
 	go hb.run()
 
@@ -323,11 +323,16 @@ func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string
 		case <-runCtx.Done():
 		}
 	}()
+	src := newSourceCounter(spec, chunk.Size)
 	open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
-		return a.S3.Open(ctx, spec.Bucket, spec.Key, etag, offset)
+		rc, err := a.S3.Open(ctx, spec.Bucket, spec.Key, chunk.ETag, offset)
+		if err != nil {
+			return nil, err
+		}
+		return src.reader(rc), nil
 	}
-	prog, err := a.Engine.Ingest(runCtx, spec, open, sink, func(p ingest.Progress) { hb.update(progressOf(p)) })
-	last := progressOf(prog)
+	prog, err := a.Engine.Ingest(runCtx, spec, open, sink, func(p ingest.Progress) { hb.update(src.progress(p)) })
+	last := src.progress(prog)
 	// The final checkpoint is heartbeated before the activity returns: on failure the SDK
 	// sends it, and the next attempt resumes there.
 	hb.stop(last)

@@ -88,7 +88,7 @@ func TestWireTypesStayAsRecorded(t *testing.T) {
 	}{
 		{Limits{}, []string{"MaxOps", "MaxBytes", "FlushInterval", "Inflight", "RetryMaxElapse"}},
 		{ChunkStats{}, []string{"Read", "Indexed", "Retried", "DeadLettered", "Bytes"}},
-		{ChunkProgress{}, []string{"Checkpoint", "Stats"}},
+		{ChunkProgress{}, []string{"Checkpoint", "Stats", "SourceBytes"}}, // SourceBytes: added; absent in old heartbeats
 		{Chunk{}, []string{"Key", "ETag", "Size", "Start", "End", "Compression", "Resume"}},
 	} {
 		typ := reflect.TypeOf(c.v)

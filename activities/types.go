@@ -140,6 +140,11 @@ func (s ChunkStats) engine() ingest.Stats {
 type ChunkProgress struct {
 	Checkpoint int64
 	Stats      ChunkStats
+	// SourceBytes is how far the chunk got in the stored object, in the units of Chunk.Size
+	// (compressed bytes for a compressed object, where Checkpoint and Stats.Bytes count
+	// decompressed ones), for progress displays; see sourceCounter. Approximate for compressed
+	// objects (the read-ahead is counted), 0 in heartbeats sent before the field existed.
+	SourceBytes int64
 }
 
 func progressOf(p ingest.Progress) ChunkProgress {

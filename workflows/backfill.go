@@ -301,6 +301,7 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 	switch {
 	case err == nil:
 		b.st.Stats.Add(out.Stats)
+		b.st.BytesDone += sourceBytes(rc.chunk)
 		b.st.ChunksDone++
 	case b.canceled && temporal.IsCanceledError(err):
 		// Neither done nor failed: back to the queue, from the checkpoint the chunk stopped at,
@@ -324,6 +325,15 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 		b.logger.Warn("Chunk failed", "key", fc.Key, "start", fc.Start, "end", fc.End,
 			"errorType", fc.ErrorType, "error", fc.Error)
 	}
+}
+
+// sourceBytes is the length of c's range in the stored object, compressed or not.
+func sourceBytes(c activities.Chunk) int64 {
+	end := c.End
+	if end < 0 || end > c.Size {
+		end = c.Size
+	}
+	return max(end-c.Start, 0)
 }
 
 // reached returns the checkpoint a chunk that ended with err got to, when err carries one past
@@ -538,8 +548,10 @@ func (b *backfill) progress(ctx workflow.Context) Progress {
 		ChunksPending:     len(b.st.Pending),
 		Objects:           b.st.Objects,
 		Bytes:             b.st.Bytes,
+		BytesDone:         b.st.BytesDone,
 		Stats:             b.st.Stats,
 		Elapsed:           elapsed,
+		StartTime:         b.st.StartTime,
 		Paused:            b.st.Paused,
 		Concurrency:       b.st.Concurrency,
 		ListingDone:       b.st.ListingDone,

@@ -243,14 +243,35 @@ func deadLetterTarget(src activities.Source) string {
 	return src.DeadLetter
 }
 
-// warnNoWorker says so when no worker polls the task queue: the backfill would wait for one
-// without a sign. Best effort: any error is ignored.
+// How long `sluice ingest` looks for a worker on the task queue before warning that there is
+// none: a worker started a moment ago may not have polled yet.
+const (
+	noWorkerGrace      = 3 * time.Second
+	noWorkerRetryEvery = 250 * time.Millisecond
+)
+
+// warnNoWorker says so when no worker polls the task queue within noWorkerGrace: the backfill
+// would wait for one without a sign. Best effort: any error is ignored.
 func warnNoWorker(ctx context.Context, c client.Client, taskQueue string, stderr io.Writer) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, noWorkerGrace+5*time.Second)
 	defer cancel()
-	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
-	if err == nil && len(resp.GetPollers()) == 0 {
-		fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
-			taskQueue, taskQueue)
+	deadline := time.Now().Add(noWorkerGrace)
+	tick := time.NewTicker(noWorkerRetryEvery)
+	defer tick.Stop()
+	for {
+		resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err != nil || len(resp.GetPollers()) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
+	fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
+		taskQueue, taskQueue)
 }

@@ -34,7 +34,13 @@ type (
 		Indexed      int64 `json:"indexed"`
 		DeadLettered int64 `json:"dead_lettered"`
 		Retried      int64 `json:"retried"`
-		BytesRead    int64 `json:"bytes_read"`
+		BytesRead    int64 `json:"bytes_read"` // of the records, after decompression
+	}
+	runningJSON struct {
+		Chunks      int         `json:"chunks"`      // IngestChunk activities pending
+		Heartbeated int         `json:"heartbeated"` // of them, those that reported progress
+		Records     recordsJSON `json:"records"`     // as of their last heartbeats
+		SourceBytes int64       `json:"source_bytes"`
 	}
 	failedChunkJSON struct {
 		Key        string `json:"key"`
@@ -58,7 +64,12 @@ type (
 	}
 	progressJSON struct {
 		Phase          string            `json:"phase"`
-		Records        recordsJSON       `json:"records"` // finished chunks only
+		Records        recordsJSON       `json:"records"`  // finished and running chunks
+		Finished       recordsJSON       `json:"finished"` // finished chunks only
+		Running        *runningJSON      `json:"running,omitempty"`
+		BytesDone      int64             `json:"bytes_done"` // source bytes, comparable with bytes
+		BytesPerSecond float64           `json:"bytes_per_second"`
+		ETASeconds     *float64          `json:"eta_seconds,omitempty"` // absent while unknown
 		ChunksPlanned  int64             `json:"chunks_planned"`
 		ChunksDone     int64             `json:"chunks_done"`
 		ChunksFailed   int64             `json:"chunks_failed"`
@@ -91,7 +102,7 @@ func (r *report) toJSON() statusJSON {
 	if res := r.Result; res != nil {
 		j.Result = resultOf(res)
 	}
-	if p := r.Progress; p != nil {
+	if p := r.snapshot(); p != nil {
 		j.Progress = progressOf(p)
 	}
 	return j
@@ -107,14 +118,24 @@ func resultOf(res *workflows.BackfillResult) *resultJSON {
 	}
 }
 
-func progressOf(p *workflows.Progress) *progressJSON {
-	return &progressJSON{
-		Phase: p.Phase, Records: recordsOf(p.Stats),
+func progressOf(p *snapshot) *progressJSON {
+	j := &progressJSON{
+		Phase: p.Phase, Records: recordsOf(p.Done), Finished: recordsOf(p.Stats),
+		BytesDone: p.BytesDone, BytesPerSecond: p.BytesPerSecond,
 		ChunksPlanned: p.ChunksPlanned, ChunksDone: p.ChunksDone, ChunksFailed: p.ChunksFailed,
 		ChunksRunning: p.ChunksRunning, ChunksPending: p.ChunksPending, ListingDone: p.ListingDone,
 		Objects: p.Objects, Bytes: p.Bytes, DocsPerSecond: p.DocsPerSecond, ElapsedSeconds: p.Elapsed.Seconds(),
 		Paused: p.Paused, Concurrency: p.Concurrency, Run: p.Run, FailedChunks: failedOf(p.Failed),
 	}
+	if p.Running.Chunks > 0 {
+		j.Running = &runningJSON{Chunks: p.Running.Chunks, Heartbeated: p.Running.Heartbeated,
+			Records: recordsOf(p.Running.Stats), SourceBytes: p.Running.SourceBytes}
+	}
+	if p.ETA > 0 {
+		eta := p.ETA.Seconds()
+		j.ETASeconds = &eta
+	}
+	return j
 }
 
 func recordsOf(s activities.ChunkStats) recordsJSON {
