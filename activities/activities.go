@@ -68,10 +68,11 @@ type registry interface {
 	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
-// Register registers the activities under PlanPageName and IngestChunkName.
+// Register registers the activities under PlanPageName, IngestChunkName and ReconcileName.
 func (a *Activities) Register(r registry) {
 	r.RegisterActivityWithOptions(a.PlanPage, activity.RegisterOptions{Name: PlanPageName})
 	r.RegisterActivityWithOptions(a.IngestChunk, activity.RegisterOptions{Name: IngestChunkName})
+	r.RegisterActivityWithOptions(a.Reconcile, activity.RegisterOptions{Name: ReconcileName})
 }
 
 // Close closes the dead-letter sinks opened by IngestChunk. Call it after the worker stopped.

@@ -146,6 +146,9 @@ func TestBackfillEndToEnd(t *testing.T) {
 	if n := es.Count("logs-dead-letters"); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
+	if r := res.Reconciliation; r == nil || !r.OK() || r.Count != int64(want-1) || r.Expected != int64(want-1) {
+		t.Fatalf("reconciliation %+v, want the index's %d documents", r, want-1)
+	}
 }
 
 // TestCancelStopsRunningChunks cancels a backfill while a chunk's _bulk request hangs: the

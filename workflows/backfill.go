@@ -116,6 +116,17 @@ func (in BackfillInput) withDefaults() BackfillInput {
 	return in
 }
 
+// retryPolicy is the retry policy of every activity the workflow runs.
+func (in BackfillInput) retryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        in.MaxAttempts,
+		NonRetryableErrorTypes: nonRetryableErrorTypes(),
+	}
+}
+
 func clampConcurrency(n, fallback int) int {
 	if n < 1 {
 		return fallback
@@ -144,6 +155,8 @@ type backfill struct {
 	draining bool  // continue-as-new is due: start nothing, wait for the window to empty
 	final    string
 
+	reconciling bool // every chunk is done; the Reconcile activity runs
+
 	activities int // scheduled by this run
 	signals    int // received by this run
 
@@ -156,15 +169,7 @@ type runningChunk struct {
 }
 
 func newBackfill(ctx workflow.Context, in BackfillInput, st *BackfillState) *backfill {
-	retry := func() *temporal.RetryPolicy {
-		return &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			MaximumAttempts:        in.MaxAttempts,
-			NonRetryableErrorTypes: nonRetryableErrorTypes(),
-		}
-	}
+	retry := in.retryPolicy
 	return &backfill{
 		in: in,
 		st: st,
@@ -302,6 +307,7 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 	case err == nil:
 		b.st.Stats.Add(out.Stats)
 		b.st.BytesDone += sourceBytes(rc.chunk)
+		b.st.balance(rc.chunk.Key, out.Stats)
 		b.st.ChunksDone++
 	case b.canceled && temporal.IsCanceledError(err):
 		// Neither done nor failed: back to the queue, from the checkpoint the chunk stopped at,
@@ -478,6 +484,13 @@ func (b *backfill) continueAsNew(ctx workflow.Context) error {
 func (b *backfill) finish(ctx workflow.Context) (BackfillResult, error) {
 	res := b.result(ctx)
 	if b.st.ChunksFailed <= int64(b.in.AllowFailedChunks) {
+		if err := b.reconcile(ctx, &res); err != nil {
+			b.final = PhaseFailed
+			if temporal.IsCanceledError(err) {
+				b.final = PhaseCanceled
+			}
+			return res, err
+		}
 		b.final = PhaseCompleted
 		return res, nil
 	}
@@ -527,6 +540,8 @@ func (b *backfill) phase() string {
 		return b.final
 	case b.canceled:
 		return PhaseCanceling
+	case b.reconciling:
+		return PhaseReconciling
 	case b.planErr != nil:
 		return PhaseFailing
 	case b.draining:

@@ -109,6 +109,10 @@ type BackfillState struct {
 	Bytes         int64 // source bytes planned
 	BytesDone     int64 // source bytes of the completed chunks (see Progress.BytesDone)
 	Failed        []FailedChunk
+	// UnbalancedChunks and Unbalanced: completed chunks whose counters do not add up, and
+	// their objects (see Reconciliation).
+	UnbalancedChunks int64
+	Unbalanced       []Unbalanced
 
 	Paused      bool
 	Concurrency int       // the window in force
@@ -140,6 +144,9 @@ type BackfillResult struct {
 	Failed        []FailedChunk // at most MaxFailedListed; ChunksFailed counts them all
 	Duration      time.Duration // workflow time since the first run started
 	Runs          int           // runs, continue-as-new included
+	// Reconciliation is the end-of-run check of the counts; nil when it did not run (chunks
+	// failed past AllowFailedChunks, or a run recorded before it existed).
+	Reconciliation *Reconciliation
 }
 
 // Progress is the answer to ProgressQuery.

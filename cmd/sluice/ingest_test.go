@@ -126,6 +126,14 @@ func fakeBackfill(ctx workflow.Context, in workflows.BackfillInput) (workflows.B
 		res.Stats = activities.ChunkStats{Read: 500, Indexed: 500, Bytes: 2048}
 		p.Phase, p.ChunksDone, p.ChunksFailed, p.ChunksRunning, p.Stats = workflows.PhaseFailed, res.ChunksDone, res.ChunksFailed, 0, res.Stats
 		return res, temporal.NewNonRetryableApplicationError("2 chunks failed (allowed 0)", workflows.ErrTypeChunksFailed, nil, res)
+	case strings.HasPrefix(idx, "recon"):
+		res.Reconciliation = &workflows.Reconciliation{Count: 990, Expected: 1000, Missing: 10, UnbalancedChunks: 1,
+			Unbalanced: []workflows.Unbalanced{{Key: "in/a.ndjson", Read: 600, Indexed: 590}}}
+		p.Phase = workflows.PhaseFailed
+		return res, temporal.NewNonRetryableApplicationError("reconciliation failed: index recon holds 990 documents, 10 fewer than this backfill indexed",
+			workflows.ErrTypeReconcileFailed, nil, res)
+	default:
+		res.Reconciliation = &workflows.Reconciliation{Count: res.Stats.Indexed + 5, Expected: res.Stats.Indexed, Note: "5 more"}
 	}
 	p.Phase, p.ChunksDone, p.ChunksFailed, p.ChunksRunning, p.Stats = workflows.PhaseCompleted, res.ChunksDone, res.ChunksFailed, 0, res.Stats
 	return res, nil
@@ -363,6 +371,29 @@ func TestClientCommands(t *testing.T) {
 		if code != exitFailed || s.Status != statusFailed || s.ErrorType != workflows.ErrTypeChunksFailed || s.Result == nil ||
 			len(s.Result.FailedChunks) != 2 || s.Result.FailedChunks[1].Checkpoint != 512 || s.Result.FailedChunks[1].End != -1 {
 			t.Fatalf("exit %d, %+v", code, s)
+		}
+	})
+
+	t.Run("reconciliation", func(t *testing.T) {
+		code, out, errOut := e.sluice("ingest", "--source", "s3://data/in/", "--index", "ok-recon", "--wait")
+		if code != exitOK || !strings.Contains(out, "reconcile    adds up: the index holds 1,005 documents, this backfill indexed 1,000") ||
+			!strings.Contains(out, "5 more") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		code, out, errOut = e.sluice("ingest", "--source", "s3://data/in/", "--index", "recon", "--wait")
+		for _, want := range []string{"DOES NOT ADD UP: the index holds 990 documents", "10 documents missing", "in/a.ndjson: 600 read, 590 indexed, 0 dead-lettered"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in\n%s", want, out)
+			}
+		}
+		if code != exitFailed || !strings.Contains(errOut, "reconciliation failed: index recon holds 990 documents") {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		code, out, _ = e.sluice("ingest", "--source", "s3://data/in/", "--index", "recon-json", "--wait", "--json")
+		s := decodeStatus(t, out)
+		if r := s.Result; code != exitFailed || r == nil || r.Reconciliation == nil || r.Reconciliation.OK || r.Reconciliation.Missing != 10 ||
+			len(r.Reconciliation.Unbalanced) != 1 || s.ErrorType != workflows.ErrTypeReconcileFailed {
+			t.Fatalf("exit %d: %+v", code, s)
 		}
 	})
 

@@ -61,6 +61,22 @@ type (
 		DocsPerSecond   float64           `json:"docs_per_second"`
 		Runs            int               `json:"runs"`
 		FailedChunks    []failedChunkJSON `json:"failed_chunks,omitempty"`
+		Reconciliation  *reconcileJSON    `json:"reconciliation,omitempty"` // absent when it did not run
+	}
+	reconcileJSON struct {
+		OK               bool             `json:"ok"`
+		Count            int64            `json:"count"`    // the index's _count
+		Expected         int64            `json:"expected"` // documents this backfill indexed (there)
+		Missing          int64            `json:"missing"`
+		Note             string           `json:"note,omitempty"`
+		UnbalancedChunks int64            `json:"unbalanced_chunks"`
+		Unbalanced       []unbalancedJSON `json:"unbalanced_objects,omitempty"`
+	}
+	unbalancedJSON struct {
+		Key          string `json:"key"`
+		Read         int64  `json:"read"`
+		Indexed      int64  `json:"indexed"`
+		DeadLettered int64  `json:"dead_lettered"`
 	}
 	progressJSON struct {
 		Phase          string            `json:"phase"`
@@ -109,13 +125,22 @@ func (r *report) toJSON() statusJSON {
 }
 
 func resultOf(res *workflows.BackfillResult) *resultJSON {
-	return &resultJSON{
+	j := &resultJSON{
 		Records:       recordsOf(res.Stats),
 		ChunksPlanned: res.ChunksPlanned, ChunksDone: res.ChunksDone, ChunksFailed: res.ChunksFailed,
 		Objects: res.Objects, Bytes: res.Bytes,
 		DurationSeconds: res.Duration.Seconds(), DocsPerSecond: docsPerSecond(res), Runs: res.Runs,
 		FailedChunks: failedOf(res.Failed),
 	}
+	if rec := res.Reconciliation; rec != nil {
+		j.Reconciliation = &reconcileJSON{OK: rec.OK(), Count: rec.Count, Expected: rec.Expected, Missing: rec.Missing,
+			Note: rec.Note, UnbalancedChunks: rec.UnbalancedChunks}
+		for _, u := range rec.Unbalanced {
+			j.Reconciliation.Unbalanced = append(j.Reconciliation.Unbalanced,
+				unbalancedJSON{Key: u.Key, Read: u.Read, Indexed: u.Indexed, DeadLettered: u.DeadLettered})
+		}
+	}
+	return j
 }
 
 func progressOf(p *snapshot) *progressJSON {

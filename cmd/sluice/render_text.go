@@ -65,7 +65,33 @@ func writeResult(w io.Writer, line textLine, res *workflows.BackfillResult) {
 		runs = fmt.Sprintf(" (%d runs: continued as new %d times)", res.Runs, res.Runs-1)
 	}
 	line("duration", "%s, %s docs/s%s", res.Duration.Round(time.Second), commas(int64(docsPerSecond(res)+0.5)), runs)
+	writeReconciliation(w, line, res.Reconciliation)
 	writeFailed(w, res.Failed, res.ChunksFailed)
+}
+
+// writeReconciliation prints the end-of-run check, when it ran.
+func writeReconciliation(w io.Writer, line textLine, rec *workflows.Reconciliation) {
+	if rec == nil {
+		return
+	}
+	verdict := "adds up"
+	if !rec.OK() {
+		verdict = "DOES NOT ADD UP"
+	}
+	line("reconcile", "%s: the index holds %s documents, this backfill indexed %s", verdict, commas(rec.Count), commas(rec.Expected))
+	if rec.Missing > 0 {
+		line("", "%s documents missing from the index", commas(rec.Missing))
+	}
+	if rec.Note != "" {
+		line("", "%s", rec.Note)
+	}
+	if rec.UnbalancedChunks == 0 {
+		return
+	}
+	fmt.Fprintf(w, "objects whose records read != indexed + dead-lettered (%d chunks):\n", rec.UnbalancedChunks)
+	for _, u := range rec.Unbalanced {
+		fmt.Fprintf(w, "  %s: %s read, %s indexed, %s dead-lettered\n", u.Key, commas(u.Read), commas(u.Indexed), commas(u.DeadLettered))
+	}
 }
 
 // writeProgress prints the progress of a running backfill (or the last of one without result).

@@ -157,7 +157,7 @@ func (r *report) setFailure(cause error) {
 		r.ErrorType = appErr.Type()
 		r.Error = appErr.Message() // the workflow's messages carry their cause's
 
-		if appErr.Type() == workflows.ErrTypeChunksFailed && appErr.HasDetails() {
+		if (appErr.Type() == workflows.ErrTypeChunksFailed || appErr.Type() == workflows.ErrTypeReconcileFailed) && appErr.HasDetails() {
 			var res workflows.BackfillResult
 			if appErr.Details(&res) == nil {
 				r.Result = &res
