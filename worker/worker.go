@@ -210,6 +210,7 @@ type Registry interface {
 // Register registers sluice's workflows and acts' activities under their names.
 func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillName})
+	r.RegisterWorkflowWithOptions(workflows.PlanWorkflow, workflow.RegisterOptions{Name: workflows.PlanName})
 	acts.Register(r)
 }
 

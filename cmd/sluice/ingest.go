@@ -66,6 +66,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
 	failOnDL := fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status")
+	plan := fs.Bool("plan", false, "load nothing: list the source (on a worker) and print what would be loaded (objects, chunks, bytes, compression) and an estimate")
 	pos, ok, code := parseArgs(fs, args, stderr)
 	if !ok {
 		return code
@@ -93,6 +94,9 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	id := *workflowID
 	if id == "" {
 		id = defaultWorkflowID(in.Source.Index, time.Now())
+		if *plan {
+			id = "sluice-plan-" + id[len("sluice-"):]
+		}
 	}
 	if *taskQueue == "" {
 		return usageError(stderr, "ingest", errors.New("--task-queue is empty"))
@@ -104,6 +108,9 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		return exitFailed
 	}
 	defer c.Close()
+	if *plan {
+		return runPlan(ctx, c, tf, in, id, *taskQueue, *asJSON, stdout, stderr)
+	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: *taskQueue,
