@@ -149,4 +149,3 @@ func EstimateOf(in BackfillInput, p PlanResult) Estimate {
 		Runs:       (acts + perRun - 1) / perRun,
 	}
 }
-

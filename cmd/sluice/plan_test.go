@@ -27,8 +27,8 @@ func TestIngestPlan(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(plain)
 	zw.Close()
-	s3.Put(t, "data", "in/a.ndjson", plain)          // 3 chunks of 4 KiB and a bit
-	s3.Put(t, "data", "in/b.ndjson.gz", gz.Bytes())  // by name: gzip
+	s3.Put(t, "data", "in/a.ndjson", plain)           // 3 chunks of 4 KiB and a bit
+	s3.Put(t, "data", "in/b.ndjson.gz", gz.Bytes())   // by name: gzip
 	s3.Put(t, "data", "in/c.zst", []byte("whatever")) // by name: zstd
 	s3.Put(t, "data", "in/empty.ndjson", nil)
 	es := esfake.New(esfake.Options{})
