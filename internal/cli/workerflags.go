@@ -28,6 +28,7 @@ type WorkerFlags struct {
 	s3Endpoint   string
 	s3Region     string
 	logLevel     string
+	metricsAddr  string
 }
 
 // AddWorkerFlags registers the worker flags on fs; withTemporal adds the Temporal connection
@@ -46,6 +47,7 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (env AWS_ENDPOINT_URL_S3; default AWS)")
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", `serve Prometheus metrics on /metrics at this address, such as ":9090" (default: off)`)
 	return f
 }
 
@@ -92,6 +94,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.MemoryLimit = 0 // follows MaxMemory
 		case "max-concurrent-chunks":
 			cfg.MaxConcurrentChunks = f.maxChunks
+		case "metrics-addr":
+			cfg.MetricsAddr = f.metricsAddr
 		case "es-url":
 			cfg.ES.Addresses = splitList(f.esURL)
 		case "es-api-key-file":
