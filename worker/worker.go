@@ -212,6 +212,11 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if metrics != nil {
 		opts.Interceptors = append(opts.Interceptors, metrics.Interceptor())
 	}
+	saCtx, cancel := context.WithTimeout(ctx, DialTimeout)
+	if err := RegisterSearchAttributes(saCtx, c, cfg.Temporal.WithDefaults().Namespace); err != nil {
+		cfg.Logger.Warn("sluice's search attributes are not registered; backfills start without them", "err", err)
+	}
+	cancel()
 	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	Register(w, acts)
 	cfg.Logger.Info("worker ready", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -111,7 +112,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	if *plan {
 		return runPlan(ctx, c, tf, in, id, *taskQueue, *asJSON, stdout, stderr)
 	}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := startWithSearchAttributes(ctx, c, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: *taskQueue,
 		// A running backfill with this id is an error, not something to attach to silently.
@@ -121,7 +122,8 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 			memoIndex:      in.Source.Index,
 			memoDeadLetter: deadLetterTarget(in.Source),
 		},
-	}, workflows.BackfillName, in)
+		TypedSearchAttributes: workflows.SearchAttributes(in.Source),
+	}, in, stderr)
 	if err != nil {
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 			fmt.Fprintf(stderr, "sluice ingest: a workflow with id %q is already running; follow it with 'sluice status %s --wait%s' or choose another --workflow-id\n",
@@ -281,4 +283,18 @@ func warnNoWorker(ctx context.Context, c client.Client, taskQueue string, stderr
 	}
 	fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
 		taskQueue, taskQueue)
+}
+
+// startWithSearchAttributes starts the backfill with its search attributes, or, when the
+// namespace does not know them (no sluice worker registered them yet), without, saying so.
+func startWithSearchAttributes(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, in workflows.BackfillInput,
+	stderr io.Writer) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, opts, workflows.BackfillName, in)
+	var inv *serviceerror.InvalidArgument
+	if err == nil || !errors.As(err, &inv) || !strings.Contains(strings.ToLower(inv.Error()), "search attribute") {
+		return run, err
+	}
+	fmt.Fprintf(stderr, "sluice ingest: warning: starting without search attributes (%v); 'sluice list --index' will not find this backfill\n", err)
+	opts.TypedSearchAttributes = temporal.NewSearchAttributes()
+	return c.ExecuteWorkflow(ctx, opts, workflows.BackfillName, in)
 }
