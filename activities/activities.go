@@ -372,6 +372,7 @@ func chunkSpec(in IngestChunkInput, earlier *ChunkProgress) (ingest.ChunkSpec, e
 		Compression: cmp.Or(c.Compression, in.Source.Compression, ingest.CompressionAuto),
 		Index:       in.Source.Index,
 		IDField:     in.Source.IDField,
+		Pipeline:    in.Source.Pipeline,
 		Start:       c.Start,
 		End:         c.End,
 		Resume:      resume,

@@ -64,6 +64,7 @@ type Source struct {
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset
 	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
+	Pipeline    string // ingest pipeline every document goes through; empty: the index's default
 }
 
 // Chunk is one unit of work: the records that start in [Start, End) of one object.

@@ -61,6 +61,7 @@ type ChunkSpec struct {
 	Compression string
 	Index       string
 	IDField     string // top-level field (CSV: column) whose value is the _id; empty: DocumentID
+	Pipeline    string // ingest pipeline every document goes through; empty: the index's default
 	Start, End  int64  // End < 0: to the end of the object
 	// Resume is the checkpoint of an earlier attempt, a record boundary, with the counters of
 	// the records before it. A Checkpoint not past Start means none: see From.

@@ -167,13 +167,17 @@ func (pr *producer) id(rec *Record) []byte {
 	return id
 }
 
-// setAction writes the action line of a document with the given _id: {"index":{"_id":"..."}}\n
+// setAction writes the action line of a document with the given _id: {"index":{"_id":"..."}}\n,
+// with "pipeline":"NAME" when the spec names an ingest pipeline.
 func (pr *producer) setAction(id []byte) {
 	a := append(pr.action[:0], `{"index":{"_id":`...)
 	if pr.spec.IDField == "" {
 		a = append(append(append(a, '"'), id...), '"') // base64url: nothing to escape
 	} else {
 		a = appendJSONString(a, id)
+	}
+	if pr.spec.Pipeline != "" {
+		a = appendJSONString(append(a, `,"pipeline":`...), []byte(pr.spec.Pipeline))
 	}
 	pr.action = append(a, "}}\n"...)
 }

@@ -50,6 +50,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	format := fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
 	compression := fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
 	idField := fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
+	pipeline := fs.String("pipeline", "", "ingest pipeline every document goes through (default: the index's own default pipeline, if any)")
 	chunkSize := units.Bytes(workflows.DefaultChunkSize)
 	fs.Var(&chunkSize, "chunk-size", "cut uncompressed objects into byte ranges of this size, one activity each")
 	concurrency := fs.Int("concurrency", workflows.DefaultConcurrency, fmt.Sprintf("chunks running at once, at most %d (change it later with set-concurrency)", workflows.MaxConcurrency))
@@ -78,7 +79,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	in := workflows.BackfillInput{
 		Source: activities.Source{
 			URI: *source, Format: *format, Compression: *compression, Index: *index,
-			IDField: *idField, DeadLetter: *deadLetter,
+			IDField: *idField, DeadLetter: *deadLetter, Pipeline: *pipeline,
 		},
 		Limits: activities.Limits{
 			MaxOps: *maxOps, MaxBytes: int64(maxBytes), FlushInterval: *flushInterval,
