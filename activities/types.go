@@ -42,6 +42,10 @@ type Limits struct {
 	// RetryMaxElapsed: give up retrying 429/5xx items of one request after this long; default
 	// 5m. Its JSON name is the one recorded histories and running workflows hold.
 	RetryMaxElapsed time.Duration `json:"RetryMaxElapse"`
+	// MaxDocsPerSecond and MaxBytesPerSecond cap one chunk's sending; 0: no cap. The workflow
+	// sets them to its share of a run-wide cap (BackfillInput.MaxDocsPerSecond).
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
 }
 
 // engine returns the engine's limits for l: the only mapping between the two types.
@@ -52,6 +56,9 @@ func (l Limits) engine() ingest.Limits {
 		FlushInterval:   l.FlushInterval,
 		Inflight:        l.Inflight,
 		RetryMaxElapsed: l.RetryMaxElapsed,
+
+		MaxDocsPerSecond:  l.MaxDocsPerSecond,
+		MaxBytesPerSecond: l.MaxBytesPerSecond,
 	}
 }
 

@@ -22,6 +22,10 @@ type Limits struct {
 	RetryMax        time.Duration // longest single backoff. Defaults to 10s.
 	RetryMaxElapsed time.Duration // give up on a request that keeps failing after this long. Defaults to 5m.
 	ValidateJSON    bool          // check each NDJSON line is valid JSON before sending. Defaults to off: Elasticsearch validates each document anyway, and its rejections are dead-lettered.
+	// MaxDocsPerSecond and MaxBytesPerSecond cap this chunk's sending (documents, request body
+	// bytes); 0: no cap. See throttle.
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
 }
 
 // WithDefaults fills in the zero fields.
@@ -117,6 +121,7 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, sink D
 		requests:   make(chan *request),
 		wm:         newWatermark(from, spec.Start, spec.End),
 		onProgress: onProgress,
+		throttle:   newThrottle(lim),
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

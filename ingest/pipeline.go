@@ -28,6 +28,7 @@ type pipeline struct {
 	wm         *watermark
 	onProgress func(Progress)
 	cancel     context.CancelCauseFunc
+	throttle   *throttle // Limits.MaxDocsPerSecond, MaxBytesPerSecond
 
 	progressMu sync.Mutex
 	reported   int64 // the last checkpoint given to onProgress

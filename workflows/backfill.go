@@ -84,7 +84,8 @@ func (in BackfillInput) validate() error {
 	case in.Source.URI == "":
 		return errors.New("backfill input: Source.URI is empty")
 	case in.ChunkSize < 0, in.PageSize < 0, in.Concurrency < 0, in.AllowFailedChunks < 0,
-		in.HeartbeatTimeout < 0, in.ChunkTimeout < 0, in.MaxAttempts < 0, in.MaxHistoryEvents < 0:
+		in.HeartbeatTimeout < 0, in.ChunkTimeout < 0, in.MaxAttempts < 0, in.MaxHistoryEvents < 0,
+		in.MaxDocsPerSecond < 0, in.MaxBytesPerSecond < 0:
 		return errors.New("backfill input: negative size, count or timeout")
 	}
 	return nil
@@ -252,7 +253,7 @@ func (b *backfill) startWork(ctx workflow.Context) {
 		rc.future = workflow.ExecuteActivity(b.chunkCtx, activities.IngestChunkName, activities.IngestChunkInput{
 			Source: b.in.Source,
 			Chunk:  rc.chunk,
-			Limits: b.in.Limits,
+			Limits: b.chunkLimits(),
 		})
 		b.sel.AddFuture(rc.future, func(f workflow.Future) { b.chunkFinished(rc, f) })
 		b.running = append(b.running, rc)

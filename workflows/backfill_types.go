@@ -89,6 +89,12 @@ type BackfillInput struct {
 	// history at 51,200.
 	MaxHistoryEvents int
 
+	// MaxDocsPerSecond and MaxBytesPerSecond cap the whole run (documents, _bulk body bytes
+	// per second, across all workers); 0: no cap. Each chunk gets 1/Concurrency of them
+	// (chunkLimits). Defaults to none.
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
+
 	// State is carried across continue-as-new; nil on the first run.
 	State *BackfillState
 }

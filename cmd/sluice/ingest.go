@@ -60,6 +60,9 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	flushInterval := fs.Duration("flush-interval", lim.FlushInterval, "send a partial batch after waiting this long")
 	inflight := fs.Int("inflight", lim.Inflight, "_bulk requests in flight per chunk")
 	retryMaxElapsed := fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
+	maxDocsPerSecond := fs.Float64("max-docs-per-second", 0, "cap on documents sent per second by the whole backfill, across all workers (each running chunk gets 1/--concurrency of it); 0: none")
+	maxBytesPerSecond := units.Bytes(0)
+	fs.Var(&maxBytesPerSecond, "max-bytes-per-second", "cap on _bulk body bytes sent per second by the whole backfill, shared like --max-docs-per-second; 0: none")
 	allowFailed := fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
 	heartbeatTimeout := fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
 	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
@@ -88,6 +91,8 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		ChunkSize:         int64(chunkSize),
 		Concurrency:       *concurrency,
 		AllowFailedChunks: *allowFailed,
+		MaxDocsPerSecond:  *maxDocsPerSecond,
+		MaxBytesPerSecond: float64(maxBytesPerSecond),
 		HeartbeatTimeout:  *heartbeatTimeout,
 	}
 	if err := validateIngest(in); err != nil {
@@ -211,6 +216,8 @@ func validateIngest(in workflows.BackfillInput) error {
 		return errors.New("--inflight must be at least 1")
 	case l.RetryMaxElapsed <= 0:
 		return errors.New("--retry-max-elapsed must be positive")
+	case in.MaxDocsPerSecond < 0 || in.MaxBytesPerSecond < 0:
+		return errors.New("--max-docs-per-second and --max-bytes-per-second must not be negative")
 	case in.AllowFailedChunks < 0:
 		return errors.New("--allow-failed-chunks must not be negative")
 	case in.HeartbeatTimeout < time.Second:
