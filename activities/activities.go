@@ -77,10 +77,11 @@ type registry interface {
 	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
-// Register registers the activities under PlanPageName and IngestChunkName.
+// Register registers the activities under PlanPageName, IngestChunkName and ReconcileName.
 func (a *Activities) Register(r registry) {
 	r.RegisterActivityWithOptions(a.PlanPage, activity.RegisterOptions{Name: PlanPageName})
 	r.RegisterActivityWithOptions(a.IngestChunk, activity.RegisterOptions{Name: IngestChunkName})
+	r.RegisterActivityWithOptions(a.Reconcile, activity.RegisterOptions{Name: ReconcileName})
 }
 
 // Close closes the dead-letter sinks opened by IngestChunk. Call it after the worker stopped.
@@ -298,7 +299,7 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 	a.logger().Info("chunk started", "object", object, "start", spec.Start, "end", spec.End, "resume", spec.From().Checkpoint,
 		"attempt", activity.GetInfo(ctx).Attempt)
 
-	last, err := a.run(ctx, spec, in.Chunk.ETag, sink)
+	last, err := a.run(ctx, spec, in.Chunk, sink)
 	if err == nil {
 		a.logger().Info("chunk done", "object", object, "start", spec.Start, "end", spec.End, "read", last.Stats.Read,
 			"indexed", last.Stats.Indexed, "dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried)
@@ -343,7 +344,7 @@ func (a *Activities) heartbeatDetails(ctx context.Context, key string) *ChunkPro
 // It stops with errStalled when nothing moves for the stall timeout: the heartbeater stops
 // beating and cancels the run, so the attempt fails (or, when the engine does not return,
 // times out on its heartbeat) and the next one resumes from the checkpoint.
-func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string, sink ingest.DeadLetterSink) (ChunkProgress, error) {
+func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, chunk Chunk, sink ingest.DeadLetterSink) (ChunkProgress, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	hb := newHeartbeater(ctx, progressOf(spec.From()), a.heartbeatInterval(ctx), a.stallTimeout(spec.Limits), cancel)
@@ -355,15 +356,16 @@ func (a *Activities) run(ctx context.Context, spec ingest.ChunkSpec, etag string
 		case <-runCtx.Done():
 		}
 	}()
+	src := newSourceCounter(spec, chunk.Size)
 	open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
-		rc, err := a.S3.Open(ctx, spec.Bucket, spec.Key, etag, offset)
+		rc, err := a.S3.Open(ctx, spec.Bucket, spec.Key, chunk.ETag, offset)
 		if err != nil {
 			return nil, err
 		}
-		return movingReader{rc, hb}, nil
+		return src.reader(movingReader{rc, hb}), nil
 	}
-	prog, err := a.Engine.Ingest(runCtx, spec, open, sink, func(p ingest.Progress) { hb.update(progressOf(p)) })
-	last := progressOf(prog)
+	prog, err := a.Engine.Ingest(runCtx, spec, open, sink, func(p ingest.Progress) { hb.update(src.progress(p)) })
+	last := src.progress(prog)
 	// The final checkpoint is heartbeated before the activity returns: on failure the SDK
 	// sends it, and the next attempt resumes there.
 	hb.stop(last)
@@ -430,6 +432,7 @@ func chunkSpec(in IngestChunkInput, earlier *ChunkProgress) (ingest.ChunkSpec, e
 		Compression: cmp.Or(c.Compression, in.Source.Compression, ingest.CompressionAuto),
 		Index:       in.Source.Index,
 		IDField:     in.Source.IDField,
+		Pipeline:    in.Source.Pipeline,
 		Start:       c.Start,
 		End:         c.End,
 		Resume:      resume,

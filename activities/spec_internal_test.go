@@ -86,9 +86,9 @@ func TestWireTypesStayAsRecorded(t *testing.T) {
 		v     any
 		names []string
 	}{
-		{Limits{}, []string{"MaxOps", "MaxBytes", "FlushInterval", "Inflight", "RetryMaxElapse"}},
+		{Limits{}, []string{"MaxOps", "MaxBytes", "FlushInterval", "Inflight", "RetryMaxElapse", "MaxDocsPerSecond", "MaxBytesPerSecond"}},
 		{ChunkStats{}, []string{"Read", "Indexed", "Retried", "DeadLettered", "Bytes"}},
-		{ChunkProgress{}, []string{"Checkpoint", "Stats"}},
+		{ChunkProgress{}, []string{"Checkpoint", "Stats", "SourceBytes"}}, // SourceBytes: added; absent in old heartbeats
 		{Chunk{}, []string{"Key", "ETag", "Size", "Start", "End", "Compression", "Resume"}},
 	} {
 		typ := reflect.TypeOf(c.v)

@@ -42,6 +42,10 @@ type Limits struct {
 	// RetryMaxElapsed: give up retrying 429/5xx items of one request after this long; default
 	// 5m. Its JSON name is the one recorded histories and running workflows hold.
 	RetryMaxElapsed time.Duration `json:"RetryMaxElapse"`
+	// MaxDocsPerSecond and MaxBytesPerSecond cap one chunk's sending; 0: no cap. The workflow
+	// sets them to its share of a run-wide cap (BackfillInput.MaxDocsPerSecond).
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
 }
 
 // engine returns the engine's limits for l: the only mapping between the two types.
@@ -52,6 +56,9 @@ func (l Limits) engine() ingest.Limits {
 		FlushInterval:   l.FlushInterval,
 		Inflight:        l.Inflight,
 		RetryMaxElapsed: l.RetryMaxElapsed,
+
+		MaxDocsPerSecond:  l.MaxDocsPerSecond,
+		MaxBytesPerSecond: l.MaxBytesPerSecond,
 	}
 }
 
@@ -64,6 +71,7 @@ type Source struct {
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset
 	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
+	Pipeline    string // ingest pipeline every document goes through; empty: the index's default
 }
 
 // Chunk is one unit of work: the records that start in [Start, End) of one object.
@@ -140,6 +148,11 @@ func (s ChunkStats) engine() ingest.Stats {
 type ChunkProgress struct {
 	Checkpoint int64
 	Stats      ChunkStats
+	// SourceBytes is how far the chunk got in the stored object, in the units of Chunk.Size
+	// (compressed bytes for a compressed object, where Checkpoint and Stats.Bytes count
+	// decompressed ones), for progress displays; see sourceCounter. Approximate for compressed
+	// objects (the read-ahead is counted), 0 in heartbeats sent before the field existed.
+	SourceBytes int64
 }
 
 func progressOf(p ingest.Progress) ChunkProgress {

@@ -22,6 +22,10 @@ type Limits struct {
 	RetryMax        time.Duration // longest single backoff. Defaults to 10s.
 	RetryMaxElapsed time.Duration // give up on a request that keeps failing after this long. Defaults to 5m.
 	ValidateJSON    bool          // check each NDJSON line is valid JSON before sending. Defaults to off: Elasticsearch validates each document anyway, and its rejections are dead-lettered.
+	// MaxDocsPerSecond and MaxBytesPerSecond cap this chunk's sending (documents, request body
+	// bytes); 0: no cap. See throttle.
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
 }
 
 // Bounds of Limits: past them a value is a typo or an attack, not a tuning.
@@ -95,7 +99,8 @@ type ChunkSpec struct {
 	// nothing else. With OpCreate a document that already exists (409, as when a resumed
 	// chunk sends its tail again) counts as indexed: its id says it is the same record.
 	Op         string
-	Start, End int64 // End < 0: to the end of the object
+	Pipeline   string // ingest pipeline every document goes through; empty: the index's default
+	Start, End int64  // End < 0: to the end of the object
 	// Resume is the checkpoint of an earlier attempt, a record boundary, with the counters of
 	// the records before it. A Checkpoint not past Start means none: see From.
 	Resume Progress
@@ -156,6 +161,7 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, sink D
 		requests:   make(chan *request),
 		wm:         newWatermark(from, spec.Start, spec.End),
 		onProgress: onProgress,
+		throttle:   newThrottle(lim),
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

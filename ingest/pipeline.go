@@ -29,6 +29,7 @@ type pipeline struct {
 	wm         *watermark
 	onProgress func(Progress)
 	cancel     context.CancelCauseFunc
+	throttle   *throttle // Limits.MaxDocsPerSecond, MaxBytesPerSecond
 
 	progressMu sync.Mutex
 	reported   int64 // the last checkpoint given to onProgress
@@ -199,7 +200,7 @@ func (pr *producer) id(rec *Record) []byte {
 }
 
 // setAction writes the action line of a document with the given _id: {"index":{"_id":"..."}}\n
-// (or "create", per ChunkSpec.Op).
+// (or "create", per ChunkSpec.Op), with "pipeline":"NAME" when the spec names an ingest pipeline.
 func (pr *producer) setAction(id []byte) {
 	a := append(pr.action[:0], `{"index":{"_id":`...)
 	if pr.spec.Op == OpCreate {
@@ -209,6 +210,9 @@ func (pr *producer) setAction(id []byte) {
 		a = append(append(append(a, '"'), id...), '"') // base64url: nothing to escape
 	} else {
 		a = appendJSONString(a, id)
+	}
+	if pr.spec.Pipeline != "" {
+		a = appendJSONString(append(a, `,"pipeline":`...), []byte(pr.spec.Pipeline))
 	}
 	pr.action = append(a, "}}\n"...)
 }

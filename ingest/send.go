@@ -15,6 +15,10 @@ func (p *pipeline) sendLoop(ctx context.Context) error {
 	var results []es.ItemResult
 	for b := range p.requests {
 		refused := int64(len(b.rejects)) // records the producer refused before sending
+		if err := p.throttle.wait(ctx, len(b.items), b.size); err != nil {
+			b.release()
+			return err
+		}
 		stats, err := p.sendBatch(ctx, b, &results)
 		if err == nil && len(b.rejects) > 0 {
 			if err = p.sink.Write(ctx, b.rejects); err != nil {

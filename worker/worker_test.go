@@ -160,6 +160,9 @@ func testBackfill(t *testing.T, cfg esclient.Config) {
 	if n := nodeCount(t, ctx, es, ingest.DeadLetterIndex(index)); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
+	if r := res.Reconciliation; r == nil || !r.OK() || r.Count != int64(want-1) || r.Expected != int64(want-1) {
+		t.Fatalf("reconciliation %+v, want the index's %d documents", r, want-1)
+	}
 }
 
 // newNodeClient is a client of the cluster for the test's own checks.

@@ -84,7 +84,8 @@ func (in BackfillInput) validate() error {
 	case in.Source.URI == "":
 		return errors.New("backfill input: Source.URI is empty")
 	case in.ChunkSize < 0, in.PageSize < 0, in.Concurrency < 0, in.AllowFailedChunks < 0,
-		in.HeartbeatTimeout < 0, in.ChunkTimeout < 0, in.MaxAttempts < 0, in.MaxHistoryEvents < 0:
+		in.HeartbeatTimeout < 0, in.ChunkTimeout < 0, in.MaxAttempts < 0, in.MaxHistoryEvents < 0,
+		in.MaxDocsPerSecond < 0, in.MaxBytesPerSecond < 0:
 		return errors.New("backfill input: negative size, count or timeout")
 	}
 	return nil
@@ -116,6 +117,17 @@ func (in BackfillInput) withDefaults() BackfillInput {
 	return in
 }
 
+// retryPolicy is the retry policy of every activity the workflow runs.
+func (in BackfillInput) retryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        in.MaxAttempts,
+		NonRetryableErrorTypes: nonRetryableErrorTypes(),
+	}
+}
+
 func clampConcurrency(n, fallback int) int {
 	if n < 1 {
 		return fallback
@@ -145,6 +157,8 @@ type backfill struct {
 	draining   bool // continue-as-new is due: start nothing, wait for the window to empty
 	final      string
 
+	reconciling bool // every chunk is done; the Reconcile activity runs
+
 	activities int // scheduled by this run
 	signals    int // received by this run
 
@@ -157,15 +171,7 @@ type runningChunk struct {
 }
 
 func newBackfill(ctx workflow.Context, in BackfillInput, st *BackfillState) *backfill {
-	retry := func() *temporal.RetryPolicy {
-		return &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			MaximumAttempts:        in.MaxAttempts,
-			NonRetryableErrorTypes: nonRetryableErrorTypes(),
-		}
-	}
+	retry := in.retryPolicy
 	return &backfill{
 		in: in,
 		st: st,
@@ -252,7 +258,7 @@ func (b *backfill) startWork(ctx workflow.Context) {
 		rc.future = workflow.ExecuteActivity(b.chunkCtx, activities.IngestChunkName, activities.IngestChunkInput{
 			Source: b.in.Source,
 			Chunk:  rc.chunk,
-			Limits: b.in.Limits,
+			Limits: b.chunkLimits(),
 		})
 		b.sel.AddFuture(rc.future, func(f workflow.Future) { b.chunkFinished(rc, f) })
 		b.running = append(b.running, rc)
@@ -306,6 +312,8 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 	switch {
 	case err == nil:
 		b.st.Stats.Add(out.Stats)
+		b.st.BytesDone += sourceBytes(rc.chunk)
+		b.st.balance(rc.chunk.Key, out.Stats)
 		b.st.ChunksDone++
 	case b.canceled && temporal.IsCanceledError(err):
 		// Neither done nor failed: back to the queue, from the checkpoint the chunk stopped at,
@@ -357,6 +365,16 @@ var errStopped = errors.New("stopped")
 // stopOnConfigErrorChange versions stopOnConfigError: histories written before it went on
 // after such a failure.
 const stopOnConfigErrorChange = "stop-on-config-error"
+
+
+// sourceBytes is the length of c's range in the stored object, compressed or not.
+func sourceBytes(c activities.Chunk) int64 {
+	end := c.End
+	if end < 0 || end > c.Size {
+		end = c.Size
+	}
+	return max(end-c.Start, 0)
+}
 
 // reached returns the checkpoint a chunk that ended with err got to, when err carries one past
 // where the chunk started: IngestChunk puts its last ChunkProgress in the details of its canceled
@@ -500,6 +518,13 @@ func (b *backfill) continueAsNew(ctx workflow.Context) error {
 func (b *backfill) finish(ctx workflow.Context) (BackfillResult, error) {
 	res := b.result(ctx)
 	if b.st.ChunksFailed <= int64(b.in.AllowFailedChunks) {
+		if err := b.reconcile(ctx, &res); err != nil {
+			b.final = PhaseFailed
+			if temporal.IsCanceledError(err) {
+				b.final = PhaseCanceled
+			}
+			return res, err
+		}
 		b.final = PhaseCompleted
 		return res, nil
 	}
@@ -549,6 +574,8 @@ func (b *backfill) phase() string {
 		return b.final
 	case b.canceled:
 		return PhaseCanceling
+	case b.reconciling:
+		return PhaseReconciling
 	case b.failErr != nil:
 		return PhaseFailing
 	case b.draining:
@@ -570,8 +597,10 @@ func (b *backfill) progress(ctx workflow.Context) Progress {
 		ChunksPending:     len(b.st.Pending),
 		Objects:           b.st.Objects,
 		Bytes:             b.st.Bytes,
+		BytesDone:         b.st.BytesDone,
 		Stats:             b.st.Stats,
 		Elapsed:           elapsed,
+		StartTime:         b.st.StartTime,
 		Paused:            b.st.Paused,
 		Concurrency:       b.st.Concurrency,
 		ListingDone:       b.st.ListingDone,

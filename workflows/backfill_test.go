@@ -199,6 +199,7 @@ func newEnv(src *fakeSource, ing *fakeIngest) *testsuite.TestWorkflowEnvironment
 	env.RegisterWorkflowWithOptions(BackfillWorkflow, workflow.RegisterOptions{Name: BackfillName})
 	env.RegisterActivityWithOptions(src.PlanPage, activity.RegisterOptions{Name: activities.PlanPageName})
 	env.RegisterActivityWithOptions(ing.IngestChunk, activity.RegisterOptions{Name: activities.IngestChunkName})
+	env.RegisterActivityWithOptions(countAsIndexed, activity.RegisterOptions{Name: activities.ReconcileName})
 	return env
 }
 

@@ -72,6 +72,7 @@ func TestRecordHistories(t *testing.T) {
 	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.IngestChunkInput) (activities.ChunkProgress, error) {
 		return r.ing.IngestChunk(ctx, in)
 	}, activity.RegisterOptions{Name: activities.IngestChunkName})
+	w.RegisterActivityWithOptions(countAsIndexed, activity.RegisterOptions{Name: activities.ReconcileName})
 	if err := w.Start(); err != nil {
 		t.Fatalf("worker: %v", err)
 	}

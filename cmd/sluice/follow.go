@@ -35,14 +35,17 @@ func follow(ctx context.Context, c client.Client, id, runID string, pp *progress
 	defer tick.Stop()
 	var last *workflows.Progress
 	poll := func() {
-		p, err := queryProgress(ctx, c, id, "", queryTimeout)
+		p, run, err := queryLive(ctx, c, id)
 		if ctx.Err() != nil {
 			return
 		}
+		now := time.Now()
+		var s *snapshot
 		if p != nil {
 			last = p
+			s = newSnapshot(p, run, now, &pp.meter)
 		}
-		pp.show(p, err, time.Now())
+		pp.show(s, err, now)
 	}
 	poll()
 	for {

@@ -43,6 +43,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	bf := addBackfillFlags(fs, sourceHelpS3)
 	index := fs.String("index", "", "target index or alias (required)")
 	rf := addRunFlags(fs, "backfill", "sluice-<index>-<UTC timestamp>")
+	plan := fs.Bool("plan", false, "load nothing: list the source (on a worker) and print what would be loaded (objects, chunks, bytes, compression) and an estimate")
 	if ok, code := rf.parse(fs, "ingest", args, stderr); !ok {
 		return code
 	}
@@ -53,6 +54,9 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	id := *rf.workflowID
 	if id == "" {
 		id = defaultWorkflowID(in.Source.Index, time.Now())
+		if *plan {
+			id = "sluice-plan-" + id[len("sluice-"):]
+		}
 	}
 
 	c, err := tf.Dial(ctx, stderr)
@@ -61,9 +65,12 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		return exitFailed
 	}
 	defer c.Close()
+	if *plan {
+		return runPlan(ctx, c, tf, in, id, *rf.taskQueue, *rf.asJSON, stdout, stderr)
+	}
 	run, code, done := startWorkflow(ctx, c, tf, startRequest{
 		cmd: "ingest", kind: "backfill", workflow: workflows.BackfillName, input: in,
-		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *rf.taskQueue, Memo: map[string]any{
+		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *rf.taskQueue, TypedSearchAttributes: workflows.SearchAttributes(in.Source), Memo: map[string]any{
 			memoSource:     in.Source.URI,
 			memoIndex:      in.Source.Index,
 			memoDeadLetter: deadLetterTarget(in.Source),
@@ -134,6 +141,8 @@ func validateIngest(in workflows.BackfillInput) error {
 		return errors.New("--inflight must be at least 1")
 	case l.RetryMaxElapsed <= 0:
 		return errors.New("--retry-max-elapsed must be positive")
+	case in.MaxDocsPerSecond < 0 || in.MaxBytesPerSecond < 0:
+		return errors.New("--max-docs-per-second and --max-bytes-per-second must not be negative")
 	case in.AllowFailedChunks < 0:
 		return errors.New("--allow-failed-chunks must not be negative")
 	case in.HeartbeatTimeout < time.Second:
@@ -176,14 +185,35 @@ func deadLetterTarget(src activities.Source) string {
 	return src.DeadLetter
 }
 
-// warnNoWorker says so when no worker polls the task queue: the backfill would wait for one
-// without a sign. Best effort: any error is ignored.
+// How long `sluice ingest` looks for a worker on the task queue before warning that there is
+// none: a worker started a moment ago may not have polled yet.
+const (
+	noWorkerGrace      = 3 * time.Second
+	noWorkerRetryEvery = 250 * time.Millisecond
+)
+
+// warnNoWorker says so when no worker polls the task queue within noWorkerGrace: the backfill
+// would wait for one without a sign. Best effort: any error is ignored.
 func warnNoWorker(ctx context.Context, c client.Client, taskQueue string, stderr io.Writer) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, noWorkerGrace+5*time.Second)
 	defer cancel()
-	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
-	if err == nil && len(resp.GetPollers()) == 0 {
-		fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
-			taskQueue, taskQueue)
+	deadline := time.Now().Add(noWorkerGrace)
+	tick := time.NewTicker(noWorkerRetryEvery)
+	defer tick.Stop()
+	for {
+		resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err != nil || len(resp.GetPollers()) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
+	fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
+		taskQueue, taskQueue)
 }

@@ -47,7 +47,7 @@ func (r *reindexReport) toJSON() reindexJSON {
 		j.Backfill = resultOf(&res.Backfill)
 	}
 	if r.Load != nil {
-		j.Load = progressOf(r.Load)
+		j.Load = progressOf(newSnapshot(r.Load, nil, time.Now(), nil))
 	}
 	return j
 }
@@ -100,7 +100,7 @@ func (r *reindexReport) writeText(w io.Writer) {
 			line("count", "%s documents in %s", commas(p.Count), p.Index)
 		}
 		if r.Load != nil {
-			writeProgress(w, line, r.Load)
+			writeProgress(w, line, newSnapshot(r.Load, nil, time.Now(), nil))
 		}
 		if res != nil {
 			writeResult(w, line, &res.Backfill)

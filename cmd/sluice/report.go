@@ -58,6 +58,10 @@ type report struct {
 	Progress *workflows.Progress
 	// ProgressErr says why there is no Progress while running.
 	ProgressErr error
+	// Running is what the heartbeats of the running chunks say; nil when not known.
+	Running *runningChunks
+	// At is when Progress and Running were read: rates and the ETA are as of then.
+	At time.Time
 	// Result is the result of a completed backfill, or of one that failed with ChunksFailed.
 	Result *workflows.BackfillResult
 	// ErrorType and Error describe a failure (application error type and message).
@@ -90,7 +94,8 @@ func inspect(ctx context.Context, c client.Client, id, runID string) (*report, e
 		return r, nil // not ours: status only
 	}
 	if r.Status == statusRunning {
-		r.Progress, r.ProgressErr = queryProgress(ctx, c, id, "", queryTimeout)
+		r.Progress, r.Running, r.ProgressErr = queryLive(ctx, c, id)
+		r.At = time.Now()
 		return r, nil
 	}
 	if err := r.readOutcome(ctx, c); err != nil {
@@ -123,6 +128,7 @@ func (r *report) readOutcome(ctx context.Context, c client.Client) error {
 		// Canceled, terminated or failed without a result: the final progress, if a worker
 		// replays the run to answer.
 		r.Progress, _ = queryProgress(ctx, c, r.WorkflowID, r.RunID, closedQueryTimeout)
+		r.At = r.Close
 	}
 	return nil
 }
@@ -140,7 +146,7 @@ func (r *report) setFailure(cause error) {
 		r.ErrorType = appErr.Type()
 		r.Error = appErr.Message() // the workflow's messages carry their cause's
 
-		if appErr.Type() == workflows.ErrTypeChunksFailed && appErr.HasDetails() {
+		if (appErr.Type() == workflows.ErrTypeChunksFailed || appErr.Type() == workflows.ErrTypeReconcileFailed) && appErr.HasDetails() {
 			var res workflows.BackfillResult
 			if appErr.Details(&res) == nil {
 				r.Result = &res
@@ -149,6 +155,14 @@ func (r *report) setFailure(cause error) {
 	case cause != nil:
 		r.Error = cause.Error()
 	}
+}
+
+// snapshot is the progress to show, nil without one.
+func (r *report) snapshot() *snapshot {
+	if r.Progress == nil {
+		return nil
+	}
+	return newSnapshot(r.Progress, r.Running, r.At, nil)
 }
 
 func queryProgress(ctx context.Context, c client.Client, id, runID string, timeout time.Duration) (*workflows.Progress, error) {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"go.temporal.io/api/serviceerror"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -27,7 +31,7 @@ type startRequest struct {
 // id is an error, not something to attach to silently.
 func startWorkflow(ctx context.Context, c client.Client, tf *cli.TemporalFlags, req startRequest, stdout, stderr io.Writer) (run client.WorkflowRun, code int, done bool) {
 	req.opts.WorkflowExecutionErrorWhenAlreadyStarted = true
-	run, err := c.ExecuteWorkflow(ctx, req.opts, req.workflow, req.input)
+	run, err := executeWithSearchAttributes(ctx, c, req, stderr)
 	if err != nil {
 		id := req.opts.ID
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
@@ -55,4 +59,19 @@ func startWorkflow(ctx context.Context, c client.Client, tf *cli.TemporalFlags, 
 		fmt.Fprintf(stdout, "started %s %s (run %s); Ctrl-C stops following, not the %s\n", req.kind, run.GetID(), run.GetRunID(), req.kind)
 	}
 	return run, exitOK, false
+}
+
+// executeWithSearchAttributes starts req's workflow with its search attributes, or, when the
+// namespace does not know them (no sluice worker registered them yet), without, saying so.
+func executeWithSearchAttributes(ctx context.Context, c client.Client, req startRequest, stderr io.Writer) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, req.opts, req.workflow, req.input)
+	var inv *serviceerror.InvalidArgument
+	if err == nil || req.opts.TypedSearchAttributes.Size() == 0 || !errors.As(err, &inv) ||
+		!strings.Contains(strings.ToLower(inv.Error()), "search attribute") {
+		return run, err
+	}
+	fmt.Fprintf(stderr, "sluice %s: warning: starting without search attributes (%v); 'sluice list --index' will not find this %s\n", req.cmd, err, req.kind)
+	opts := req.opts
+	opts.TypedSearchAttributes = temporal.NewSearchAttributes()
+	return c.ExecuteWorkflow(ctx, opts, req.workflow, req.input)
 }

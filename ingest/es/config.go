@@ -39,6 +39,9 @@ type Config struct {
 	// that never answers costs one retryable error, not a stalled chunk. Defaults to
 	// DefaultRequestTimeout (2m); it must exceed the longest a healthy _bulk takes.
 	RequestTimeout time.Duration
+	// WrapTransport, when set, wraps the HTTP transport (a worker's metrics observe every
+	// request through it). Defaults to none.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // ConfigFromEnv is the one place that reads the Elasticsearch variables, through getenv:

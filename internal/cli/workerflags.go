@@ -29,6 +29,7 @@ type WorkerFlags struct {
 	s3Region      string
 	logLevel      string
 	deadLetterDir string
+	metricsAddr   string
 }
 
 // AddWorkerFlags registers the worker flags on fs; withTemporal adds the Temporal connection
@@ -94,6 +95,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.MemoryLimit = 0 // follows MaxMemory
 		case "max-concurrent-chunks":
 			cfg.MaxConcurrentChunks = f.maxChunks
+		case "metrics-addr":
+			cfg.MetricsAddr = f.metricsAddr
 		case "es-url":
 			cfg.ES.Addresses = splitList(f.esURL)
 		case "es-api-key-file":
