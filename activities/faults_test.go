@@ -42,7 +42,8 @@ const (
 	faultDownFor        = 10 * time.Second // "down for 30 s" in the issue; the same path, shorter
 	faultHangFor        = 6 * time.Second
 	faultStartAfter     = time.Second
-	faultAttempts       = 30 // attempts per chunk, as the workflow's retry policy allows
+	faultDocsPerSecond  = 2000 // per chunk, for the faults that end: a chunk lasts about 3.6 s
+	faultAttempts       = 30   // attempts per chunk, as the workflow's retry policy allows
 	faultRowTimeout     = 3 * time.Minute
 )
 
@@ -127,7 +128,11 @@ func TestFaultTable(t *testing.T) {
 					t.Fatal("a fault for the whole run has an end")
 				}
 			} else {
-				// A fault that ends begins once chunks are running, and lasts row.lasts.
+				// A fault that ends begins once chunks are running, and lasts row.lasts. The
+				// chunks are capped to faultDocsPerSecond so that the run outlasts
+				// faultStartAfter on any machine (a slower one only makes it longer): the fault
+				// meets requests in flight.
+				r.limits.MaxDocsPerSecond = faultDocsPerSecond
 				var mu sync.Mutex // the fault's start and end, and the test's end
 				stopped := false
 				begin := time.AfterFunc(faultStartAfter, func() {
@@ -175,6 +180,7 @@ type faultRig struct {
 	plan    *activities.Activities
 	acts    *activities.Activities
 	index   string
+	limits  activities.Limits // of every chunk
 	dlDir   string
 	valid   int64
 	invalid map[string]bool // "key@offset"
@@ -336,7 +342,7 @@ func (r *faultRig) runChunk(t *testing.T, src activities.Source, c activities.Ch
 		if last != nil {
 			env.SetHeartbeatDetails(*last)
 		}
-		val, err := env.ExecuteActivity(activities.IngestChunkName, activities.IngestChunkInput{Source: src, Chunk: c})
+		val, err := env.ExecuteActivity(activities.IngestChunkName, activities.IngestChunkInput{Source: src, Chunk: c, Limits: r.limits})
 		if err == nil {
 			var out activities.ChunkProgress
 			if err := val.Get(&out); err != nil {

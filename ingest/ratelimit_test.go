@@ -23,8 +23,8 @@ func TestRateCaps(t *testing.T) {
 	}{
 		// 300 docs, 50 free at once, 250 at 250/s: at least 1s.
 		{"docs", Limits{MaxOps: 50, MaxDocsPerSecond: 250}, time.Second},
-		// ~9 KiB, 2 KiB free at once, the rest at 7 KiB/s: at least 1s.
-		{"bytes", Limits{MaxOps: 50, MaxBytes: 2 << 10, MaxBytesPerSecond: float64(len(data)-2<<10) / 1.0}, time.Second},
+		// All of it, 4 KiB (the smallest --max-bytes) free at once, the rest within 1s: at least 1s.
+		{"bytes", Limits{MaxOps: 50, MaxBytes: 4 << 10, MaxBytesPerSecond: float64(len(data)-4<<10) / 1.0}, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			es := esfake.New(esfake.Options{})

@@ -40,6 +40,10 @@ type BackfillInput struct {
 	// MaxHistoryEvents: the backfill continues-as-new past this many history events.
 	// Defaults to 10,000.
 	MaxHistoryEvents int
+	// MaxDocsPerSecond and MaxBytesPerSecond cap the whole run (documents, _bulk body bytes
+	// per second) across all workers; each running chunk gets 1/Concurrency. 0: no cap.
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
 }
 
 // Source says what to read and where to write it.
@@ -50,8 +54,10 @@ type Source struct {
 	Index       string // target index or alias; required
 	IDField     string // top-level field (CSV: column) whose value becomes _id; default: a hash of bucket, key and offset
 	// DeadLetter is where records Elasticsearch refuses for good go: "index" (default:
-	// <index>-dead-letters), "index:NAME", or "file:/path" (on each worker's machine).
+	// <index>-dead-letters), "index:NAME", or "file:NAME" (a relative name, under each
+	// worker's --dead-letter-dir).
 	DeadLetter string
+	Pipeline   string // ingest pipeline every document goes through; empty: the index's default
 }
 
 // Limits tune the bulk requests of each chunk. Zero means the default.
@@ -61,6 +67,10 @@ type Limits struct {
 	FlushInterval  time.Duration // send a partial batch after this long; default 1s
 	Inflight       int           // _bulk requests in flight per chunk; default 2
 	RetryMaxElapse time.Duration // stop retrying 429/5xx items of one batch after this long; default 5m
+	// MaxDocsPerSecond and MaxBytesPerSecond cap one chunk's sending; 0: no cap. The backfill
+	// sets them to each chunk's share of BackfillInput's caps.
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
 }
 
 // BackfillResult is the result of a finished backfill, and the details of an
@@ -75,6 +85,27 @@ type BackfillResult struct {
 	Failed        []FailedChunk // at most 100; ChunksFailed counts them all
 	Duration      time.Duration // workflow time since the backfill started
 	Runs          int           // runs, continue-as-new included
+	// Reconciliation is the end-of-run check of the counts; nil when it did not run.
+	Reconciliation *Reconciliation
+}
+
+// Reconciliation is what the end-of-run check found: the index's _count against the documents
+// the backfill indexed, and the objects whose records read != indexed + dead-lettered.
+type Reconciliation struct {
+	Count            int64  // the index's _count after a refresh
+	Expected         int64  // documents of this backfill it must hold
+	Missing          int64  // documents indexed but not in the index; > 0 fails the run
+	Note             string // explains a count that differs without failing
+	UnbalancedChunks int64  // completed chunks whose counts do not add up; > 0 fails the run
+	Unbalanced       []Unbalanced
+}
+
+// Unbalanced is an object whose chunks' counts do not add up.
+type Unbalanced struct {
+	Key          string
+	Read         int64
+	Indexed      int64
+	DeadLettered int64
 }
 
 // Stats count records. Read == Indexed + DeadLettered once every chunk has finished.
