@@ -10,10 +10,20 @@ SHELL := bash
 .ONESHELL:
 
 GO ?= go
-# Flags for the full test run. Add -race here once the suite is fast enough for it on 2 cores.
+# Flags for the full test run.
 GOTEST_FLAGS ?= -count=1 -timeout 60m
+# The engine, the activities and the workflows run a second time under the race detector, with
+# -short (which skips the million-object workflow test and the fault table, both run above).
+RACE_PKGS ?= ./ingest/... ./activities/... ./workflows/...
+RACE_FLAGS ?= -race -short -count=1 -timeout 30m
 # Packages vetted and tested; narrow it while working: make test PKGS=./internal/esfake/...
 PKGS ?= ./...
+# How long `make fuzz` (and so `make test`) runs each fuzz target; FUZZTIME=0 skips fuzzing.
+FUZZTIME ?= 5s
+# The fuzz targets, as package:Target (go test -fuzz takes one target of one package at a time).
+FUZZ_TARGETS := ./ingest:FuzzRanges ./ingest:FuzzDecoders ./ingest:FuzzCompressedDecoders \
+	./ingest/es:FuzzBulkResponse ./ingest/s3source:FuzzParseURI ./ingest/s3source:FuzzParseContentRange \
+	./internal/esfake:FuzzBulk ./internal/units:FuzzParseBytes
 
 VERSITYGW_PKG := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 # Where `go install` puts binaries: $GOBIN, else the first $GOPATH entry's bin.
@@ -26,7 +36,7 @@ ELASTICSEARCH_PORT ?= 9201
 ELASTICSEARCH_TLS_PORT ?= 9202
 export OPENSEARCH_PORT ELASTICSEARCH_PORT ELASTICSEARCH_TLS_PORT
 
-.PHONY: setup build vet test bench versitygw engines-install engines-start engines-stop engines-env
+.PHONY: setup build vet test fuzz bench versitygw engines-install engines-start engines-stop engines-env
 .PHONY: opensearch-install opensearch-start opensearch-stop
 
 ## setup: install every tool and dependency, then build bin/sluice
@@ -60,7 +70,18 @@ test: versitygw engines-install
 	unit=$$($(GO) list $(PKGS) | grep -v '/e2e$$' || true)
 	e2e=$$($(GO) list $(PKGS) | grep '/e2e$$' || true)
 	if [ -n "$$unit" ]; then echo "go test $(GOTEST_FLAGS) (all but e2e)"; $(GO) test $(GOTEST_FLAGS) $$unit; fi
+	if [ -n "$(RACE_PKGS)" ]; then echo "go test $(RACE_FLAGS) $(RACE_PKGS)"; $(GO) test $(RACE_FLAGS) $(RACE_PKGS); fi
 	if [ -n "$$e2e" ]; then echo "go test $(GOTEST_FLAGS) $$e2e"; $(GO) test $(GOTEST_FLAGS) $$e2e; fi
+	$(MAKE) --no-print-directory fuzz
+
+## fuzz: run each fuzz target for FUZZTIME (default 5s; the seed corpora also run in go test)
+fuzz:
+	@if [ "$(FUZZTIME)" = 0 ]; then exit 0; fi
+	for t in $(FUZZ_TARGETS); do
+		pkg=$${t%%:*}; name=$${t##*:}
+		echo "go test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg
+	done
 
 ## demo: the main job end to end (OpenSearch or ELASTICSEARCH_URL, S3 with sample data, sluice dev, ingest); see scripts/demo.sh
 .PHONY: demo

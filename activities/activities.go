@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -58,9 +59,17 @@ type Activities struct {
 	// Defaults to a quarter of the activity's heartbeat timeout, at most 5s, at least 100ms.
 	// The SDK throttles what reaches the server to 0.8 x the heartbeat timeout.
 	HeartbeatInterval time.Duration
+	// StallTimeout bounds how long a chunk may go without progress (its checkpoint advancing,
+	// or a byte read from S3) before it stops heartbeating and fails its attempt with a
+	// retryable error; the next attempt resumes from the checkpoint, on whichever worker takes
+	// it. It catches what no other bound does (a wait that never ends inside the worker), so
+	// the default leaves room for the others: the larger of 5m and the chunk's
+	// RetryMaxElapsed plus the Elasticsearch client's request timeout.
+	StallTimeout time.Duration
 
 	mu    sync.Mutex
 	sinks map[string]ingest.DeadLetterSink // by "index:<name>" or "file:<path>"
+	ops   map[string]string                // bulk action by target index, decided once
 }
 
 // registry is what Register needs: a worker.Worker, or a testsuite environment.
@@ -68,10 +77,11 @@ type registry interface {
 	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
-// Register registers the activities under PlanPageName and IngestChunkName.
+// Register registers the activities under PlanPageName, IngestChunkName and ReconcileName.
 func (a *Activities) Register(r registry) {
 	r.RegisterActivityWithOptions(a.PlanPage, activity.RegisterOptions{Name: PlanPageName})
 	r.RegisterActivityWithOptions(a.IngestChunk, activity.RegisterOptions{Name: IngestChunkName})
+	r.RegisterActivityWithOptions(a.Reconcile, activity.RegisterOptions{Name: ReconcileName})
 }
 
 // Close closes the dead-letter sinks opened by IngestChunk. Call it after the worker stopped.
@@ -150,7 +160,15 @@ func (a *Activities) PlanPage(ctx context.Context, in PlanPageInput) (PlanPageOu
 	}
 	compressions := make([]string, len(objs))
 	for i, o := range objs {
-		if compressions[i], err = a.compressionOf(ctx, bucket, o, in.Source.Compression, chunkSize); err != nil {
+		compressions[i], err = a.compressionOf(ctx, bucket, o, in.Source.Compression, chunkSize)
+		if errors.Is(err, s3source.ErrObjectChanged) || errors.Is(err, s3source.ErrNotFound) {
+			// Replaced or deleted since the listing: one whole-object chunk, whose read fails
+			// the same way and names the object, so the backfill counts one failed chunk
+			// instead of failing its planning.
+			a.logger().Warn("object changed or vanished while planning", "object", "s3://"+bucket+"/"+o.Key, "err", err)
+			compressions[i], err = ingest.CompressionAuto, nil
+		}
+		if err != nil {
 			return PlanPageOutput{}, classify(err, fmt.Sprintf("planning s3://%s/%s", bucket, o.Key), nil)
 		}
 	}
@@ -309,6 +327,12 @@ func chunkJSONSize(o s3source.Object) int {
 // errWorkerStopping is the cause that stops a chunk when its worker shuts down.
 var errWorkerStopping = errors.New("worker stopping")
 
+// errStalled is the cause that stops a chunk that made no progress for the stall timeout.
+var errStalled = errors.New("stalled")
+
+// defaultStallTimeout is the least default of Activities.StallTimeout.
+const defaultStallTimeout = 5 * time.Minute
+
 // IngestChunk indexes the records of one chunk. It resumes from the checkpoint of a previous
 // attempt (its heartbeat details) or from Chunk.Resume, whichever is further, heartbeats each
 // checkpoint Elasticsearch acknowledged (and the last one again every HeartbeatInterval while
@@ -332,9 +356,13 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 	if err != nil {
 		return ChunkProgress{}, classify(err, "ingesting "+job.where(job.from), nil)
 	}
+	op, err := a.op(ctx, job.index)
+	if err != nil {
+		return ChunkProgress{}, classify(err, fmt.Sprintf("ingesting %s: resolving the target %q", job.where(job.from), job.index), nil)
+	}
 	a.logger().Info("chunk started", append(job.logAttrs(), "resume", job.from.Checkpoint, "attempt", activity.GetInfo(ctx).Attempt)...)
 
-	last, err := a.run(ctx, job, sink)
+	last, err := a.run(ctx, job, op, sink)
 	if err == nil {
 		a.logger().Info("chunk done", append(job.logAttrs(), "read", last.Stats.Read, "indexed", last.Stats.Indexed,
 			"dead_lettered", last.Stats.DeadLettered, "retried", last.Stats.Retried, "failed_objects", len(last.Failed))...)
@@ -350,6 +378,9 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 		return ChunkProgress{}, fmt.Errorf("%s: %w", where, ctx.Err())
 	case errors.Is(err, errWorkerStopping):
 		return ChunkProgress{}, fmt.Errorf("%s: %w", where, errWorkerStopping)
+	case errors.Is(err, errStalled):
+		a.logger().Warn("chunk stalled", append(job.logAttrs(), "offset", last.Checkpoint, "err", err)...)
+		return ChunkProgress{}, fmt.Errorf("%s: %w", where, err)
 	}
 	a.logger().Warn("chunk failed", append(job.logAttrs(), "offset", last.Checkpoint, "err", err)...)
 	return ChunkProgress{}, classify(err, where, &last)
@@ -369,15 +400,18 @@ func (a *Activities) heartbeatDetails(ctx context.Context, key string) *ChunkPro
 	return &p
 }
 
-// run runs job while heartbeating its checkpoints, and returns the last one. It stops at a
-// checkpoint, with errWorkerStopping, when the worker shuts down, before the SDK cancels the
-// activity outright.
-func (a *Activities) run(ctx context.Context, job chunkJob, sink ingest.DeadLetterSink) (ChunkProgress, error) {
-	hb := newHeartbeater(ctx, progressOf(job.from), a.heartbeatInterval(ctx))
-	go hb.run()
-
+// run runs job, with op as its bulk action, while heartbeating its checkpoints, and returns
+// the last one. It stops at a checkpoint, with errWorkerStopping, when the worker shuts down,
+// before the SDK cancels the activity outright.
+//
+// It stops with errStalled when nothing moves for the stall timeout: the heartbeater stops
+// beating and cancels the run, so the attempt fails (or, when the engine does not return,
+// times out on its heartbeat) and the next one resumes from the checkpoint.
+func (a *Activities) run(ctx context.Context, job chunkJob, op string, sink ingest.DeadLetterSink) (ChunkProgress, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	hb := newHeartbeater(ctx, progressOf(job.from), a.heartbeatInterval(ctx), a.stallTimeout(job.limits), cancel)
+	go hb.run()
 	go func() {
 		select {
 		case <-activity.GetWorkerStopChannel(ctx):
@@ -385,21 +419,30 @@ func (a *Activities) run(ctx context.Context, job chunkJob, sink ingest.DeadLett
 		case <-runCtx.Done():
 		}
 	}()
-	prog, err := job.run(runCtx, sink, func(p ingest.Progress) { hb.update(progressOf(p)) })
-	last := progressOf(prog)
+	moving := func(rc io.ReadCloser) io.ReadCloser { return movingReader{rc, hb} }
+	last, err := job.run(runCtx, op, sink, moving, hb.update)
 	// The final checkpoint is heartbeated before the activity returns: on failure the SDK
 	// sends it, and the next attempt resumes there.
 	hb.stop(last)
-	if err != nil && errors.Is(context.Cause(runCtx), errWorkerStopping) && ctx.Err() == nil {
-		err = errWorkerStopping
+	if cause := context.Cause(runCtx); err != nil && ctx.Err() == nil {
+		switch {
+		case errors.Is(cause, errWorkerStopping):
+			err = errWorkerStopping
+		case errors.Is(cause, errStalled):
+			err = cause
+		}
 	}
 	return last, err
 }
 
 // chunkJob is a chunk ready to run: where it starts, and the engine call that runs it.
 type chunkJob struct {
-	from     ingest.Progress
-	run      func(ctx context.Context, sink ingest.DeadLetterSink, onProgress func(ingest.Progress)) (ingest.Progress, error)
+	from   ingest.Progress
+	index  string        // the target, whose kind decides the bulk action (see Activities.op)
+	limits ingest.Limits // the chunk's, for its stall timeout
+	// run runs the engine with op as the bulk action, wrapping each S3 reader it opens in
+	// wrap, and reports progress with SourceBytes (see sourceCounter) to onProgress.
+	run      func(ctx context.Context, op string, sink ingest.DeadLetterSink, wrap func(io.ReadCloser) io.ReadCloser, onProgress func(ChunkProgress)) (ChunkProgress, error)
 	where    func(at ingest.Progress) string // the object (and offset) a checkpoint is in
 	logAttrs func() []any
 }
@@ -416,17 +459,48 @@ func (a *Activities) chunkJob(in IngestChunkInput, earlier *ChunkProgress) (chun
 		return chunkJob{}, err
 	}
 	object := "s3://" + spec.Bucket + "/" + spec.Key
-	open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
-		return a.S3.Open(ctx, spec.Bucket, spec.Key, in.Chunk.ETag, offset)
-	}
 	return chunkJob{
-		from: spec.From(),
-		run: func(ctx context.Context, sink ingest.DeadLetterSink, onProgress func(ingest.Progress)) (ingest.Progress, error) {
-			return a.Engine.Ingest(ctx, spec, open, sink, onProgress)
+		from: spec.From(), index: spec.Index, limits: spec.Limits,
+		run: func(ctx context.Context, op string, sink ingest.DeadLetterSink, wrap func(io.ReadCloser) io.ReadCloser, onProgress func(ChunkProgress)) (ChunkProgress, error) {
+			spec := spec
+			spec.Op = op
+			src := newSourceCounter(spec, in.Chunk.Size)
+			open := func(ctx context.Context, offset int64) (io.ReadCloser, error) {
+				rc, err := a.S3.Open(ctx, spec.Bucket, spec.Key, in.Chunk.ETag, offset)
+				if err != nil {
+					return nil, err
+				}
+				return src.reader(wrap(rc)), nil
+			}
+			prog, err := a.Engine.Ingest(ctx, spec, open, sink, func(p ingest.Progress) { onProgress(src.progress(p)) })
+			return src.progress(prog), err
 		},
 		where:    func(at ingest.Progress) string { return fmt.Sprintf("%s at offset %d", object, at.Checkpoint) },
 		logAttrs: func() []any { return []any{"object", object, "start", spec.Start, "end", spec.End} },
 	}, nil
+}
+
+// stallTimeout is StallTimeout, or its default for a chunk with the limits lim.
+func (a *Activities) stallTimeout(lim ingest.Limits) time.Duration {
+	if a.StallTimeout > 0 {
+		return a.StallTimeout
+	}
+	return max(defaultStallTimeout, lim.WithDefaults().RetryMaxElapsed+a.Engine.Bulk.RequestTimeout())
+}
+
+// movingReader tells the heartbeater of every byte read: reading is progress, even while the
+// checkpoint cannot move (a resumed compressed object skips what it already indexed).
+type movingReader struct {
+	io.ReadCloser
+	hb *heartbeater
+}
+
+func (r movingReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if n > 0 {
+		r.hb.moved()
+	}
+	return n, err
 }
 
 // chunkSpec maps a chunk's input, and the progress an earlier attempt heartbeated (nil: none),
@@ -458,6 +532,7 @@ func chunkSpec(in IngestChunkInput, earlier *ChunkProgress) (ingest.ChunkSpec, e
 		Compression: cmp.Or(c.Compression, in.Source.Compression, ingest.CompressionAuto),
 		Index:       in.Source.Index,
 		IDField:     in.Source.IDField,
+		Pipeline:    in.Source.Pipeline,
 		Start:       c.Start,
 		End:         c.End,
 		Resume:      resume,
@@ -507,6 +582,32 @@ func classify(err error, where string, last *ChunkProgress) error {
 	return temporal.NewNonRetryableApplicationError(msg, typ, err)
 }
 
+// op is the bulk action for index: create for a data stream (which takes nothing else),
+// else index. Each worker process asks the cluster once per index.
+func (a *Activities) op(ctx context.Context, index string) (string, error) {
+	a.mu.Lock()
+	op, ok := a.ops[index]
+	a.mu.Unlock()
+	if ok {
+		return op, nil
+	}
+	ds, err := a.Engine.Bulk.IsDataStream(ctx, index)
+	if err != nil {
+		return "", err
+	}
+	op = ingest.OpIndex
+	if ds {
+		op = ingest.OpCreate
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ops == nil {
+		a.ops = map[string]string{}
+	}
+	a.ops[index] = op
+	return op, nil
+}
+
 // sink returns the dead-letter sink Source.DeadLetter names (see ingest.ParseDeadLetter),
 // opening it on first use. A file is under DeadLetterDir on the machine of whichever worker
 // runs the chunk.
@@ -541,26 +642,39 @@ func (a *Activities) sink(src Source) (ingest.DeadLetterSink, error) {
 // after it is reached, and the last one again every interval while nothing moves. Only it
 // calls RecordHeartbeat, so an older checkpoint is never sent after a newer one, and the
 // engine never waits for a heartbeat.
+//
+// It is also the stall detector: when neither the checkpoint nor the reader has moved for
+// stall, it stops heartbeating for good and cancels the run with errStalled. Not beating
+// matters as much as cancelling: should the run not return, the server times the attempt out
+// on its heartbeat and retries it from the last checkpoint it holds.
 type heartbeater struct {
 	ctx      context.Context
 	interval time.Duration
+	stall    time.Duration
+	cancel   context.CancelCauseFunc
 
 	mu   sync.Mutex
 	last ChunkProgress
+
+	moves atomic.Int64 // counts progress: checkpoints and reads
 
 	wake chan struct{} // a new checkpoint is waiting
 	quit chan struct{}
 	done chan struct{}
 }
 
-func newHeartbeater(ctx context.Context, start ChunkProgress, interval time.Duration) *heartbeater {
+func newHeartbeater(ctx context.Context, start ChunkProgress, interval, stall time.Duration, cancel context.CancelCauseFunc) *heartbeater {
 	return &heartbeater{
-		ctx: ctx, interval: interval, last: start,
+		ctx: ctx, interval: interval, stall: stall, cancel: cancel, last: start,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
+// moved records progress that is not a checkpoint.
+func (h *heartbeater) moved() { h.moves.Add(1) }
+
 func (h *heartbeater) update(hb ChunkProgress) {
+	h.moved()
 	h.mu.Lock()
 	if hb.After(h.last) {
 		h.last = hb
@@ -582,8 +696,9 @@ func (h *heartbeater) send() {
 func (h *heartbeater) run() {
 	defer close(h.done)
 	h.send() // at once: the server learns the resume point, and the SDK sends the first at once
-	t := time.NewTicker(h.interval)
+	t := time.NewTicker(min(h.interval, h.stall))
 	defer t.Stop()
+	seen, since := h.moves.Load(), time.Now()
 	for {
 		select {
 		case <-h.wake:
@@ -591,6 +706,15 @@ func (h *heartbeater) run() {
 		case <-h.quit:
 			return
 		case <-h.ctx.Done():
+			return
+		}
+		if n := h.moves.Load(); n != seen {
+			seen, since = n, time.Now()
+		} else if idle := time.Since(since); idle >= h.stall {
+			h.mu.Lock()
+			at := h.last.Checkpoint
+			h.mu.Unlock()
+			h.cancel(fmt.Errorf("%w: no progress for %s (no checkpoint past offset %d, no byte read)", errStalled, idle.Round(time.Millisecond), at))
 			return
 		}
 		h.send()

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -671,4 +676,103 @@ func TestPlanPageBoundsItsSize(t *testing.T) {
 		t.Fatalf("%d chunks, %d bytes encoded; want many chunks within %d bytes", len(out.Chunks), len(encoded), activities.MaxPlanPageBytes)
 	}
 	checkTiling(t, "big.ndjson", out.Chunks, int64(len(data)))
+}
+
+// TestIngestStallFailsTheAttempt hangs every _bulk request after the first one (no answer, no
+// timeout within the test): the chunk stops heartbeating after StallTimeout without progress
+// and fails its attempt with a retryable error at the checkpoint it reached, from which the
+// next attempt resumes.
+func TestIngestStallFailsTheAttempt(t *testing.T) {
+	f := newFixture(t, esfake.Options{Fault: func(r *esfake.Request) esfake.Decision {
+		return esfake.Decision{Hang: r.Endpoint == esfake.Bulk && r.Seq > 1}
+	}})
+	f.acts.StallTimeout = 300 * time.Millisecond
+	data, offsets := records(100)
+	etag := f.s3.Put(t, bucket, "hang.ndjson", data)
+	hbs := &heartbeats{}
+	type result struct{ err error }
+	done := make(chan result, 1)
+	go func() {
+		_, err := f.ingest(t, f.env(hbs), activities.IngestChunkInput{
+			Source: source("hang.ndjson"),
+			Chunk:  activities.Chunk{Key: "hang.ndjson", ETag: etag, Size: int64(len(data)), End: -1},
+			Limits: activities.Limits{MaxOps: 10, Inflight: 1},
+		})
+		done <- result{err}
+	}()
+	var err error
+	select {
+	case r := <-done:
+		err = r.err
+	case <-time.After(60 * time.Second):
+		t.Fatal("IngestChunk still running 60s into a hung _bulk request: no stall detection")
+	}
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.NonRetryable() || !strings.Contains(err.Error(), "stalled") {
+		t.Fatalf("err = %v, want a retryable stall error", err)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("s3://data/hang.ndjson at offset %d", offsets[10])) {
+		t.Errorf("error %q does not name the object and the checkpoint %d", err, offsets[10])
+	}
+	got := hbs.all()
+	if last := got[len(got)-1]; last.Checkpoint != offsets[10] || last.Stats.Indexed != 10 {
+		t.Fatalf("last heartbeat %+v, want checkpoint %d with 10 indexed", last, offsets[10])
+	}
+}
+
+// TestPlanPageObjectVanishedOrChanged deletes one object and replaces another between the
+// listing and the planner's look at their first bytes (a proxy does it when the planner's GET
+// arrives): the page is planned anyway, each of the two as one whole-object chunk, whose
+// ingestion then fails for good naming the object. So the backfill counts failed chunks
+// instead of failing its planning.
+func TestPlanPageObjectVanishedOrChanged(t *testing.T) {
+	f := newFixture(t, esfake.Options{})
+	data, _ := records(60)
+	for _, k := range []string{"v/a.ndjson", "v/changed.ndjson", "v/gone.ndjson"} {
+		f.s3.Put(t, bucket, k, data)
+	}
+	target, err := url.Parse(f.s3.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the Host the client signed
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.Header.Get("Range") != "" {
+			once.Do(func() {
+				ctx := context.Background()
+				if _, err := f.s3.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("v/gone.ndjson")}); err != nil {
+					t.Errorf("delete: %v", err)
+				}
+				f.s3.Put(t, bucket, "v/changed.ndjson", append(data, data...))
+			})
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if f.acts.S3, err = s3source.New(ctx, s3source.Config{Endpoint: srv.URL, Region: s3test.Region}); err != nil {
+		t.Fatal(err)
+	}
+
+	out := f.plan(t, activities.PlanPageInput{Source: source("v/"), ChunkSize: 1000})
+	byKey := map[string][]activities.Chunk{}
+	for _, c := range out.Chunks {
+		byKey[c.Key] = append(byKey[c.Key], c)
+	}
+	if out.Objects != 3 || len(byKey["v/a.ndjson"]) < 2 {
+		t.Fatalf("planned %d objects, chunks %v", out.Objects, byKey)
+	}
+	for key, typ := range map[string]string{"v/gone.ndjson": activities.ErrTypeNotFound, "v/changed.ndjson": activities.ErrTypeObjectChanged} {
+		cs := byKey[key]
+		if len(cs) != 1 || cs[0].Start != 0 || cs[0].End != -1 || cs[0].Compression != ingest.CompressionAuto {
+			t.Fatalf("%s: chunks %+v, want one whole-object chunk", key, cs)
+		}
+		_, err := f.ingest(t, f.env(nil), activities.IngestChunkInput{Source: source("v/"), Chunk: cs[0]})
+		appErr := checkAppError(t, err, typ)
+		if !strings.Contains(appErr.Message(), "s3://data/"+key) {
+			t.Errorf("message %q does not name the object", appErr.Message())
+		}
+	}
 }

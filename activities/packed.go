@@ -21,13 +21,20 @@ func (a *Activities) packedJob(in IngestChunkInput, earlier *ChunkProgress) (chu
 		return chunkJob{}, err
 	}
 	objs := in.Chunk.Objects
-	open := func(ctx context.Context, i int, offset int64) (io.ReadCloser, error) {
-		return a.S3.Open(ctx, spec.Bucket, objs[i].Key, objs[i].ETag, offset)
-	}
 	return chunkJob{
-		from: spec.Resume,
-		run: func(ctx context.Context, sink ingest.DeadLetterSink, onProgress func(ingest.Progress)) (ingest.Progress, error) {
-			return a.Engine.IngestObjects(ctx, spec, open, sink, onProgress)
+		from: spec.Resume, index: spec.Index, limits: spec.Limits,
+		run: func(ctx context.Context, op string, sink ingest.DeadLetterSink, wrap func(io.ReadCloser) io.ReadCloser, onProgress func(ChunkProgress)) (ChunkProgress, error) {
+			spec := spec
+			spec.Op = op
+			open := func(ctx context.Context, i int, offset int64) (io.ReadCloser, error) {
+				rc, err := a.S3.Open(ctx, spec.Bucket, objs[i].Key, objs[i].ETag, offset)
+				if err != nil {
+					return nil, err
+				}
+				return wrap(rc), nil
+			}
+			prog, err := a.Engine.IngestObjects(ctx, spec, open, sink, func(p ingest.Progress) { onProgress(packedProgress(in.Chunk, spec.Objects, p)) })
+			return packedProgress(in.Chunk, spec.Objects, prog), err
 		},
 		where: func(at ingest.Progress) string {
 			i := min(at.Object, len(objs)-1)
@@ -71,6 +78,7 @@ func objectsSpec(in IngestChunkInput, earlier *ChunkProgress) (ingest.ObjectsSpe
 		Format:      cmp.Or(in.Source.Format, ingest.FormatNDJSON),
 		Index:       in.Source.Index,
 		IDField:     in.Source.IDField,
+		Pipeline:    in.Source.Pipeline,
 		Resume:      resume,
 		Limits:      in.Limits.engine(),
 		Unavailable: objectUnavailable,
@@ -87,4 +95,28 @@ func objectUnavailable(err error) string {
 		return ErrTypeNotFound
 	}
 	return ""
+}
+
+// packedProgress is p with SourceBytes for a packed chunk: the stored sizes of the objects
+// before the checkpoint's, and the checkpoint in that object when it is not compressed (a
+// compressed one, or one recognised only by its first bytes, counts in full once it is done),
+// bounded by Chunk.Size. Prefetched objects are not
+// counted: their GETs read nothing ahead.
+func packedProgress(c Chunk, objs []ingest.PackedObject, p ingest.Progress) ChunkProgress {
+	cp := progressOf(p)
+	var n int64
+	for i, o := range c.Objects {
+		if i < p.Object {
+			n += o.Size
+			continue
+		}
+		if i == p.Object {
+			if comp, err := ingest.DetectCompression(objs[i].Compression, o.Key, nil); err == nil && comp == ingest.CompressionNone {
+				n += min(p.Checkpoint, o.Size)
+			}
+		}
+		break
+	}
+	cp.SourceBytes = min(n, c.Size)
+	return cp
 }

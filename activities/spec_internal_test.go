@@ -87,10 +87,11 @@ func TestWireTypesStayAsRecorded(t *testing.T) {
 		v     any
 		names []string
 	}{
-		{Limits{}, []string{"MaxOps", "MaxBytes", "FlushInterval", "Inflight", "RetryMaxElapse"}},
+		{Limits{}, []string{"MaxOps", "MaxBytes", "FlushInterval", "Inflight", "RetryMaxElapse", "MaxDocsPerSecond", "MaxBytesPerSecond"}},
 		{ChunkStats{}, []string{"Read", "Indexed", "Retried", "DeadLettered", "Bytes"}},
-		// Fields added later are omitted when empty, so older payloads encode as they did.
-		{ChunkProgress{}, []string{"Checkpoint", "Stats", "Object", "Failed"}},
+		// Fields added later are omitted when empty, or absent in old heartbeats, so older
+		// payloads decode as they did.
+		{ChunkProgress{}, []string{"Checkpoint", "Stats", "Object", "Failed", "SourceBytes"}},
 		{Chunk{}, []string{"Key", "ETag", "Size", "Start", "End", "Compression", "Resume", "Objects", "ResumeObject"}},
 		{PackedObject{}, []string{"Key", "ETag", "Size", "Compression"}},
 		{FailedObject{}, []string{"Key", "Offset", "ErrorType", "Error"}},

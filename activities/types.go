@@ -43,6 +43,10 @@ type Limits struct {
 	// RetryMaxElapsed: give up retrying 429/5xx items of one request after this long; default
 	// 5m. Its JSON name is the one recorded histories and running workflows hold.
 	RetryMaxElapsed time.Duration `json:"RetryMaxElapse"`
+	// MaxDocsPerSecond and MaxBytesPerSecond cap one chunk's sending; 0: no cap. The workflow
+	// sets them to its share of a run-wide cap (BackfillInput.MaxDocsPerSecond).
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
 }
 
 // engine returns the engine's limits for l: the only mapping between the two types.
@@ -53,6 +57,9 @@ func (l Limits) engine() ingest.Limits {
 		FlushInterval:   l.FlushInterval,
 		Inflight:        l.Inflight,
 		RetryMaxElapsed: l.RetryMaxElapsed,
+
+		MaxDocsPerSecond:  l.MaxDocsPerSecond,
+		MaxBytesPerSecond: l.MaxBytesPerSecond,
 	}
 }
 
@@ -65,6 +72,7 @@ type Source struct {
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset
 	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
+	Pipeline    string // ingest pipeline every document goes through; empty: the index's default
 }
 
 // Chunk is one unit of work: the records that start in [Start, End) of one object, or, for a
@@ -172,6 +180,11 @@ type ChunkProgress struct {
 	Stats      ChunkStats
 	Object     int            `json:"Object,omitempty"`
 	Failed     []FailedObject `json:"Failed,omitempty"`
+	// SourceBytes is how far the chunk got in the stored object, in the units of Chunk.Size
+	// (compressed bytes for a compressed object, where Checkpoint and Stats.Bytes count
+	// decompressed ones), for progress displays; see sourceCounter. Approximate for compressed
+	// objects (the read-ahead is counted), 0 in heartbeats sent before the field existed.
+	SourceBytes int64
 }
 
 // FailedObject is an object of a packed chunk that changed (ErrTypeObjectChanged) or vanished

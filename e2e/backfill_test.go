@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // ingestTimeout bounds one `sluice ingest --wait` of the small datasets.
@@ -24,9 +25,14 @@ const testChunkSize = 64 << 10
 
 // TestBackfillDataset runs `sluice dev` and `sluice ingest --wait --json` as a user would, over
 // a dataset with every shape of input sluice accepts, and checks the summary, every document
-// in the index and every dead letter.
+// in the index and every dead letter, on each engine.
 func TestBackfillDataset(t *testing.T) {
-	e := newEnv(t)
+	testenv.ForEachEngine(t, func(t *testing.T, node testenv.Engine) {
+		testBackfillDataset(t, newEnvOn(t, node))
+	})
+}
+
+func testBackfillDataset(t *testing.T, e *env) {
 	r := rand.New(rand.NewPCG(1, 2))
 
 	// The NDJSON dataset, under data/.

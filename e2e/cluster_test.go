@@ -18,6 +18,7 @@ import (
 // in the middle of a backfill and starts it again on the same data directory and port. The
 // workflow must go on from its persisted state and complete with every record indexed once,
 // and a `sluice status --wait` that follows it across the restart must report the outcome.
+// One engine (newEnv): the subject is the Temporal server, not the engine.
 func TestServerRestart(t *testing.T) {
 	e := newEnv(t)
 	total := bulkObjects(t, e, rand.New(rand.NewPCG(7, 8)), "restart/", 3, 16<<20)
@@ -26,7 +27,7 @@ func TestServerRestart(t *testing.T) {
 
 	port := freePort(t)
 	dataDir := filepath.Join(e.dir, "temporal")
-	// The worker reaches OpenSearch through slowProxy so that the run lasts long enough to be
+	// The worker reaches the node through slowProxy so that the run lasts long enough to be
 	// interrupted; the proxy outlives the server.
 	devArgs := []string{"--es-url", slowProxy(t, e.es.url, crashBulkDelay), "--max-memory", "256MiB"}
 	dev := e.startDev(port, dataDir, true, devArgs...)
@@ -81,7 +82,7 @@ func TestServerRestart(t *testing.T) {
 
 // TestTwoWorkers runs a backfill on two `sluice worker` processes with two chunk slots each,
 // under a window of four chunks: both must run chunks (as the workflow's history records), and
-// the index must hold every record once.
+// the index must hold every record once. One engine (newEnv): the subject is the workers.
 func TestTwoWorkers(t *testing.T) {
 	e := newEnv(t)
 	total := bulkObjects(t, e, rand.New(rand.NewPCG(9, 10)), "two/", 6, 2<<20)

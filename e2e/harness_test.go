@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,8 +49,8 @@ const (
 	httpTimeout        = 30 * time.Second
 )
 
-// env is one test's world: its own S3 server and bucket, the shared OpenSearch node (each test
-// uses its own index names) and a scratch directory.
+// env is one test's world: its own S3 server and bucket, one of the shared engine nodes (each
+// test uses its own index names) and a scratch directory.
 type env struct {
 	t      *testing.T
 	s3     *s3test.Server
@@ -61,19 +63,41 @@ type env struct {
 	seq   map[string]int // per process name, to number log files
 }
 
-// newEnv skips the test unless the end-to-end setup is there (OpenSearch, versitygw, the
-// binaries) and starts a versitygw server with one bucket for the test.
+// newEnv is newEnvOn the OpenSearch node, for a test whose subject is not the engine (Temporal,
+// workers, faults): one engine is enough there, and it is the one these tests were written on.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	esURL := testenv.OpenSearchURL(t)
+	return newEnvOn(t, testenv.Engine{Name: testenv.OpenSearch, URL: testenv.OpenSearchURL(t)})
+}
+
+// newEnvOn skips the test unless the end-to-end setup is there (versitygw, the binaries), and
+// starts a versitygw server with one bucket for a test whose sluice processes index into node.
+func newEnvOn(t *testing.T, node testenv.Engine) *env {
+	t.Helper()
+	return newEnvWith(t, esNode{url: node.URL})
+}
+
+// newSecuredEnv is newEnvOn the Elasticsearch node with security on: the sluice processes get
+// ELASTICSEARCH_USERNAME, ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT, as a user sets them.
+func newSecuredEnv(t *testing.T) *env {
+	t.Helper()
+	s := testenv.SecuredElasticsearch(t)
+	return newEnvWith(t, esNode{url: s.URL, username: s.Username, password: s.Password, caCert: s.CACert})
+}
+
+func newEnvWith(t *testing.T, node esNode) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
 	testenv.VersityGW(t)
 	if binDir == "" {
 		t.Fatal("binaries were not built (TestMain)")
 	}
-	e := &env{t: t, es: newESClient(esURL), dir: t.TempDir(), seq: map[string]int{}}
+	e := &env{t: t, es: newESClient(t, node), dir: t.TempDir(), seq: map[string]int{}}
 	e.s3 = s3test.Start(t)
 	e.bucket = uniqueName("e2e")
 	e.s3.CreateBucket(t, e.bucket)
@@ -106,7 +130,8 @@ func (e *env) index(tag string) string {
 
 // procEnv is the environment of every sluice process: this process's, without any setting
 // sluice reads (so a developer's shell cannot leak into the test), plus the S3 server's
-// credentials and endpoint, OpenSearch's URL, extra, and the binaries first on PATH.
+// credentials and endpoint, the node's URL (and credentials and CA, when it has them), extra,
+// and the binaries first on PATH.
 func (e *env) procEnv(extra ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
@@ -120,20 +145,30 @@ func (e *env) procEnv(extra ...string) []string {
 	}
 	out = append(out, "PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out = append(out, e.s3.Env()...)
-	out = append(out, "ELASTICSEARCH_URL="+e.es.url)
+	out = append(out, e.es.node.env()...)
 	return append(out, extra...)
 }
 
-// checkNoSecretInLogs fails the test when the S3 secret key shows up in any process output.
+// checkNoSecretInLogs fails the test when the S3 secret key or the node's password shows up in
+// any process output.
 func (e *env) checkNoSecretInLogs() {
 	for _, p := range e.procs {
 		b, err := os.ReadFile(p.logPath)
 		if err != nil {
 			continue
 		}
-		if bytes.Contains(b, []byte(s3test.SecretKey)) {
-			e.t.Errorf("the S3 secret key appears in the output of %s (%s)", p.name, p.logPath)
-		}
+		e.checkNoSecret(p.name+" ("+p.logPath+")", b)
+	}
+}
+
+// checkNoSecret fails the test when the S3 secret key or the node's password is in out, the
+// output of what.
+func (e *env) checkNoSecret(what string, out []byte) {
+	if bytes.Contains(out, []byte(s3test.SecretKey)) {
+		e.t.Errorf("the S3 secret key appears in the output of %s", what)
+	}
+	if pw := e.es.node.password; pw != "" && bytes.Contains(out, []byte(pw)) {
+		e.t.Errorf("the Elasticsearch password appears in the output of %s", what)
 	}
 }
 
@@ -361,9 +396,7 @@ func (e *env) run(timeout time.Duration, env []string, args ...string) cliResult
 		e.t.Fatalf("sluice %s: %v", strings.Join(args, " "), err)
 	}
 	e.t.Logf("sluice %s: exit %d after %s", strings.Join(args, " "), res.code, time.Since(start).Round(time.Millisecond))
-	if strings.Contains(res.stdout+res.stderr, s3test.SecretKey) {
-		e.t.Errorf("the S3 secret key appears in the output of sluice %s", strings.Join(args, " "))
-	}
+	e.checkNoSecret("sluice "+strings.Join(args, " "), []byte(res.stdout+res.stderr))
 	return res
 }
 
@@ -595,19 +628,49 @@ func pendingChunks(t *testing.T, c client.Client, id string) []pendingChunk {
 	return out
 }
 
-// ---- OpenSearch ----
+// ---- the engine node ----
+
+// esNode is where a test's node is and how to get in.
+type esNode struct {
+	url                string
+	username, password string // for a node with security on
+	caCert             string // PEM file of the CA that signed the node's certificate
+}
+
+// env is the node as a user tells sluice about it: the ELASTICSEARCH_* variables.
+func (n esNode) env() []string {
+	out := []string{"ELASTICSEARCH_URL=" + n.url}
+	if n.username != "" {
+		out = append(out, "ELASTICSEARCH_USERNAME="+n.username, "ELASTICSEARCH_PASSWORD="+n.password)
+	}
+	if n.caCert != "" {
+		out = append(out, "ELASTICSEARCH_CA_CERT="+n.caCert)
+	}
+	return out
+}
 
 // esClient is a minimal client of the OpenSearch (or Elasticsearch) REST API for checks.
 type esClient struct {
-	url string
-	hc  *http.Client
+	node esNode
+	url  string
+	hc   *http.Client
 }
 
-func newESClient(url string) *esClient {
-	return &esClient{
-		url: strings.TrimRight(url, "/"),
-		hc:  &http.Client{Timeout: httpTimeout, Transport: &http.Transport{Proxy: nil}},
+func newESClient(t *testing.T, node esNode) *esClient {
+	t.Helper()
+	tr := &http.Transport{Proxy: nil}
+	if node.caCert != "" {
+		pem, err := os.ReadFile(node.caCert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("%s holds no PEM certificate", node.caCert)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
+	return &esClient{node: node, url: strings.TrimRight(node.url, "/"), hc: &http.Client{Timeout: httpTimeout, Transport: tr}}
 }
 
 // do sends a request and returns the status and body.
@@ -618,6 +681,9 @@ func (c *esClient) do(method, path string, body []byte) (int, []byte, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.node.username != "" {
+		req.SetBasicAuth(c.node.username, c.node.password)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	if testing.Short() || (os.Getenv(testenv.EnvOpenSearchURL) == "" && !testenv.Required()) {
+	noEngine := os.Getenv(testenv.EnvOpenSearchURL) == "" && os.Getenv(testenv.EnvElasticsearchURL) == ""
+	if testing.Short() || (noEngine && !testenv.Required()) {
 		return m.Run() // every test skips (or fails, when required) on its own
 	}
 	dir, err := os.MkdirTemp("", "sluice-e2e-")

@@ -3,6 +3,9 @@ package ingest
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // DeadLetter is a record that will not be indexed, with the reason.
@@ -24,14 +28,30 @@ type DeadLetter struct {
 	Status    int
 	ErrorType string
 	Reason    string
-	// Record is the original record: the NDJSON line or the CSV row as read. For a record over
-	// the request cap only its first 64 KiB are kept and Truncated is set.
+	// Record is the original record (the NDJSON line, the CSV row as read, or the document
+	// sent), at most its first 64 KiB: a longer one is Truncated. Length and SHA256 describe
+	// the whole record, so a truncated letter still identifies it.
 	Record    []byte
 	Truncated bool
+	Length    int64
+	SHA256    [32]byte
 }
 
-// AppendJSON appends the dead letter as one JSON object. Record is kept as a string, so a
-// record that is not valid JSON is still stored faithfully.
+// setRecord sets the letter's record from rec: its head, without copying, with its length and
+// hash (those rec carries when it is truncated already).
+func (d *DeadLetter) setRecord(rec Record) {
+	d.Record = rec.Data[:min(len(rec.Data), previewBytes)]
+	if rec.Truncated {
+		d.Truncated, d.Length, d.SHA256 = true, rec.Length, rec.SHA256
+		return
+	}
+	d.Truncated, d.Length, d.SHA256 = len(rec.Data) > previewBytes, int64(len(rec.Data)), sha256.Sum256(rec.Data)
+}
+
+// AppendJSON appends the dead letter as one JSON object. Record is kept as a string when it is
+// valid UTF-8 (so a record that is not valid JSON is still stored faithfully), else as
+// record_base64, so that no byte is replaced: a Latin-1 record can be replayed from its letter.
+// record_length and record_sha256 (hex) describe the whole record.
 func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = d.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
@@ -49,8 +69,22 @@ func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	dst = appendJSONString(dst, []byte(d.Reason))
 	dst = append(dst, `,"truncated":`...)
 	dst = strconv.AppendBool(dst, d.Truncated)
-	dst = append(dst, `,"record":`...)
-	dst = appendJSONString(dst, d.Record)
+	length, sum := d.Length, d.SHA256
+	if length == 0 && !d.Truncated { // a letter made by hand: describe what it holds
+		length, sum = int64(len(d.Record)), sha256.Sum256(d.Record)
+	}
+	dst = append(dst, `,"record_length":`...)
+	dst = strconv.AppendInt(dst, length, 10)
+	dst = append(dst, `,"record_sha256":"`...)
+	dst = hex.AppendEncode(dst, sum[:])
+	if utf8.Valid(d.Record) {
+		dst = append(dst, `","record":`...)
+		dst = appendJSONString(dst, d.Record)
+	} else {
+		dst = append(dst, `","record_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, d.Record)
+		dst = append(dst, '"')
+	}
 	return append(dst, '}')
 }
 
@@ -93,7 +127,9 @@ func (t DeadLetterTarget) String() string {
 }
 
 // DeadLetterSink stores dead letters. Write must have stored them durably when it returns nil:
-// the records are acknowledged (and the checkpoint moves past them) right after. Writing the
+// the records are acknowledged (and the checkpoint moves past them) right after. Write must
+// not keep the letters (their Record may alias a request's memory) after it returns, and may
+// cut a letter's Record shorter (its Length and SHA256 still describe the whole record). Writing the
 // same letter twice (a replayed tail after a resume) must be harmless. Implementations are safe
 // for concurrent use.
 type DeadLetterSink interface {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -32,13 +33,14 @@ type ndjsonDecoder struct {
 }
 
 func (d *ndjsonDecoder) Next() (Record, error) {
+	d.lines.settle(true)
 	for {
 		line, off, end, tooLong, err := d.lines.next()
 		if err != nil {
 			return Record{}, err
 		}
 		if tooLong {
-			return Record{Offset: off, End: end, Data: line, Err: tooLongError(end, off, d.maxBytes), Truncated: true}, nil
+			return d.lines.tooLongRecord(line, off, end, d.maxBytes), nil
 		}
 		if isBlank(line) {
 			continue
@@ -57,6 +59,7 @@ type csvDecoder struct {
 	lines    *ownedLines
 	maxBytes int
 	keys     [][]byte // header names, already JSON-escaped with quotes and colon
+	keyBytes int      // bytes of keys together
 	raw      []byte   // the row being assembled (rows with quoted newlines span lines)
 	out      []byte
 	fields   [][]byte
@@ -70,10 +73,11 @@ func newCSVDecoder(lines *ownedLines, header []string, maxBytes int) *csvDecoder
 }
 
 func (d *csvDecoder) setHeader(header []string) {
-	d.keys = d.keys[:0]
+	d.keys, d.keyBytes = d.keys[:0], 0
 	for _, h := range header {
 		k := appendJSONString(nil, []byte(h))
 		d.keys = append(d.keys, append(k, ':'))
+		d.keyBytes += len(k) + 2
 	}
 }
 
@@ -81,71 +85,151 @@ func (d *csvDecoder) Pos() int64     { return d.lines.pos }
 func (d *csvDecoder) Buffered() bool { return d.lines.buffered() }
 
 func (d *csvDecoder) Next() (Record, error) {
+	d.lines.settle(d.shrink())
 	for {
 		line, off, end, tooLong, err := d.lines.next()
 		if err != nil {
 			return Record{}, err
 		}
 		if tooLong {
-			return Record{Offset: off, End: end, Data: line, Err: tooLongError(end, off, d.maxBytes), Truncated: true}, nil
+			if d.keys == nil {
+				return Record{}, fmt.Errorf("%w: CSV header row at offset %d is longer than %d bytes", ErrBadInput, off, d.maxBytes)
+			}
+			return d.lines.tooLongRecord(line, off, end, d.maxBytes), nil
 		}
 		raw := line
 		if bytes.Count(line, []byte{'"'})%2 == 1 {
-			// A quoted field goes on past the newline: gather lines until the quotes balance.
-			d.raw = append(d.raw[:0], line...)
-			quotes := 1
-			for quotes%2 == 1 {
-				more, _, mend, long, err := d.lines.next()
-				if errors.Is(err, io.EOF) {
-					return Record{Offset: off, End: end, Data: d.raw, Err: fmt.Errorf("csv: quoted field not closed before the end of the input")}, nil
+			var rec *Record
+			if raw, end, rec, err = d.gather(line, off, end); err != nil || rec != nil {
+				if err == nil && d.keys == nil {
+					err = fmt.Errorf("%w: CSV header row at offset %d: %v", ErrBadInput, off, rec.Err)
 				}
 				if err != nil {
 					return Record{}, err
 				}
-				end = mend
-				d.raw = append(d.raw, '\n')
-				d.raw = append(d.raw, more...)
-				if long || len(d.raw) > d.maxBytes {
-					return Record{Offset: off, End: end, Data: d.raw[:min(len(d.raw), previewBytes)], Err: tooLongError(end, off, d.maxBytes), Truncated: true}, nil
-				}
-				quotes += bytes.Count(more, []byte{'"'})
+				return *rec, nil
 			}
-			raw = d.raw
 		}
 		if isBlank(raw) {
 			continue
 		}
 		if d.keys == nil {
 			// The header row: the first row of the object.
-			fields, err := d.split(raw)
-			if err != nil {
-				return Record{}, fmt.Errorf("csv header at offset %d: %w", off, err)
+			if err := d.readHeader(raw, off); err != nil {
+				return Record{}, err
 			}
-			header := make([]string, len(fields))
-			for i, f := range fields {
-				header[i] = string(f)
-			}
-			d.setHeader(header)
 			continue
 		}
-		fields, err := d.split(raw)
-		if err != nil {
-			return Record{Offset: off, End: end, Data: raw, Err: fmt.Errorf("csv: %w", err)}, nil
-		}
-		if len(fields) != len(d.keys) {
-			return Record{Offset: off, End: end, Data: raw, Err: fmt.Errorf("csv: row has %d fields, the header has %d", len(fields), len(d.keys))}, nil
-		}
-		d.out = append(d.out[:0], '{')
-		for i, f := range fields {
-			if i > 0 {
-				d.out = append(d.out, ',')
-			}
-			d.out = append(d.out, d.keys[i]...)
-			d.out = appendJSONString(d.out, f)
-		}
-		d.out = append(d.out, '}')
-		return Record{Offset: off, End: end, Data: d.out}, nil
+		return d.row(raw, off, end)
 	}
+}
+
+// gather reads the lines of a row whose quoted field goes on past the newline, until the
+// quotes balance. It returns the row, or a record to dead-letter instead (not closed, or
+// longer than maxBytes).
+func (d *csvDecoder) gather(line []byte, off, end int64) ([]byte, int64, *Record, error) {
+	d.raw = append(d.raw[:0], line...)
+	quotes := 1
+	for quotes%2 == 1 {
+		more, _, mend, long, err := d.lines.next()
+		if errors.Is(err, io.EOF) {
+			return nil, end, &Record{Offset: off, End: end, Data: d.raw, Err: fmt.Errorf("csv: quoted field not closed before the end of the input")}, nil
+		}
+		if err != nil {
+			return nil, end, nil, err
+		}
+		end = mend
+		if long || len(d.raw)+1+len(more) > d.maxBytes {
+			// The row is over the cap: the rest of it is not gathered, so its head is what is kept.
+			rec := headRecord(d.raw, off, end, tooLongError(end-off, d.maxBytes))
+			rec.Truncated = true
+			return nil, end, &rec, nil
+		}
+		if len(d.raw)+1+len(more) > smallBufferBytes {
+			if err := d.lines.lr.mem.enterBig(); err != nil {
+				return nil, end, nil, err
+			}
+		}
+		d.raw = append(d.raw, '\n')
+		d.raw = append(d.raw, more...)
+		quotes += bytes.Count(more, []byte{'"'})
+	}
+	return d.raw, end, nil, nil
+}
+
+// readHeader takes raw, the object's first row, as the header. A header that does not parse
+// is bad input: the object cannot be read as CSV.
+func (d *csvDecoder) readHeader(raw []byte, off int64) error {
+	fields, err := d.split(raw)
+	if err != nil {
+		return fmt.Errorf("%w: CSV header row at offset %d: %v", ErrBadInput, off, err)
+	}
+	header := make([]string, len(fields))
+	for i, f := range fields {
+		header[i] = string(f)
+	}
+	d.setHeader(header)
+	return nil
+}
+
+// row turns one data row into its JSON object, or a record to dead-letter.
+func (d *csvDecoder) row(raw []byte, off, end int64) (Record, error) {
+	if err := d.reserveFor(raw); err != nil {
+		return Record{}, err
+	}
+	fields, err := d.split(raw)
+	if err != nil {
+		return Record{Offset: off, End: end, Data: raw, Err: fmt.Errorf("csv: %w", err)}, nil
+	}
+	if len(fields) != len(d.keys) {
+		return Record{Offset: off, End: end, Data: raw, Err: fmt.Errorf("csv: row has %d fields, the header has %d", len(fields), len(d.keys))}, nil
+	}
+	size := 2 + len(fields) - 1 // braces and commas
+	for i, f := range fields {
+		size += len(d.keys[i]) + jsonStringLen(f)
+	}
+	if size > d.maxBytes {
+		return headRecord(raw, off, end, fmt.Errorf("csv: row of %d bytes makes a JSON document of %d bytes, larger than the largest allowed request (%d bytes)", len(raw), size, d.maxBytes)), nil
+	}
+	if cap(d.out) < size {
+		d.out = make([]byte, 0, size) // exact: inside the reservation when big (see reserveFor)
+	}
+	d.out = append(d.out[:0], '{')
+	for i, f := range fields {
+		if i > 0 {
+			d.out = append(d.out, ',')
+		}
+		d.out = append(d.out, d.keys[i]...)
+		d.out = appendJSONString(d.out, f)
+	}
+	d.out = append(d.out, '}')
+	return Record{Offset: off, End: end, Data: d.out}, nil
+}
+
+// headRecord is a record to dead-letter by its head: its first previewBytes, length and hash.
+func headRecord(raw []byte, off, end int64, err error) Record {
+	return Record{Offset: off, End: end, Data: raw[:min(len(raw), previewBytes)], Err: err,
+		Truncated: len(raw) > previewBytes, Length: int64(len(raw)), SHA256: sha256.Sum256(raw)}
+}
+
+// reserveFor enters the big-record reservation before the buffers of a row grow past
+// smallBufferBytes: the JSON object of raw is at most 6 bytes per input byte (control bytes
+// are escaped as \u00XX) plus the keys.
+func (d *csvDecoder) reserveFor(raw []byte) error {
+	if 6*len(raw)+d.keyBytes+2 <= smallBufferBytes {
+		return nil
+	}
+	return d.lines.lr.mem.enterBig()
+}
+
+// shrink drops row buffers that grew past smallBufferBytes, and reports whether all are small.
+func (d *csvDecoder) shrink() bool {
+	for _, b := range []*[]byte{&d.raw, &d.out, &d.scratch} {
+		if cap(*b) > smallBufferBytes {
+			*b = nil
+		}
+	}
+	return true
 }
 
 // split parses one CSV row (RFC 4180: comma separated, fields optionally quoted, "" inside
@@ -217,6 +301,34 @@ func (d *csvDecoder) split(row []byte) ([][]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonStringLen is len(appendJSONString(nil, s)), without building it.
+func jsonStringLen(s []byte) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			n += 6 // \ufffd
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json
 // does.
 func appendJSONString(dst, s []byte) []byte {
@@ -286,6 +398,17 @@ func DetectCompression(setting, key string, peek []byte) (string, error) {
 	return CompressionNone, nil
 }
 
+// zstdMaxWindow is the largest zstd window a chunk accepts: 8 MiB, what zstd's levels up to
+// 19 use. A frame that asks for more (zstd --long, --ultra, or a crafted header) is bad input:
+// honouring it would allocate up to the frame's word (2 GiB) outside the budget.
+// zstdWindowCharge is what a zstd chunk charges to the budget from open to close: the window
+// and the low-memory decoder's block buffers. gzip's window is fixed by the format (32 KiB);
+// with its tables and buffers a gzip reader holds under 64 KiB, a stated per-chunk constant.
+const (
+	zstdMaxWindow    = 8 << 20
+	zstdWindowCharge = zstdMaxWindow + 512<<10
+)
+
 // decompress wraps r, which starts at object offset 0, in the named decompressor.
 func decompress(r io.Reader, compression string) (io.ReadCloser, error) {
 	switch compression {
@@ -296,7 +419,8 @@ func decompress(r io.Reader, compression string) (io.ReadCloser, error) {
 		}
 		return zr, nil
 	case CompressionZstd:
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(zstdMaxWindow))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
@@ -305,6 +429,49 @@ func decompress(r io.Reader, compression string) (io.ReadCloser, error) {
 		return io.NopCloser(r), nil
 	}
 }
+
+// sourceReader counts the bytes read from a compressed object and keeps its read error, so
+// that a decompressor's error can be told apart: the source's own (a network failure, worth a
+// retry) or the data's (corrupt or truncated: bad input).
+type sourceReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// dataError turns a decompressor's error into bad input naming object and offsets, unless it
+// is the source's own read error.
+func (s *sourceReader) dataError(err error, object, compression string, out int64) error {
+	if err == nil || errors.Is(err, io.EOF) || (s.err != nil && !errors.Is(s.err, io.EOF) && errors.Is(err, s.err)) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %s data corrupt or truncated at compressed offset %d (decompressed offset %d): %v", ErrBadInput, object, compression, s.n, out, err)
+}
+
+// inflater is a decompressor whose data errors are bad input (see sourceReader.dataError).
+type inflater struct {
+	zr                  io.ReadCloser
+	src                 *sourceReader
+	object, compression string
+	out                 int64 // decompressed bytes read
+}
+
+func (z *inflater) Read(p []byte) (int, error) {
+	n, err := z.zr.Read(p)
+	z.out += int64(n)
+	return n, z.src.dataError(err, z.object, z.compression, z.out)
+}
+
+func (z *inflater) Close() error { return z.zr.Close() }
 
 // peekReader lets DetectCompression look at the first bytes without consuming them. Give the
 // reader back with releasePeekReader once done with it.

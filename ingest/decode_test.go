@@ -2,11 +2,15 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // readAll decodes the records a range owns, as the engine does.
@@ -18,7 +22,7 @@ func readRange(t testing.TB, data []byte, format string, start, end int64, heade
 		spec.base, spec.skipPartial = start-1, true
 		src = bytes.NewReader(data[start-1:])
 	}
-	lines := newOwnedLines(src, spec, 1<<20)
+	lines := newOwnedLines(src, spec, 1<<20, nil)
 	var dec Decoder = &ndjsonDecoder{lines: lines, maxBytes: 1 << 20}
 	if format == FormatCSV {
 		dec = newCSVDecoder(lines, header, 1<<20)
@@ -73,7 +77,7 @@ func TestNDJSONDecoder(t *testing.T) {
 func TestNDJSONTooLong(t *testing.T) {
 	long := strings.Repeat("x", 100)
 	in := "{\"a\":1}\n" + long + "\n{\"a\":2}\n"
-	lines := newOwnedLines(strings.NewReader(in), rangeSpec{end: -1}, 50)
+	lines := newOwnedLines(strings.NewReader(in), rangeSpec{end: -1}, 50, nil)
 	dec := &ndjsonDecoder{lines: lines, maxBytes: 50}
 	var got []Record
 	for {
@@ -219,7 +223,7 @@ func FuzzDecoders(f *testing.F) {
 	f.Add([]byte("{\"a\":1}\r\n\xEF\xBB\xBF\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, format := range []string{FormatNDJSON, FormatCSV} {
-			lines := newOwnedLines(bytes.NewReader(data), rangeSpec{end: -1}, 64)
+			lines := newOwnedLines(bytes.NewReader(data), rangeSpec{end: -1}, 64, nil)
 			var dec Decoder = &ndjsonDecoder{lines: lines, maxBytes: 64}
 			if format == FormatCSV {
 				dec = newCSVDecoder(lines, nil, 64)
@@ -251,4 +255,46 @@ func FuzzDecoders(f *testing.F) {
 func ExampleDocumentID() {
 	fmt.Println(DocumentID("bucket", "logs/2026-11-24.ndjson", 1024))
 	// Output: ziyuVPeXEJizh6Du.sg
+}
+
+// FuzzCompressedDecoders reads arbitrary bytes as gzip and as zstd: the decoder yields records,
+// the end, or one permanent bad-input error naming the object; it never panics, never asks
+// for a window over the cap, and gives back all the memory it charged.
+func FuzzCompressedDecoders(f *testing.F) {
+	lines := []byte("{\"a\":1}\n{\"a\":2}\r\n\n" + strings.Repeat("x", 5000) + "\n")
+	var gz, zs bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(lines)
+	gw.Close()
+	zw, _ := zstd.NewWriter(&zs)
+	zw.Write(lines)
+	zw.Close()
+	f.Add(gz.Bytes(), false)
+	f.Add(gz.Bytes()[:gz.Len()/2], false)
+	f.Add(zs.Bytes(), true)
+	f.Add(zs.Bytes()[:zs.Len()-3], true)
+	f.Add(zstdBomb(), true)
+	f.Fuzz(func(t *testing.T, data []byte, isZstd bool) {
+		compression := CompressionGzip
+		if isZstd {
+			compression = CompressionZstd
+		}
+		budget := NewBudget(64 << 20)
+		spec := ChunkSpec{Bucket: "b", Key: "fuzz", Format: FormatNDJSON, Compression: compression, End: -1, Limits: Limits{MaxBytes: 4096}}
+		dec, _, closeDec, err := openDecoder(context.Background(), spec, bytesOpener(data), budget, nil)
+		if err == nil {
+			for dec.Pos() < 64<<20 { // a small input may decompress to a lot: read a bounded part
+				if _, err = dec.Next(); err != nil {
+					break
+				}
+			}
+			closeDec()
+		}
+		if err != nil && !errors.Is(err, io.EOF) && (!errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "s3://b/fuzz")) {
+			t.Fatalf("%s: error %v is not bad input naming the object", compression, err)
+		}
+		if budget.Used() != 0 {
+			t.Fatalf("%s: %d bytes of budget not given back", compression, budget.Used())
+		}
+	})
 }

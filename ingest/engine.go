@@ -22,6 +22,40 @@ type Limits struct {
 	RetryMax        time.Duration // longest single backoff. Defaults to 10s.
 	RetryMaxElapsed time.Duration // give up on a request that keeps failing after this long. Defaults to 5m.
 	ValidateJSON    bool          // check each NDJSON line is valid JSON before sending. Defaults to off: Elasticsearch validates each document anyway, and its rejections are dead-lettered.
+	// MaxDocsPerSecond and MaxBytesPerSecond cap this chunk's sending (documents, request body
+	// bytes); 0: no cap. See throttle.
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
+}
+
+// Bounds of Limits: past them a value is a typo or an attack, not a tuning.
+const (
+	MaxOpsLimit      = 100_000  // documents per request; Elasticsearch advises far fewer
+	MaxBytesLimit    = 1 << 30  // bytes per request; Elasticsearch refuses bodies over 2 GiB (http.max_content_length defaults to 100 MiB)
+	MinBytesLimit    = 4 << 10  // bytes per request: a smaller cap dead-letters most records
+	MaxInflightLimit = 64       // requests in flight per chunk
+	MaxQueueBytes    = 16 << 30 // bytes queued per chunk
+)
+
+// Validate checks the limits against their bounds; zero fields (defaults) pass. Errors name
+// the flag and wrap ErrBadConfig.
+func (l Limits) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, a...)...)
+	}
+	switch {
+	case l.MaxOps < 0 || l.MaxOps > MaxOpsLimit:
+		return bad("--max-ops %d: want 1 to %d", l.MaxOps, MaxOpsLimit)
+	case l.MaxBytes != 0 && (l.MaxBytes < MinBytesLimit || l.MaxBytes > MaxBytesLimit):
+		return bad("--max-bytes %d: want %d (4KiB) to %d (1GiB)", l.MaxBytes, MinBytesLimit, MaxBytesLimit)
+	case l.Inflight < 0 || l.Inflight > MaxInflightLimit:
+		return bad("--inflight %d: want 1 to %d", l.Inflight, MaxInflightLimit)
+	case l.QueueBytes < 0 || l.QueueBytes > MaxQueueBytes:
+		return bad("queue bytes %d: want 0 (default) to %d", l.QueueBytes, MaxQueueBytes)
+	case l.FlushInterval < 0 || l.RetryInitial < 0 || l.RetryMax < 0 || l.RetryMaxElapsed < 0:
+		return bad("negative duration in the limits")
+	}
+	return nil
 }
 
 // WithDefaults fills in the zero fields.
@@ -61,12 +95,23 @@ type ChunkSpec struct {
 	Compression string
 	Index       string
 	IDField     string // top-level field (CSV: column) whose value is the _id; empty: DocumentID
-	Start, End  int64  // End < 0: to the end of the object
+	// Op is the bulk action: OpIndex (or empty), or OpCreate for a data stream, which takes
+	// nothing else. With OpCreate a document that already exists (409, as when a resumed
+	// chunk sends its tail again) counts as indexed: its id says it is the same record.
+	Op         string
+	Pipeline   string // ingest pipeline every document goes through; empty: the index's default
+	Start, End int64  // End < 0: to the end of the object
 	// Resume is the checkpoint of an earlier attempt, a record boundary, with the counters of
 	// the records before it. A Checkpoint not past Start means none: see From.
 	Resume Progress
 	Limits Limits
 }
+
+// Bulk actions of ChunkSpec.Op.
+const (
+	OpIndex  = "index"
+	OpCreate = "create"
+)
 
 // From is where the chunk starts: the checkpoint it resumes from, or Start, with the counters
 // of the records before it. Every checkpoint the run reports is at least From.
@@ -106,7 +151,7 @@ func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, sink D
 	spec.Limits = lim
 	p := e.newPipeline(spec, lim, sink, newWatermark(from, spec.Start, spec.End), onProgress)
 	p.objects = []string{spec.object()}
-	return p.runChunk(ctx, &singleObject{spec: spec, open: open})
+	return p.runChunk(ctx, &singleObject{spec: spec, open: open, budget: e.Budget})
 }
 
 // newPipeline makes the pipeline of one chunk run; spec holds what its objects share.
@@ -117,6 +162,7 @@ func (e *Engine) newPipeline(spec ChunkSpec, lim Limits, sink DeadLetterSink, wm
 		requests:   make(chan *request),
 		wm:         wm,
 		onProgress: onProgress,
+		throttle:   newThrottle(lim),
 	}
 }
 
@@ -138,6 +184,9 @@ func (p *pipeline) runChunk(ctx context.Context, src objectSource) (Progress, er
 
 // limits fills in spec's defaults and checks them, and the format, against the budget.
 func (e *Engine) limits(spec ChunkSpec) (Limits, error) {
+	if err := spec.Limits.Validate(); err != nil {
+		return Limits{}, err
+	}
 	lim := spec.Limits.WithDefaults()
 	if lim.QueueBytes <= 0 {
 		lim.QueueBytes = min(2*lim.MaxBytes, e.Budget.Max())
@@ -147,6 +196,9 @@ func (e *Engine) limits(spec ChunkSpec) (Limits, error) {
 	}
 	if spec.Format != FormatNDJSON && spec.Format != FormatCSV {
 		return lim, fmt.Errorf("%w: unknown format %q (want ndjson or csv)", ErrBadConfig, spec.Format)
+	}
+	if spec.Op != "" && spec.Op != OpIndex && spec.Op != OpCreate {
+		return lim, fmt.Errorf("%w: unknown bulk action %q (want index or create)", ErrBadConfig, spec.Op)
 	}
 	return lim, nil
 }

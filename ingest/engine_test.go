@@ -29,7 +29,10 @@ type memSink struct {
 func (m *memSink) Write(_ context.Context, ls []DeadLetter) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.letters = append(m.letters, ls...)
+	for _, l := range ls {
+		l.Record = append([]byte(nil), l.Record...) // Write must not keep it
+		m.letters = append(m.letters, l)
+	}
 	return nil
 }
 func (m *memSink) Close() error { return nil }
@@ -409,7 +412,7 @@ func TestIngestSharedBudget(t *testing.T) {
 func TestIngestCompressedAndCSV(t *testing.T) {
 	es := esfake.New(esfake.Options{})
 	defer es.Close()
-	eng, sink := newTestEngine(t, es, 8<<20)
+	eng, sink := newTestEngine(t, es, 16<<20)
 	data, valid, invalid := dataset(400)
 
 	var gz bytes.Buffer

@@ -36,6 +36,22 @@ func (h *idHasher) appendID(dst []byte, offset int64) []byte {
 	return strconv.AppendInt(append(dst, h.prefix...), offset, 36)
 }
 
+// MaxIDBytes is Elasticsearch's limit on an _id: a longer one fails its whole _bulk request
+// (a request-level 400), so such a record is dead-lettered without being sent.
+const MaxIDBytes = 512
+
+// idFieldValue is the _id the id field of doc gives, or why it gives none.
+func idFieldValue(doc []byte, field string) ([]byte, error) {
+	id, err := fieldValue(doc, field)
+	if err != nil {
+		return nil, fmt.Errorf("id field: %w", err)
+	}
+	if len(id) > MaxIDBytes {
+		return nil, fmt.Errorf("id field %q: value of %d bytes is longer than Elasticsearch's limit of %d bytes", field, len(id), MaxIDBytes)
+	}
+	return id, nil
+}
+
 // fieldValue finds the top-level field name in the JSON object doc without decoding the rest
 // and returns its value as an id: a string's content, or a number's literal. It is a scanner,
 // not a validator: on malformed input it reports an error and Elasticsearch has the final word

@@ -34,6 +34,9 @@ const deadLetterMapping = `{"mappings":{"dynamic":false,"properties":{` +
 	`"error_type":{"type":"keyword"},` +
 	`"reason":{"type":"text"},` +
 	`"truncated":{"type":"boolean"},` +
+	`"record_length":{"type":"long"},` +
+	`"record_sha256":{"type":"keyword"},` +
+	`"record_base64":{"type":"binary"},` +
 	`"record":{"type":"text","index":false}}}}`
 
 // IndexSinkConfig configures an IndexSink.
@@ -147,9 +150,17 @@ func appendLetter(dst []byte, d *DeadLetter) []byte {
 	return append(dst, '\n')
 }
 
+// minLetterRecord is as far as a dead letter's record is cut when the dead-letter index
+// refuses the letter as too large (413): a record problem must not become a chunk failure.
+const minLetterRecord = 4 << 10
+
+// errLetterCut: settle cut a letter's record; the group is sent again with the shorter letter.
+var errLetterCut = errors.New("dead letter cut")
+
 // writeGroup sends letters (whose bulk body is body) until each is stored. es.Client.Deliver is
 // the retry loop, with r, the backoff of the whole Write; settle says what an outcome means
-// for a letter.
+// for a letter. A letter too large for the cluster is cut (see minLetterRecord) and the group
+// sent again: letters stored already are overwritten by their own ids.
 func (s *IndexSink) writeGroup(ctx context.Context, r *es.Backoff, letters []DeadLetter, body []byte) error {
 	if err := s.ensureIndex(ctx, r); err != nil {
 		return err
@@ -170,14 +181,22 @@ func (s *IndexSink) writeGroup(ctx context.Context, r *es.Backoff, letters []Dea
 		},
 	}
 	var items []es.ItemResult
-	if err := s.bulk.Deliver(ctx, job, allIndexes(len(letters)), [][]byte{body}, &items); err != nil {
-		return fmt.Errorf("writing dead letters to %q: %w", s.cfg.Index, err)
+	bodies := [][]byte{body}
+	for {
+		err := s.bulk.Deliver(ctx, job, allIndexes(len(letters)), bodies, &items)
+		if errors.Is(err, errLetterCut) {
+			bodies = nil // built again by job.Body
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("writing dead letters to %q: %w", s.cfg.Index, err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // settle says what became of the letter d: stored, sent again after its index is created
-// again, or an error (permanent when a retry cannot help).
+// again, cut (errLetterCut), or an error (permanent when a retry cannot help).
 func (s *IndexSink) settle(ctx context.Context, r *es.Backoff, d *DeadLetter, c es.Class, it es.ItemResult) (retry bool, err error) {
 	switch c {
 	case es.OK:
@@ -188,7 +207,12 @@ func (s *IndexSink) settle(ctx context.Context, r *es.Backoff, d *DeadLetter, c 
 	case es.Unauthorized:
 		return false, fmt.Errorf("%w: %d %s: %s", ErrUnauthorized, it.Status, it.Type, it.Reason)
 	case es.Split:
-		return false, fmt.Errorf("%w: the dead letter of %s at offset %d is larger than the cluster accepts in one request (413)", ErrBadConfig, d.Object, d.Offset)
+		if len(d.Record) > minLetterRecord {
+			d.Record, d.Truncated = d.Record[:minLetterRecord], true
+			return false, errLetterCut
+		}
+		// Not permanent: the cluster's limit may be raised, or another node less loaded.
+		return false, fmt.Errorf("the dead letter of %s at offset %d is larger than the cluster accepts in one request (413) even cut to %d bytes of record", d.Object, d.Offset, minLetterRecord)
 	}
 	// The index refuses the letter itself (a mapping that is not ours, a closed or read-only
 	// index): retrying the same letter cannot help.

@@ -251,10 +251,14 @@ func TestIndexSinkGivesUpWithContext(t *testing.T) {
 	}
 }
 
-// TestIndexSinkOpenSearch runs against a real OpenSearch node: the mapping is accepted, records
-// of any shape are stored, and a replay does not duplicate.
-func TestIndexSinkOpenSearch(t *testing.T) {
-	url := testenv.OpenSearchURL(t)
+// TestIndexSinkOnNode runs against each real node (OpenSearch and Elasticsearch): the mapping
+// is accepted, records of any shape are stored, and a replay does not duplicate.
+func TestIndexSinkOnNode(t *testing.T) {
+	testenv.ForEachEngine(t, testIndexSinkOnNode)
+}
+
+func testIndexSinkOnNode(t *testing.T, node testenv.Engine) {
+	url := node.URL
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{url}})

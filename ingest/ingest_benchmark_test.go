@@ -28,7 +28,7 @@ func BenchmarkNDJSONDecoder(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
-		dec := &ndjsonDecoder{lines: newOwnedLines(bytes.NewReader(data), rangeSpec{end: -1}, 5<<20), maxBytes: 5 << 20}
+		dec := &ndjsonDecoder{lines: newOwnedLines(bytes.NewReader(data), rangeSpec{end: -1}, 5<<20, nil), maxBytes: 5 << 20}
 		for ; done < b.N; done++ {
 			if _, err := dec.Next(); errors.Is(err, io.EOF) {
 				break

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,12 +14,20 @@ import (
 const previewBytes = 64 << 10
 
 // lineReader splits a stream into lines and knows each line's offset in the stream. A line
-// longer than maxLine is not held in memory: its first previewBytes are returned with tooLong
-// set, and the rest is skipped. Returned slices are valid until the next call.
+// longer than maxLine is never held whole: its first previewBytes are returned with tooLong
+// set, with its length and SHA-256, and the rest is streamed past. Returned slices are valid
+// until the next call.
+//
+// The buffer starts at small bytes (smallBufferBytes, or maxLine+1 if less). It grows past
+// that only inside the big-record reservation of mem (see decodeMemory); while it is big, each
+// read asks for at most small bytes, so that what is left after a long line fits the small
+// buffer again and shrink can always give the reservation back.
 type lineReader struct {
 	r       io.Reader
+	mem     *decodeMemory
 	nl      int // index in buf of the next '\n' at or after start, found by buffered; -1: unknown
 	buf     []byte
+	small   int
 	start   int   // first unread byte in buf
 	end     int   // end of valid data in buf
 	pos     int64 // stream offset of buf[start]
@@ -26,34 +35,39 @@ type lineReader struct {
 	eof     bool
 	err     error
 	preview []byte
+	long    longLine // the last over-long line's length and hash
 }
 
-const initialLineBuffer = 256 << 10
+// longLine describes an over-long line that was streamed past.
+type longLine struct {
+	length int64
+	sum    [32]byte
+}
 
-func newLineReader(r io.Reader, base int64, maxLine int) *lineReader {
-	size := initialLineBuffer
-	if maxLine+1 < size {
-		size = maxLine + 1
-	}
+func newLineReader(r io.Reader, base int64, maxLine int, mem *decodeMemory) *lineReader {
+	size := min(smallBufferBytes, maxLine+1)
 	var buf []byte
-	if size == initialLineBuffer {
+	if size == smallBufferBytes {
 		buf = *lineBufferPool.Get().(*[]byte)
 	} else {
 		buf = make([]byte, size)
 	}
-	return &lineReader{r: r, buf: buf, pos: base, maxLine: maxLine, nl: -1}
+	return &lineReader{r: r, mem: mem, buf: buf, small: size, pos: base, maxLine: maxLine, nl: -1}
 }
 
-// Line buffers of the initial size are pooled: a packed chunk reads an object of a few
+// Small line buffers of smallBufferBytes are pooled: a packed chunk reads an object of a few
 // kilobytes after another, and a fresh zeroed 256 KiB buffer for each would cost more than
-// reading it. (Bytes left in a reused buffer are never read: start and end bound what is.)
-var lineBufferPool = sync.Pool{New: func() any { b := make([]byte, initialLineBuffer); return &b }}
+// reading it. Only the small buffer, which decodeMemory leaves uncharged (one per chunk, the
+// object being read), is pooled; a buffer grown for a big record lives inside the charged
+// reservation and is dropped when it shrinks back, never kept in the pool. (Bytes left in a
+// reused buffer are never read: start and end bound what is.)
+var lineBufferPool = sync.Pool{New: func() any { b := make([]byte, smallBufferBytes); return &b }}
 
-// release gives the line buffer back to the pool. l, and every line it returned, must not be
-// used afterwards.
+// release gives a small line buffer back to the pool. l, and every line it returned, must not
+// be used afterwards.
 func (l *lineReader) release() {
-	if cap(l.buf) == initialLineBuffer {
-		b := l.buf[:initialLineBuffer]
+	if l.small == smallBufferBytes && len(l.buf) == smallBufferBytes {
+		b := l.buf
 		lineBufferPool.Put(&b)
 	}
 	l.buf = nil
@@ -74,9 +88,25 @@ func (l *lineReader) buffered() bool {
 	return true
 }
 
+// shrink puts the unread bytes back into a small buffer after a big line, and reports whether
+// the buffer is small. Call it only when no returned line is in use any more.
+func (l *lineReader) shrink() bool {
+	if len(l.buf) == l.small {
+		return true
+	}
+	if l.end-l.start > l.small {
+		return false
+	}
+	nb := make([]byte, l.small)
+	l.end = copy(nb, l.buf[l.start:l.end])
+	l.start, l.buf, l.nl = 0, nb, -1
+	return true
+}
+
 // next returns the next line without its "\n" (a "\r" before it is kept: callers decide), the
 // offset of its first byte and the offset just past its terminator. At the end of the stream it
-// returns io.EOF; a last line without "\n" is returned first.
+// returns io.EOF; a last line without "\n" is returned first. After a read error it returns
+// the error, never the partial line before it.
 func (l *lineReader) next() (line []byte, off, end int64, tooLong bool, err error) {
 	scanned := 0 // bytes of buf[start:end] known to hold no '\n'
 	for {
@@ -97,10 +127,10 @@ func (l *lineReader) next() (line []byte, off, end int64, tooLong bool, err erro
 		}
 		scanned = l.end - l.start
 		if l.eof {
+			if l.err != nil {
+				return nil, l.pos, l.pos, false, l.err
+			}
 			if scanned == 0 {
-				if l.err != nil {
-					return nil, l.pos, l.pos, false, l.err
-				}
 				return nil, l.pos, l.pos, false, io.EOF
 			}
 			line = l.buf[l.start:l.end]
@@ -126,19 +156,20 @@ func (l *lineReader) fill() {
 			l.end -= l.start
 			l.start = 0
 		} else {
-			size := 2 * len(l.buf)
-			if size > l.maxLine+1 {
-				size = l.maxLine + 1
-			}
+			size := min(2*len(l.buf), l.maxLine+1)
 			if size <= len(l.buf) {
 				size = len(l.buf) + 1
+			}
+			if err := l.mem.enterBig(); err != nil {
+				l.eof, l.err = true, err
+				return
 			}
 			nb := make([]byte, size)
 			copy(nb, l.buf[:l.end])
 			l.buf = nb
 		}
 	}
-	n, err := l.r.Read(l.buf[l.end:])
+	n, err := l.r.Read(l.buf[l.end:min(len(l.buf), l.end+l.small)])
 	l.end += n
 	if err != nil {
 		l.eof = true
@@ -148,22 +179,30 @@ func (l *lineReader) fill() {
 	}
 }
 
-// skipLong keeps a preview of the over-long line at buf[start:] and discards the rest of it.
+// skipLong keeps a preview of the over-long line at buf[start:] and streams past the rest of
+// it, hashing it.
 func (l *lineReader) skipLong() ([]byte, int64, int64, bool, error) {
 	l.preview = append(l.preview[:0], l.buf[l.start:min(l.end, l.start+previewBytes)]...)
 	off := l.pos
+	h := sha256.New()
 	for {
 		if i := bytes.IndexByte(l.buf[l.start:l.end], '\n'); i >= 0 {
+			h.Write(l.buf[l.start : l.start+i])
 			l.pos += int64(i) + 1
 			l.start += i + 1
+			l.long = longLine{length: l.pos - 1 - off}
+			h.Sum(l.long.sum[:0])
 			return l.preview, off, l.pos, true, nil
 		}
+		h.Write(l.buf[l.start:l.end])
 		l.pos += int64(l.end - l.start)
 		l.start, l.end = 0, 0
 		if l.eof {
 			if l.err != nil {
 				return nil, off, l.pos, false, l.err
 			}
+			l.long = longLine{length: l.pos - off}
+			h.Sum(l.long.sum[:0])
 			return l.preview, off, l.pos, true, nil
 		}
 		l.fill()
@@ -181,8 +220,11 @@ type Record struct {
 	Data []byte
 	// Err is set when the record cannot be indexed as it is; it goes to the dead-letter sink.
 	Err error
-	// Truncated: Data is only the first bytes of a record over the request cap.
+	// Truncated: Data is only the first bytes of a record over the request cap; Length and
+	// SHA256 describe the whole record.
 	Truncated bool
+	Length    int64
+	SHA256    [32]byte
 }
 
 // Decoder yields the records a chunk owns, in order.
@@ -223,8 +265,23 @@ type ownedLines struct {
 	pos     int64
 }
 
-func newOwnedLines(r io.Reader, spec rangeSpec, maxLine int) *ownedLines {
-	return &ownedLines{lr: newLineReader(r, spec.base, maxLine), spec: spec, pos: max(spec.base, spec.from)}
+func newOwnedLines(r io.Reader, spec rangeSpec, maxLine int, mem *decodeMemory) *ownedLines {
+	return &ownedLines{lr: newLineReader(r, spec.base, maxLine, mem), spec: spec, pos: max(spec.base, spec.from)}
+}
+
+// settle is called by a decoder before it reads the next record, once the last one is no
+// longer in use: the line buffer shrinks back, and when every buffer is small (the caller's
+// own included: small) the big record's reservation is given back.
+func (o *ownedLines) settle(small bool) {
+	if o.lr.shrink() && small {
+		o.lr.mem.leaveBig()
+	}
+}
+
+// tooLongRecord is the record of an over-long line: its preview, length and hash.
+func (o *ownedLines) tooLongRecord(line []byte, off, end int64, maxBytes int) Record {
+	return Record{Offset: off, End: end, Data: line, Err: tooLongError(o.lr.long.length, maxBytes),
+		Truncated: true, Length: o.lr.long.length, SHA256: o.lr.long.sum}
 }
 
 func (o *ownedLines) next() (line []byte, off, end int64, tooLong bool, err error) {
@@ -287,6 +344,6 @@ func isBlank(b []byte) bool {
 }
 
 // tooLongError is the reason given for a record over the request cap.
-func tooLongError(end, off int64, maxBytes int) error {
-	return fmt.Errorf("record of %d bytes is larger than the largest allowed request (%d bytes); dead-lettered with its first %d bytes", end-off, maxBytes, previewBytes)
+func tooLongError(length int64, maxBytes int) error {
+	return fmt.Errorf("record of %d bytes is larger than the largest allowed request (%d bytes); dead-lettered with its first %d bytes, length and SHA-256", length, maxBytes, min(length, previewBytes))
 }

@@ -18,11 +18,13 @@ type PackedObject struct {
 // pipeline, so that records of many objects share _bulk requests. Ids and dead letters are
 // each object's own, exactly as for a chunk of that object alone.
 type ObjectsSpec struct {
-	Bucket  string
-	Objects []PackedObject
-	Format  string // FormatNDJSON or FormatCSV
-	Index   string
-	IDField string // as in ChunkSpec
+	Bucket   string
+	Objects  []PackedObject
+	Format   string // FormatNDJSON or FormatCSV
+	Index    string
+	IDField  string // as in ChunkSpec
+	Op       string // as in ChunkSpec: OpIndex (or empty), or OpCreate for a data stream
+	Pipeline string // as in ChunkSpec: the ingest pipeline every document goes through
 	// Resume is where an earlier attempt got to: objects before Resume.Object are done, and
 	// object Resume.Object continues at Resume.Checkpoint (a record boundary), with the
 	// counters and failed objects before it.
@@ -52,7 +54,8 @@ const PrefetchObjects = 8
 // reported in Progress.Failed once the checkpoint passes it.
 func (e *Engine) IngestObjects(ctx context.Context, spec ObjectsSpec, open ObjectOpener, sink DeadLetterSink, onProgress func(Progress)) (Progress, error) {
 	from := spec.Resume
-	common := ChunkSpec{Bucket: spec.Bucket, Format: spec.Format, Index: spec.Index, IDField: spec.IDField, End: -1, Limits: spec.Limits}
+	common := ChunkSpec{Bucket: spec.Bucket, Format: spec.Format, Index: spec.Index, IDField: spec.IDField,
+		Op: spec.Op, Pipeline: spec.Pipeline, End: -1, Limits: spec.Limits}
 	lim, err := e.limits(common)
 	if err != nil {
 		return from, err
@@ -70,49 +73,53 @@ func (e *Engine) IngestObjects(ctx context.Context, spec ObjectsSpec, open Objec
 	for i, o := range spec.Objects {
 		p.objects[i] = "s3://" + spec.Bucket + "/" + o.Key
 	}
-	src := &packedObjects{common: common, objects: spec.Objects, resume: from, open: open, unavailable: spec.Unavailable, index: from.Object}
+	src := &packedObjects{common: common, budget: e.Budget, objects: spec.Objects, resume: from, open: open, unavailable: spec.Unavailable, index: from.Object}
 	defer src.stop()
 	return p.runChunk(ctx, src)
 }
 
 // objectSource hands the producer the objects of a chunk in order, opened.
 type objectSource interface {
-	// next opens the next object; io.EOF after the last. An error fails the chunk.
-	next(ctx context.Context) (*chunkObject, error)
+	// next opens the next object; io.EOF after the last. An error fails the chunk. beforeWait
+	// is the producer's flush, called before opening waits for the budget (see openDecoder).
+	next(ctx context.Context, beforeWait func(context.Context) error) (*chunkObject, error)
 }
 
 // chunkObject is one object of a chunk, opened.
 type chunkObject struct {
 	index int
-	spec  ChunkSpec // the object's own spec: key, compression, range, resume point
-	dec   Decoder   // nil when err is set
-	err   error     // opening failed with an error that fails only this object
+	spec  ChunkSpec     // the object's own spec: key, compression, range, resume point
+	dec   Decoder       // nil when err is set
+	mem   *decodeMemory // dec's decoding memory, given back by close; nil when err is set
+	err   error         // opening failed with an error that fails only this object
 	close func()
 }
 
 // singleObject is the source of a single-object chunk.
 type singleObject struct {
-	spec ChunkSpec
-	open Opener
-	done bool
+	spec   ChunkSpec
+	open   Opener
+	budget *Budget // charged for the decoding memory
+	done   bool
 }
 
-func (s *singleObject) next(ctx context.Context) (*chunkObject, error) {
+func (s *singleObject) next(ctx context.Context, beforeWait func(context.Context) error) (*chunkObject, error) {
 	if s.done {
 		return nil, io.EOF
 	}
 	s.done = true
-	dec, closeSrc, err := openDecoder(ctx, s.spec, s.open)
+	dec, mem, closeSrc, err := openDecoder(ctx, s.spec, s.open, s.budget, beforeWait)
 	if err != nil {
 		return nil, err
 	}
-	return &chunkObject{spec: s.spec, dec: dec, close: closeSrc}, nil
+	return &chunkObject{spec: s.spec, dec: dec, mem: mem, close: closeSrc}, nil
 }
 
 // packedObjects is the source of a packed chunk. It keeps up to PrefetchObjects GETs of the
 // objects after the current one in flight.
 type packedObjects struct {
 	common  ChunkSpec
+	budget  *Budget // charged for each object's decoding memory, from its open to its close
 	objects []PackedObject
 	resume  Progress
 	open    ObjectOpener
@@ -131,7 +138,7 @@ type opened struct {
 	err error
 }
 
-func (s *packedObjects) next(ctx context.Context) (*chunkObject, error) {
+func (s *packedObjects) next(ctx context.Context, beforeWait func(context.Context) error) (*chunkObject, error) {
 	if s.index >= len(s.objects) {
 		return nil, io.EOF
 	}
@@ -151,7 +158,7 @@ func (s *packedObjects) next(ctx context.Context) (*chunkObject, error) {
 		}
 		return s.open(ctx, i, offset)
 	}
-	dec, closeSrc, err := openDecoder(ctx, spec, open)
+	dec, mem, closeSrc, err := openDecoder(ctx, spec, open, s.budget, beforeWait)
 	s.discard(i) // not used when the object was opened elsewhere than at 0
 	if err != nil && s.unavailable != nil && s.unavailable(err) != "" {
 		return &chunkObject{index: i, spec: spec, err: err, close: func() {}}, nil
@@ -159,7 +166,7 @@ func (s *packedObjects) next(ctx context.Context) (*chunkObject, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &chunkObject{index: i, spec: spec, dec: dec, close: closeSrc}, nil
+	return &chunkObject{index: i, spec: spec, dec: dec, mem: mem, close: closeSrc}, nil
 }
 
 // prefetch starts the GETs of objects from..from+PrefetchObjects-1 not started yet. They run

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sluicehq/sluice/internal/esfake"
 )
@@ -219,5 +220,69 @@ func TestIngestObjectsOtherErrorsFailTheChunk(t *testing.T) {
 	}
 	if eng.Budget.Used() != 0 || f.open_ != 0 {
 		t.Errorf("budget holds %d bytes, %d readers open", eng.Budget.Used(), f.open_)
+	}
+}
+
+// TestIngestObjectsChargeEachObjectsDecoding: every object of a packed chunk has its own
+// decoding memory, charged from its open to its close. The budget holds one zstd window and
+// one big record's reservation, not two: were an object's charge kept past its end, the
+// second zstd object would wait for the budget forever (bounded here by the context).
+func TestIngestObjectsChargeEachObjectsDecoding(t *testing.T) {
+	es := esfake.New(esfake.Options{})
+	defer es.Close()
+	const budget = zstdWindowCharge + 4<<20
+	eng, sink := newTestEngine(t, es, budget)
+	big := fmt.Sprintf("{\"big\":%q}\n", bytes.Repeat([]byte("b"), 2*smallBufferBytes)) // past the small line buffer
+	var objects []PackedObject
+	var data [][]byte
+	docs := 0
+	for i := range 6 {
+		var b bytes.Buffer
+		for j := range 3 {
+			fmt.Fprintf(&b, "{\"obj\":%d,\"n\":%d}\n", i, j)
+			docs++
+		}
+		if i%2 == 1 {
+			b.WriteString(big)
+			docs++
+		}
+		stored := b.Bytes()
+		key := fmt.Sprintf("logs/%d.ndjson", i)
+		if i < 4 {
+			var z bytes.Buffer
+			zw, err := zstd.NewWriter(&z, zstd.WithWindowSize(zstdMaxWindow))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := zw.Write(b.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			stored, key = z.Bytes(), key+".zst"
+		}
+		objects = append(objects, PackedObject{Key: key, Compression: CompressionAuto})
+		data = append(data, stored)
+	}
+	open := func(_ context.Context, i int, off int64) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data[i][off:])), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	spec := ObjectsSpec{Bucket: "b", Objects: objects, Format: FormatNDJSON, Index: "mem",
+		Limits: Limits{MaxOps: 1000, MaxBytes: 1 << 20, FlushInterval: time.Hour}}
+	prog, err := eng.IngestObjects(ctx, spec, open, sink, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := es.Count("mem"); got != docs || prog.Stats.Indexed != int64(docs) {
+		t.Fatalf("index holds %d documents, progress %+v, want %d", got, prog.Stats, docs)
+	}
+	if peak := eng.Budget.Peak(); peak < zstdWindowCharge || peak > budget {
+		t.Errorf("budget peak %d, want a zstd window (%d) and at most the budget", peak, zstdWindowCharge)
+	}
+	if used := eng.Budget.Used(); used != 0 {
+		t.Errorf("%d bytes of budget held after the chunk", used)
 	}
 }

@@ -36,14 +36,21 @@ func (rs rangeSpec) headerElsewhere() bool { return rs.base > 0 || rs.skipPartia
 
 // openDecoder opens the chunk's object where readFrom says and wraps it in the decoders. The
 // returned func closes everything it opened.
-func openDecoder(ctx context.Context, spec ChunkSpec, open Opener) (Decoder, func(), error) {
-	s := &stream{ctx: ctx, spec: spec, open: open}
+//
+// mem charges the decoding memory (see decodeMemory) to budget, calling beforeWait (the
+// producer's flush; may be nil) before it waits for it: in a packed chunk an object is opened
+// (its zstd window charged) while the producer holds a request. A nil budget charges nothing.
+func openDecoder(ctx context.Context, spec ChunkSpec, open Opener, budget *Budget, beforeWait func(context.Context) error) (Decoder, *decodeMemory, func(), error) {
+	maxLine := recordCap(spec.Format, spec.Limits.MaxBytes, budget)
+	mem := newDecodeMemory(ctx, budget, spec.Format, maxLine)
+	mem.beforeWait = beforeWait
+	s := &stream{ctx: ctx, spec: spec, open: open, mem: mem, maxLine: maxLine}
 	dec, err := s.decoder()
 	if err != nil {
 		s.close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return dec, s.close, nil
+	return dec, mem, s.close, nil
 }
 
 // stream is a chunk's object with the readers opened on it, closed together.
@@ -52,6 +59,8 @@ type stream struct {
 	spec    ChunkSpec
 	open    Opener
 	closers []io.Closer
+	mem     *decodeMemory
+	maxLine int // the longest record read whole; see recordCap
 	// head is the object opened at 0 to recognise its compression; nil when not opened.
 	head io.Reader
 	// lines is the decoder's line reader, whose buffer close gives back; nil before.
@@ -61,7 +70,7 @@ type stream struct {
 }
 
 func (s *stream) decoder() (Decoder, error) {
-	maxLine := int(s.spec.Limits.MaxBytes)
+	maxLine := s.maxLine
 	compression, err := s.compression()
 	if err != nil {
 		return nil, err
@@ -71,7 +80,7 @@ func (s *stream) decoder() (Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	lines := newOwnedLines(r, rs, maxLine)
+	lines := newOwnedLines(r, rs, maxLine, s.mem)
 	s.lines = lines.lr
 	if s.spec.Format == FormatNDJSON {
 		return &ndjsonDecoder{lines: lines, maxBytes: maxLine}, nil
@@ -110,7 +119,7 @@ func (s *stream) reader(offset int64, compression string) (io.Reader, error) {
 		r = s.head
 	} else {
 		if s.head != nil { // opened at 0 to look at it: reopen where reading starts instead
-			s.close()
+			s.closeReaders()
 		}
 		rc, err := s.openAt(offset)
 		if err != nil {
@@ -139,23 +148,43 @@ func (s *stream) openAt(offset int64) (io.ReadCloser, error) {
 	return rc, nil
 }
 
+// decompress opens the decompressor on r (the object from offset 0), charging a zstd window
+// to the chunk's memory. Its errors that come from the data are bad input naming the object.
 func (s *stream) decompress(r io.Reader, compression string) (io.ReadCloser, error) {
-	zr, err := decompress(r, compression)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadInput, s.spec.object(), err)
+	if compression == CompressionZstd && s.mem.budget != nil {
+		if zstdWindowCharge > s.mem.budget.Max() {
+			return nil, fmt.Errorf("%w: %s: a zstd chunk needs %d bytes of the memory budget for its window, the budget is %d bytes", ErrBadConfig, s.spec.object(), zstdWindowCharge, s.mem.budget.Max())
+		}
+		if err := s.mem.chargeFixed(zstdWindowCharge); err != nil {
+			return nil, err
+		}
 	}
-	return zr, nil
+	src := &sourceReader{r: r}
+	zr, err := decompress(src, compression)
+	if err != nil {
+		if err = src.dataError(err, s.spec.object(), compression, 0); errors.Is(err, ErrBadInput) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("opening %s: %w", s.spec.object(), err)
+	}
+	return &inflater{zr: zr, src: src, object: s.spec.object(), compression: compression}, nil
 }
 
+// close closes the readers; once the decoder is done, it gives back its memory too.
 func (s *stream) close() {
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		_ = s.closers[i].Close()
-	}
-	s.closers = s.closers[:0]
+	s.closeReaders()
 	if s.lines != nil {
 		s.lines.release()
 		s.lines = nil
 	}
+	s.mem.close()
+}
+
+func (s *stream) closeReaders() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i].Close()
+	}
+	s.closers = s.closers[:0]
 	if s.peeked != nil {
 		releasePeekReader(s.peeked)
 		s.peeked = nil
@@ -174,8 +203,9 @@ func (s *stream) csvHeader(compression string) ([]string, error) {
 		return nil, err
 	}
 	defer zr.Close()
-	maxLine := int(s.spec.Limits.MaxBytes)
-	d := newCSVDecoder(newOwnedLines(zr, rangeSpec{end: -1}, maxLine), nil, maxLine)
+	maxLine := s.maxLine
+	// Its line buffer is not charged: it lives for one row, which is cut at maxLine.
+	d := newCSVDecoder(newOwnedLines(zr, rangeSpec{end: -1}, maxLine, nil), nil, maxLine)
 	// Reading the first record reads the header first.
 	_, err = d.Next()
 	if err != nil && !errors.Is(err, io.EOF) {

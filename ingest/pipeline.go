@@ -32,6 +32,7 @@ type pipeline struct {
 	packed     bool     // the chunk is whole objects read in order (Engine.IngestObjects)
 	// unavailable reports the read errors that fail only the object being read; nil: none.
 	unavailable func(error) string
+	throttle    *throttle // Limits.MaxDocsPerSecond, MaxBytesPerSecond
 
 	progressMu sync.Mutex
 	reported   Progress // the last checkpoint given to onProgress
@@ -107,6 +108,30 @@ type producer struct {
 	action []byte    // the action line of the record at hand
 	cur    *request  // being filled
 	since  time.Time // when cur got its first record (packed chunks)
+	// mem is the decoding memory of the object being read (each object's decoder has its own,
+	// charged from its open to its close), which charge may take from.
+	mem *decodeMemory
+
+	idFound   bool // a record of the chunk had the id field
+	idMissing int  // records without it, while none had it
+}
+
+// idFieldProbe is how many records without the id field, and none with it, stop a chunk with
+// ErrBadConfig: an id field that no record has would otherwise dead-letter every record.
+const idFieldProbe = 100
+
+// checkIDField stops the chunk when its first idFieldProbe records lack the id field, or
+// when every record of an object's first chunk does (at its end). A packed chunk counts over
+// its objects: it stops at the end of its first whole object none of whose records had it.
+func (pr *producer) checkIDField(end bool) error {
+	if pr.spec.IDField == "" || pr.idFound || pr.idMissing == 0 {
+		return nil
+	}
+	if pr.idMissing < idFieldProbe && !(end && pr.spec.From().Checkpoint == 0) {
+		return nil
+	}
+	return fmt.Errorf("%w: none of the first %d records of %s from offset %d has the id field %q",
+		ErrBadConfig, pr.idMissing, pr.spec.object(), pr.spec.From().Checkpoint, pr.spec.IDField)
 }
 
 // produce reads the chunk's objects in order and queues their records.
@@ -117,7 +142,7 @@ func (p *pipeline) produce(ctx context.Context, src objectSource) error {
 		p.queue.close()
 	}()
 	for {
-		o, err := src.next(ctx)
+		o, err := src.next(ctx, pr.flush)
 		if errors.Is(err, io.EOF) {
 			pr.cur.final = true
 			return pr.push(ctx)
@@ -126,7 +151,8 @@ func (p *pipeline) produce(ctx context.Context, src objectSource) error {
 			return err
 		}
 		err = pr.object(ctx, o)
-		o.close()
+		o.close() // gives back the object's decoding memory
+		pr.mem = nil
 		if err != nil {
 			return err
 		}
@@ -136,7 +162,7 @@ func (p *pipeline) produce(ctx context.Context, src objectSource) error {
 // object queues the records of one object. A read error that fails only this object (see
 // pipeline.unavailable) ends it as it stands and is recorded for the watermark to report.
 func (pr *producer) object(ctx context.Context, o *chunkObject) error {
-	pr.spec, pr.obj = o.spec, o.index
+	pr.spec, pr.obj, pr.mem = o.spec, o.index, o.mem
 	pr.ids = newIDHasher(o.spec.Bucket, o.spec.Key)
 	if o.err != nil {
 		return pr.giveUp(o.spec.From().Checkpoint, o.err)
@@ -150,6 +176,9 @@ func (pr *producer) object(ctx context.Context, o *chunkObject) error {
 		}
 		rec, err := dec.Next()
 		if errors.Is(err, io.EOF) {
+			if err := pr.checkIDField(true); err != nil {
+				return err
+			}
 			pr.cur.advance(pr.obj, dec.Pos())
 			pr.objectEnd(dec.Pos())
 			return nil
@@ -191,10 +220,13 @@ func (pr *producer) add(ctx context.Context, rec Record) error {
 		rec.Err = errors.New("not valid JSON")
 	}
 	id := pr.id(&rec)
+	if err := pr.checkIDField(false); err != nil {
+		return err
+	}
 	pr.setAction(id)
 	size := len(pr.action) + len(rec.Data) + 1
 	if rec.Err == nil && int64(size) > pr.lim.MaxBytes {
-		rec.Err = tooLongError(rec.End, rec.Offset, int(pr.lim.MaxBytes))
+		rec.Err = tooLongError(int64(len(rec.Data)), int(pr.lim.MaxBytes))
 	}
 	if rec.Err != nil {
 		return pr.refuse(ctx, rec)
@@ -218,37 +250,50 @@ func (pr *producer) id(rec *Record) []byte {
 		pr.idBuf = pr.ids.appendID(pr.idBuf[:0], rec.Offset)
 		return pr.idBuf
 	}
-	id, err := fieldValue(rec.Data, pr.spec.IDField)
+	id, err := idFieldValue(rec.Data, pr.spec.IDField)
 	if err != nil {
-		rec.Err = fmt.Errorf("id field: %w", err)
+		rec.Err = err
+		pr.idMissing++
+	} else {
+		pr.idFound = true
 	}
 	return id
 }
 
 // setAction writes the action line of a document with the given _id: {"index":{"_id":"..."}}\n
+// (or "create", per ChunkSpec.Op), with "pipeline":"NAME" when the spec names an ingest pipeline.
 func (pr *producer) setAction(id []byte) {
 	a := append(pr.action[:0], `{"index":{"_id":`...)
+	if pr.spec.Op == OpCreate {
+		a = append(pr.action[:0], `{"create":{"_id":`...)
+	}
 	if pr.spec.IDField == "" {
 		a = append(append(append(a, '"'), id...), '"') // base64url: nothing to escape
 	} else {
 		a = appendJSONString(a, id)
 	}
+	if pr.spec.Pipeline != "" {
+		a = appendJSONString(append(a, `,"pipeline":`...), []byte(pr.spec.Pipeline))
+	}
 	pr.action = append(a, "}}\n"...)
 }
 
-// refuse keeps a record that will not be sent, for the dead-letter sink.
+// refuse keeps a record that will not be sent, for the dead-letter sink: a charged copy of its
+// head (at most previewBytes), with its length and hash.
 func (pr *producer) refuse(ctx context.Context, rec Record) error {
-	n := int64(len(rec.Data))
+	d := DeadLetter{
+		Time: time.Now(), Index: pr.spec.Index, Object: pr.spec.object(), Offset: rec.Offset,
+		ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
+	}
+	d.setRecord(rec)
+	n := int64(len(d.Record))
 	if err := pr.charge(ctx, n); err != nil {
 		return err
 	}
+	d.Record = append([]byte(nil), d.Record...)
 	pr.cur.charge(n)
 	pr.cur.advance(pr.obj, rec.End)
-	pr.cur.rejects = append(pr.cur.rejects, DeadLetter{
-		Time: time.Now(), Index: pr.spec.Index, Object: pr.spec.object(), Offset: rec.Offset,
-		ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
-		Record: append([]byte(nil), rec.Data...), Truncated: rec.Truncated,
-	})
+	pr.cur.rejects = append(pr.cur.rejects, d)
 	return nil
 }
 
@@ -260,10 +305,7 @@ func (pr *producer) newBlock(ctx context.Context, size int) error {
 			return err
 		}
 	}
-	capacity := size
-	if pr.budget.Max() >= 64*blockBytes {
-		capacity = max(blockBytes, size)
-	}
+	capacity := blockCapacity(pr.budget, size)
 	if err := pr.charge(ctx, int64(capacity)); err != nil {
 		return err
 	}
@@ -282,19 +324,27 @@ func (pr *producer) push(ctx context.Context) error {
 	return nil
 }
 
-// charge takes n bytes from the budget; if it has to wait, the current request is queued
-// first, so that its bytes can be sent and come back.
+// charge takes n bytes from the budget, first from what the decoder reserved for the record at
+// hand (see decodeMemory.take); if it has to wait, the current request is queued first, so
+// that its bytes can be sent and come back.
 func (pr *producer) charge(ctx context.Context, n int64) error {
+	n -= pr.mem.take(n)
 	if pr.budget.TryAcquire(n) {
 		return nil
 	}
-	if !pr.cur.empty() {
-		pr.cur.urgent = true
-		if err := pr.push(ctx); err != nil {
-			return err
-		}
+	if err := pr.flush(ctx); err != nil {
+		return err
 	}
 	return pr.budget.Acquire(ctx, n)
+}
+
+// flush queues the current request, marked urgent, before the producer waits for the budget.
+func (pr *producer) flush(ctx context.Context) error {
+	if pr.cur.empty() {
+		return nil
+	}
+	pr.cur.urgent = true
+	return pr.push(ctx)
 }
 
 // batcher joins queued requests into full ones: at most MaxOps documents and MaxBytes of body

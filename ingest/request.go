@@ -40,6 +40,14 @@ type item struct {
 // slack in half-filled blocks cannot eat a small budget.
 const blockBytes = 256 << 10
 
+// blockCapacity is the capacity of a block that starts with a document of size bytes.
+func blockCapacity(budget *Budget, size int) int {
+	if budget.Max() >= 64*blockBytes {
+		return max(blockBytes, size)
+	}
+	return size
+}
+
 var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockBytes); return &b }}
 
 func getBlock(capacity int) []byte {
@@ -162,10 +170,22 @@ func (r *request) addDoc(obj int, off, end int64, action, doc []byte) {
 	r.items = append(r.items, item{off: off, obj: obj, block: n, start: start, doc: docStart, end: len(b)})
 }
 
-// wire returns item i's bytes as they stand in the body: action line, document, newline.
-func (r *request) wire(i int) []byte {
-	it := r.items[i]
-	return r.blocks[it.block][it.start:it.end]
+// wireOf appends to parts the body of the items idx (in order) as slices of r's blocks: a
+// retried or split request is sent without copying a byte, so it needs no memory beyond the
+// budget its request holds. Items next to each other in a block share a slice.
+func (r *request) wireOf(idx []int, parts [][]byte) [][]byte {
+	lastBlock, lastEnd := -1, -1
+	for _, i := range idx {
+		it := r.items[i]
+		if it.block == lastBlock && it.start == lastEnd {
+			n := len(parts) - 1
+			parts[n] = parts[n][:len(parts[n])+it.end-it.start]
+		} else {
+			parts = append(parts, r.blocks[it.block][it.start:it.end])
+		}
+		lastBlock, lastEnd = it.block, it.end
+	}
+	return parts
 }
 
 // doc returns item i's document.

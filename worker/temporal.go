@@ -156,11 +156,17 @@ func (c TemporalConn) tlsConfig() (*tls.Config, error) {
 
 // Dial connects to Temporal within DialTimeout.
 func (c TemporalConn) Dial(ctx context.Context, logger sdklog.Logger) (client.Client, error) {
+	return c.dial(ctx, logger, nil)
+}
+
+// dial is Dial with the SDK's metrics going to metrics (nil: none).
+func (c TemporalConn) dial(ctx context.Context, logger sdklog.Logger, metrics client.MetricsHandler) (client.Client, error) {
 	c = c.WithDefaults()
 	opts, err := c.Options(logger)
 	if err != nil {
 		return nil, err
 	}
+	opts.MetricsHandler = metrics
 	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
 	cl, err := client.DialContext(ctx, opts)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -76,6 +75,9 @@ type Config struct {
 	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
 	// Defaults to warn: the SDK is chatty at info.
 	SDKLogLevel slog.Leveler
+	// MetricsAddr is where Start serves Prometheus metrics on /metrics (see Metrics), such as
+	// ":9090". Defaults to none: no metrics.
+	MetricsAddr string
 }
 
 // ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv, SLUICE_DEAD_LETTER_DIR and
@@ -93,22 +95,9 @@ func ConfigFromEnv() (Config, error) {
 	}.WithDefaults(), nil
 }
 
-// ESConfigFromEnv is the one place that reads the Elasticsearch variables, through getenv:
-// ELASTICSEARCH_URL (comma-separated), ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME,
-// ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT (a PEM file path, read by es.New).
-func ESConfigFromEnv(getenv func(string) string) es.Config {
-	var c es.Config
-	for _, a := range strings.Split(getenv("ELASTICSEARCH_URL"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.Addresses = append(c.Addresses, a)
-		}
-	}
-	c.APIKey = getenv("ELASTICSEARCH_API_KEY")
-	c.Username = getenv("ELASTICSEARCH_USERNAME")
-	c.Password = getenv("ELASTICSEARCH_PASSWORD")
-	c.CACertFile = getenv("ELASTICSEARCH_CA_CERT")
-	return c
-}
+// ESConfigFromEnv reads the Elasticsearch variables through getenv: es.ConfigFromEnv, the one
+// place that reads them (sluice-bench reads them too, without linking this package).
+func ESConfigFromEnv(getenv func(string) string) es.Config { return es.ConfigFromEnv(getenv) }
 
 // WithDefaults fills in the zero fields.
 func (c Config) WithDefaults() Config {
@@ -157,6 +146,10 @@ type Worker struct {
 	sdk    sdkworker.Worker
 	acts   *activities.Activities
 
+	metrics     *Metrics // nil without MetricsAddr
+	metricsAddr string   // where /metrics listens, once started
+	stopMetrics context.CancelFunc
+
 	stopOnce    sync.Once
 	memLimitSet bool
 	prevLimit   int64
@@ -170,6 +163,14 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	budget := ingest.NewBudget(cfg.MaxMemory)
+	var metrics *Metrics
+	var sdkMetrics client.MetricsHandler
+	if cfg.MetricsAddr != "" {
+		metrics = newMetrics(budget)
+		cfg.ES.WrapTransport = metrics.WrapTransport
+		sdkMetrics = metrics.SDKHandler()
+	}
 	bulk, err := es.New(ctx, cfg.ES)
 	if err != nil {
 		return nil, err
@@ -178,27 +179,36 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cfg.Temporal.Dial(ctx, SDKLogger(cfg.Logger, cfg.SDKLogLevel))
+	c, err := cfg.Temporal.dial(ctx, SDKLogger(cfg.Logger, cfg.SDKLogLevel), sdkMetrics)
 	if err != nil {
 		return nil, err
 	}
 	acts := &activities.Activities{
-		Engine:        &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk, Logger: cfg.Logger},
+		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger},
 		S3:            src,
 		DeadLetterDir: cfg.DeadLetterDir,
 		Logger:        cfg.Logger,
 	}
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
+	opts := sdkworker.Options{
 		// PlanPage shares these slots: it is short, and a page is asked for only when the
 		// workflow's queue runs low, so it waits at most for one chunk to finish.
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentChunks,
 		WorkerStopTimeout:                  cfg.StopTimeout,
-	})
+	}
+	if metrics != nil {
+		opts.Interceptors = append(opts.Interceptors, metrics.Interceptor())
+	}
+	saCtx, cancel := context.WithTimeout(ctx, DialTimeout)
+	if err := RegisterSearchAttributes(saCtx, c, cfg.Temporal.WithDefaults().Namespace); err != nil {
+		cfg.Logger.Warn("sluice's search attributes are not registered; backfills start without them", "err", err)
+	}
+	cancel()
+	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	Register(w, acts)
 	cfg.Logger.Info("worker ready", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
 		"elasticsearch", bulk.String())
-	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts}, nil
+	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts, metrics: metrics}, nil
 }
 
 // Registry is what Register needs: an SDK worker (or a test environment).
@@ -207,10 +217,15 @@ type Registry interface {
 	sdkworker.ActivityRegistry
 }
 
-// Register registers sluice's workflows and acts' activities under their names.
+// Register registers sluice's workflows, acts' activities and the index admin activities (on
+// acts.Engine.Bulk, the same Elasticsearch client) under their names.
 func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillName})
+	r.RegisterWorkflowWithOptions(workflows.ScheduledBackfillWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledBackfillName})
+	r.RegisterWorkflowWithOptions(workflows.ReindexWorkflow, workflow.RegisterOptions{Name: workflows.ReindexName})
+	r.RegisterWorkflowWithOptions(workflows.PlanWorkflow, workflow.RegisterOptions{Name: workflows.PlanName})
 	acts.Register(r)
+	(&activities.Admin{ES: acts.Engine.Bulk}).Register(r)
 }
 
 // Client is the worker's Temporal client; it stays open until Stop.
@@ -225,12 +240,28 @@ func (w *Worker) Start() error {
 		w.prevLimit = debug.SetMemoryLimit(w.cfg.MemoryLimit)
 		w.memLimitSet = true
 	}
+	if w.metrics != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr, err := w.metrics.serve(ctx, w.cfg.MetricsAddr, w.cfg.Logger)
+		if err != nil {
+			cancel()
+			w.restoreMemoryLimit()
+			return err
+		}
+		w.metricsAddr, w.stopMetrics = addr, cancel
+	}
 	if err := w.sdk.Start(); err != nil {
 		w.restoreMemoryLimit()
+		if w.stopMetrics != nil {
+			w.stopMetrics()
+		}
 		return fmt.Errorf("starting the worker on task queue %s: %w", w.cfg.TaskQueue, err)
 	}
 	return nil
 }
+
+// MetricsAddr is the address /metrics is served on once started ("" without metrics).
+func (w *Worker) MetricsAddr() string { return w.metricsAddr }
 
 // Stop stops polling, lets running chunks stop at a checkpoint (up to StopTimeout), and closes
 // the clients. It is safe to call more than once, and without Start.
@@ -242,6 +273,9 @@ func (w *Worker) Stop() {
 			w.cfg.Logger.Warn("closing dead-letter sinks", "err", err)
 		}
 		w.restoreMemoryLimit()
+		if w.stopMetrics != nil {
+			w.stopMetrics()
+		}
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/internal/esfake"
 	"github.com/sluicehq/sluice/internal/s3test"
+	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -98,9 +99,17 @@ func TestNewFailsFastWithoutElasticsearch(t *testing.T) {
 	}
 }
 
-// TestBackfillEndToEnd runs a real Temporal server (in process), a real S3 server and the fake
-// Elasticsearch, starts a worker, and runs a backfill through it.
+// TestBackfillEndToEnd runs a real Temporal server (in process), a real S3 server and each real
+// engine (OpenSearch and Elasticsearch), starts a worker, and runs a backfill through it.
 func TestBackfillEndToEnd(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, node testenv.Engine) {
+		testBackfill(t, esclient.Config{Addresses: []string{node.URL}})
+	})
+}
+
+// testBackfill runs a backfill of four objects (one line of them invalid) through a worker that
+// reaches the cluster with cfg, and checks the result and the index.
+func testBackfill(t *testing.T, cfg esclient.Config) {
 	s3 := s3test.Start(t)
 	s3.SetEnv(t)
 	s3.CreateBucket(t, "data")
@@ -116,15 +125,20 @@ func TestBackfillEndToEnd(t *testing.T) {
 	s3.Put(t, "data", "in/bad.ndjson", []byte("{\"ok\":true}\nnot json\n"))
 	want += 2 // one of them dead-lettered
 
-	es := esfake.New(esfake.Options{})
-	t.Cleanup(es.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	w := startWorker(t, ctx, es, "sluice-test")
+	es := newNodeClient(t, ctx, cfg)
+	index := fmt.Sprintf("sluice-worker-test-%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		for _, i := range []string{index, ingest.DeadLetterIndex(index)} {
+			_ = es.DeleteIndex(context.Background(), i)
+		}
+	})
+	w := startWorker(t, ctx, cfg, "sluice-test")
 
 	run, err := w.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-e2e", TaskQueue: "sluice-test"},
 		workflows.BackfillName, workflows.BackfillInput{
-			Source:    activities.Source{URI: "s3://data/in/", Format: ingest.FormatNDJSON, Index: "logs"},
+			Source:    activities.Source{URI: "s3://data/in/", Format: ingest.FormatNDJSON, Index: index},
 			ChunkSize: 2 << 10, // several chunks per object
 		})
 	if err != nil {
@@ -140,12 +154,38 @@ func TestBackfillEndToEnd(t *testing.T) {
 	if res.ChunksPlanned <= 4 || res.ChunksDone != res.ChunksPlanned {
 		t.Fatalf("chunks: %d planned, %d done; want several per object, all done", res.ChunksPlanned, res.ChunksDone)
 	}
-	if n := es.Count("logs"); n != want-1 {
+	if n := nodeCount(t, ctx, es, index); n != int64(want-1) {
 		t.Fatalf("%d documents, want %d", n, want-1)
 	}
-	if n := es.Count("logs-dead-letters"); n != 1 {
+	if n := nodeCount(t, ctx, es, ingest.DeadLetterIndex(index)); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
+	if r := res.Reconciliation; r == nil || !r.OK() || r.Count != int64(want-1) || r.Expected != int64(want-1) {
+		t.Fatalf("reconciliation %+v, want the index's %d documents", r, want-1)
+	}
+}
+
+// newNodeClient is a client of the cluster for the test's own checks.
+func newNodeClient(t *testing.T, ctx context.Context, cfg esclient.Config) *esclient.Client {
+	t.Helper()
+	c, err := esclient.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// nodeCount refreshes index and counts its documents.
+func nodeCount(t *testing.T, ctx context.Context, c *esclient.Client, index string) int64 {
+	t.Helper()
+	if err := c.Refresh(ctx, index); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.Count(ctx, index, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestCancelStopsRunningChunks cancels a backfill while a chunk's _bulk request hangs: the
@@ -172,7 +212,7 @@ func TestCancelStopsRunningChunks(t *testing.T) {
 	t.Cleanup(es.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	w := startWorker(t, ctx, es, "sluice-cancel")
+	w := startWorker(t, ctx, esclient.Config{Addresses: []string{es.URL()}}, "sluice-cancel")
 
 	run, err := w.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-cancel", TaskQueue: "sluice-cancel"},
 		workflows.BackfillName, workflows.BackfillInput{
@@ -201,9 +241,9 @@ func TestCancelStopsRunningChunks(t *testing.T) {
 	}
 }
 
-// startWorker starts an in-memory Temporal server and a worker on taskQueue that indexes into
-// es, both stopped when the test ends.
-func startWorker(t *testing.T, ctx context.Context, es *esfake.Server, taskQueue string) *worker.Worker {
+// startWorker starts an in-memory Temporal server and a worker on taskQueue that reaches the
+// cluster with cfg, both stopped when the test ends.
+func startWorker(t *testing.T, ctx context.Context, cfg esclient.Config, taskQueue string) *worker.Worker {
 	t.Helper()
 	srv, err := devserver.Start(devserver.Options{Logger: quietLogger()})
 	if err != nil {
@@ -212,7 +252,7 @@ func startWorker(t *testing.T, ctx context.Context, es *esfake.Server, taskQueue
 	t.Cleanup(srv.Stop)
 	w, err := worker.New(ctx, worker.Config{
 		Temporal: worker.TemporalConn{Address: srv.FrontendAddress()}, TaskQueue: taskQueue, MaxMemory: 64 << 20, MemoryLimit: -1,
-		ES: esclient.Config{Addresses: []string{es.URL()}}, Logger: quietLogger(),
+		ES: cfg, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

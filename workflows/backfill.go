@@ -84,7 +84,8 @@ func (in BackfillInput) validate() error {
 	case in.Source.URI == "":
 		return errors.New("backfill input: Source.URI is empty")
 	case in.ChunkSize < 0, in.PageSize < 0, in.Concurrency < 0, in.AllowFailedChunks < 0,
-		in.HeartbeatTimeout < 0, in.ChunkTimeout < 0, in.MaxAttempts < 0, in.MaxHistoryEvents < 0:
+		in.HeartbeatTimeout < 0, in.ChunkTimeout < 0, in.MaxAttempts < 0, in.MaxHistoryEvents < 0,
+		in.MaxDocsPerSecond < 0, in.MaxBytesPerSecond < 0:
 		return errors.New("backfill input: negative size, count or timeout")
 	}
 	return nil
@@ -116,6 +117,17 @@ func (in BackfillInput) withDefaults() BackfillInput {
 	return in
 }
 
+// retryPolicy is the retry policy of every activity the workflow runs.
+func (in BackfillInput) retryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        in.MaxAttempts,
+		NonRetryableErrorTypes: nonRetryableErrorTypes(),
+	}
+}
+
 func clampConcurrency(n, fallback int) int {
 	if n < 1 {
 		return fallback
@@ -139,10 +151,13 @@ type backfill struct {
 	running []*runningChunk
 	plan    workflow.Future // the PlanPage in flight, or nil
 
-	canceled bool  // the workflow was canceled
-	planErr  error // planning failed for good
-	draining bool  // continue-as-new is due: start nothing, wait for the window to empty
-	final    string
+	canceled   bool  // the workflow was canceled
+	failErr    error // the backfill failed for good: planning, or errStopped (stopOnConfigError)
+	stopReason string
+	draining   bool // continue-as-new is due: start nothing, wait for the window to empty
+	final      string
+
+	reconciling bool // every chunk is done; the Reconcile activity runs
 
 	activities int // scheduled by this run
 	signals    int // received by this run
@@ -156,15 +171,7 @@ type runningChunk struct {
 }
 
 func newBackfill(ctx workflow.Context, in BackfillInput, st *BackfillState) *backfill {
-	retry := func() *temporal.RetryPolicy {
-		return &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			MaximumAttempts:        in.MaxAttempts,
-			NonRetryableErrorTypes: nonRetryableErrorTypes(),
-		}
-	}
+	retry := in.retryPolicy
 	return &backfill{
 		in: in,
 		st: st,
@@ -211,9 +218,13 @@ func (b *backfill) run(ctx workflow.Context) (BackfillResult, error) {
 			case b.canceled:
 				b.final = PhaseCanceled
 				return b.result(ctx), ctx.Err()
-			case b.planErr != nil:
+			case b.failErr == errStopped:
 				b.final = PhaseFailed
-				return b.result(ctx), b.planErr
+				res := b.result(ctx)
+				return res, temporal.NewNonRetryableApplicationError(b.stopReason, ErrTypeChunksFailed, nil, res)
+			case b.failErr != nil:
+				b.final = PhaseFailed
+				return b.result(ctx), b.failErr
 			case b.st.ListingDone && len(b.st.Pending) == 0:
 				return b.finish(ctx)
 			case b.draining:
@@ -229,12 +240,12 @@ func (b *backfill) run(ctx workflow.Context) (BackfillResult, error) {
 // becomes due: checked before each activity is scheduled, so a run never schedules past the
 // bound, however many chunks a refill would start at once.
 func (b *backfill) stopping(ctx workflow.Context) bool {
-	if !b.draining && !b.canceled && b.planErr == nil && b.continueAsNewDue(ctx) {
+	if !b.draining && !b.canceled && b.failErr == nil && b.continueAsNewDue(ctx) {
 		b.draining = true
 		b.logger.Info("Continue-as-new due; draining running chunks",
 			"running", len(b.running), "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength())
 	}
-	return b.canceled || b.planErr != nil || b.draining
+	return b.canceled || b.failErr != nil || b.draining
 }
 
 // startWork fills the window from the pending queue and plans the next page when the queue
@@ -247,7 +258,7 @@ func (b *backfill) startWork(ctx workflow.Context) {
 		rc.future = workflow.ExecuteActivity(b.chunkCtx, activities.IngestChunkName, activities.IngestChunkInput{
 			Source: b.in.Source,
 			Chunk:  rc.chunk,
-			Limits: b.in.Limits,
+			Limits: b.chunkLimits(),
 		})
 		b.sel.AddFuture(rc.future, func(f workflow.Future) { b.chunkFinished(rc, f) })
 		b.running = append(b.running, rc)
@@ -275,7 +286,7 @@ func (b *backfill) pageFinished(f workflow.Future) {
 		if b.canceled && temporal.IsCanceledError(err) {
 			return
 		}
-		b.planErr = temporal.NewNonRetryableApplicationError(
+		b.failErr = temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("planning the page after cursor %q: %s", b.st.Cursor, errorMessage(err)),
 			ErrTypePlanFailed, err)
 		b.logger.Warn("Planning failed; waiting for running chunks", "error", err, "running", len(b.running))
@@ -301,6 +312,8 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 	switch {
 	case err == nil:
 		b.addProgress(out)
+		b.st.BytesDone += sourceBytes(rc.chunk)
+		b.st.balance(rc.chunk.Name(), out.Stats)
 		b.st.ChunksDone++
 	case b.canceled && temporal.IsCanceledError(err):
 		// Neither done nor failed: back to the queue, from the checkpoint the chunk stopped at,
@@ -339,6 +352,42 @@ func (b *backfill) chunkFailed(fc FailedChunk) {
 	}
 	b.logger.Warn("Chunk failed", "key", fc.Key, "start", fc.Start, "end", fc.End,
 		"errorType", fc.ErrorType, "error", fc.Error)
+	b.stopOnConfigError(fc)
+}
+
+// stopOnConfigError fails the backfill when fc failed for a reason every other chunk would
+// hit too (credentials, a target that takes no writes, a configuration that cannot work): it
+// starts nothing more, waits for the running chunks and fails with that reason, instead of
+// failing every chunk of the dataset one by one.
+func (b *backfill) stopOnConfigError(fc FailedChunk) {
+	switch fc.ErrorType {
+	case activities.ErrTypeUnauthorized, activities.ErrTypeIndexNotAllowed, activities.ErrTypeBadConfig:
+	default:
+		return
+	}
+	if b.failErr != nil || workflow.GetVersion(b.waitCtx, stopOnConfigErrorChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	b.failErr = errStopped
+	b.stopReason = "stopped: a chunk failed for a reason every chunk would meet: " + describeFailed(fc)
+	b.logger.Warn("Backfill stopping; waiting for running chunks", "errorType", fc.ErrorType, "running", len(b.running))
+}
+
+// errStopped marks failErr when stopOnConfigError stopped the backfill; run returns an
+// ErrTypeChunksFailed error with the final result instead.
+var errStopped = errors.New("stopped")
+
+// stopOnConfigErrorChange versions stopOnConfigError: histories written before it went on
+// after such a failure.
+const stopOnConfigErrorChange = "stop-on-config-error"
+
+// sourceBytes is the length of c's range in the stored object, compressed or not.
+func sourceBytes(c activities.Chunk) int64 {
+	end := c.End
+	if end < 0 || end > c.Size {
+		end = c.Size
+	}
+	return max(end-c.Start, 0)
 }
 
 // reached returns the checkpoint a chunk that ended with err got to, when err carries one past
@@ -488,6 +537,13 @@ func (b *backfill) continueAsNew(ctx workflow.Context) error {
 func (b *backfill) finish(ctx workflow.Context) (BackfillResult, error) {
 	res := b.result(ctx)
 	if b.st.ChunksFailed <= int64(b.in.AllowFailedChunks) {
+		if err := b.reconcile(ctx, &res); err != nil {
+			b.final = PhaseFailed
+			if temporal.IsCanceledError(err) {
+				b.final = PhaseCanceled
+			}
+			return res, err
+		}
 		b.final = PhaseCompleted
 		return res, nil
 	}
@@ -537,7 +593,9 @@ func (b *backfill) phase() string {
 		return b.final
 	case b.canceled:
 		return PhaseCanceling
-	case b.planErr != nil:
+	case b.reconciling:
+		return PhaseReconciling
+	case b.failErr != nil:
 		return PhaseFailing
 	case b.draining:
 		return PhaseDraining
@@ -558,8 +616,10 @@ func (b *backfill) progress(ctx workflow.Context) Progress {
 		ChunksPending:     len(b.st.Pending),
 		Objects:           b.st.Objects,
 		Bytes:             b.st.Bytes,
+		BytesDone:         b.st.BytesDone,
 		Stats:             b.st.Stats,
 		Elapsed:           elapsed,
+		StartTime:         b.st.StartTime,
 		Paused:            b.st.Paused,
 		Concurrency:       b.st.Concurrency,
 		ListingDone:       b.st.ListingDone,

@@ -200,6 +200,7 @@ func newEnv(src *fakeSource, ing *fakeIngest) *testsuite.TestWorkflowEnvironment
 	env.RegisterWorkflowWithOptions(BackfillWorkflow, workflow.RegisterOptions{Name: BackfillName})
 	env.RegisterActivityWithOptions(src.PlanPage, activity.RegisterOptions{Name: activities.PlanPageName})
 	env.RegisterActivityWithOptions(ing.IngestChunk, activity.RegisterOptions{Name: activities.IngestChunkName})
+	env.RegisterActivityWithOptions(countAsIndexed, activity.RegisterOptions{Name: activities.ReconcileName})
 	return env
 }
 
@@ -734,6 +735,50 @@ func TestReached(t *testing.T) {
 			got, ok := reached(c, fmt.Errorf("wrapped: %w", tc.err))
 			if ok != tc.ok || (ok && !reflect.DeepEqual(got, hb)) {
 				t.Errorf("reached = %+v, %v; want %v", got, ok, tc.ok)
+			}
+		})
+	}
+}
+
+// TestBackfillStopsOnConfigError: a chunk that fails for a reason every chunk would meet (a
+// target that takes no writes) stops the backfill: nothing more starts, and the workflow fails
+// with that reason instead of failing the dataset chunk by chunk. A chunk-specific failure
+// (TestBackfillChunkFailures) does not stop it.
+func TestBackfillStopsOnConfigError(t *testing.T) {
+	const objects = 12
+	failing := objectKey(2)
+	for _, typ := range []string{activities.ErrTypeIndexNotAllowed, activities.ErrTypeBadConfig, activities.ErrTypeUnauthorized} {
+		t.Run(typ, func(t *testing.T) {
+			src := &fakeSource{objects: objects}
+			ing := newFakeIngest(t, objects)
+			ing.hook = func(_ context.Context, in activities.IngestChunkInput) error {
+				if in.Chunk.Key == failing {
+					return temporal.NewNonRetryableApplicationError("all 100 documents of a request were refused", typ, nil)
+				}
+				return nil
+			}
+			env := newEnv(src, ing)
+			in := testInput()
+			in.PageSize = 5
+			in.Concurrency = 1
+			env.ExecuteWorkflow(BackfillName, in)
+
+			var appErr *temporal.ApplicationError
+			if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeChunksFailed {
+				t.Fatalf("workflow error = %v, want %s", err, ErrTypeChunksFailed)
+			}
+			if msg := appErr.Message(); !strings.Contains(msg, "stopped") || !strings.Contains(msg, failing) || !strings.Contains(msg, typ) {
+				t.Errorf("error message %q does not say it stopped, on which chunk, and why", msg)
+			}
+			var res BackfillResult
+			if err := appErr.Details(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.ChunksDone != 2 || res.ChunksFailed != 1 || len(res.Failed) != 1 || res.Failed[0].Key != failing {
+				t.Fatalf("result %+v: want 2 chunks done, then the failing one, then nothing", res)
+			}
+			if got := ing.attemptsOf(objectKey(3)); got != 0 {
+				t.Errorf("a chunk after the stop ran %d times", got)
 			}
 		})
 	}

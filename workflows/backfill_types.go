@@ -89,6 +89,12 @@ type BackfillInput struct {
 	// history at 51,200.
 	MaxHistoryEvents int
 
+	// MaxDocsPerSecond and MaxBytesPerSecond cap the whole run (documents, _bulk body bytes
+	// per second, across all workers); 0: no cap. Each chunk gets 1/Concurrency of them
+	// (chunkLimits). Defaults to none.
+	MaxDocsPerSecond  float64
+	MaxBytesPerSecond float64
+
 	// State is carried across continue-as-new; nil on the first run.
 	State *BackfillState
 }
@@ -107,7 +113,12 @@ type BackfillState struct {
 	ChunksFailed  int64
 	Objects       int64 // objects planned
 	Bytes         int64 // source bytes planned
+	BytesDone     int64 // source bytes of the completed chunks (see Progress.BytesDone)
 	Failed        []FailedChunk
+	// UnbalancedChunks and Unbalanced: completed chunks whose counters do not add up, and
+	// their objects (see Reconciliation).
+	UnbalancedChunks int64
+	Unbalanced       []Unbalanced
 
 	Paused      bool
 	Concurrency int       // the window in force
@@ -142,6 +153,9 @@ type BackfillResult struct {
 	Failed        []FailedChunk // at most MaxFailedListed; ChunksFailed counts them all
 	Duration      time.Duration // workflow time since the first run started
 	Runs          int           // runs, continue-as-new included
+	// Reconciliation is the end-of-run check of the counts; nil when it did not run (chunks
+	// failed past AllowFailedChunks, or a run recorded before it existed).
+	Reconciliation *Reconciliation
 }
 
 // Progress is the answer to ProgressQuery.
@@ -149,8 +163,8 @@ type BackfillResult struct {
 // Stats and DocsPerSecond count the records of finished chunks: completed ones, and the part
 // before the checkpoint of chunks that failed or were canceled. Running chunks are not counted:
 // their counters live in their heartbeats, which the workflow cannot see (the server hands
-// heartbeat details to the workflow only with a timeout failure), so a long chunk shows up all
-// at once when it finishes.
+// heartbeat details to the workflow only with a timeout failure); a client adds them from the
+// pending activities of DescribeWorkflowExecution (sluice status does).
 type Progress struct {
 	Phase         string // Phase... constants
 	ChunksPlanned int64
@@ -159,10 +173,15 @@ type Progress struct {
 	ChunksRunning int
 	ChunksPending int // planned, not started
 	Objects       int64
-	Bytes         int64                 // source bytes planned
+	Bytes         int64 // source bytes planned
+	// BytesDone is the source bytes (as stored in S3, compressed or not) of the completed
+	// chunks, comparable with Bytes; Stats.Bytes counts decompressed bytes of compressed
+	// objects instead.
+	BytesDone     int64
 	Stats         activities.ChunkStats // finished chunks: read, indexed, retried, dead-lettered, bytes
 	DocsPerSecond float64               // Stats.Indexed over Elapsed
 	Elapsed       time.Duration         // workflow time since the first run started
+	StartTime     time.Time             // start of the first run (Elapsed is as of the last workflow task)
 	Paused        bool
 	Concurrency   int
 	ListingDone   bool

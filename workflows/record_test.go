@@ -42,18 +42,25 @@ type recorder struct {
 	cancel context.CancelFunc
 }
 
-func TestRecordHistories(t *testing.T) {
+// startRecordServer starts an embedded Temporal server for the test and dials it.
+func startRecordServer(t *testing.T) client.Client {
+	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	srv, err := devserver.Start(devserver.Options{Logger: quiet})
 	if err != nil {
 		t.Fatalf("starting the dev server: %v", err)
 	}
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
 	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Logger: log.NewStructuredLogger(quiet)})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestRecordHistories(t *testing.T) {
+	c := startRecordServer(t)
 
 	// One worker for both scenarios; each scenario swaps the fakes' behaviour.
 	r := &recorder{t: t, c: c}
@@ -65,6 +72,7 @@ func TestRecordHistories(t *testing.T) {
 	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.IngestChunkInput) (activities.ChunkProgress, error) {
 		return r.ing.IngestChunk(ctx, in)
 	}, activity.RegisterOptions{Name: activities.IngestChunkName})
+	w.RegisterActivityWithOptions(countAsIndexed, activity.RegisterOptions{Name: activities.ReconcileName})
 	if err := w.Start(); err != nil {
 		t.Fatalf("worker: %v", err)
 	}

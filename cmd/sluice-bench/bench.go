@@ -28,7 +28,7 @@ type benchLine struct {
 	CPUSeconds float64   `json:"engine_cpu_s"` // user+system CPU of the engine's process (the sink's not included)
 	Runs       int       `json:"runs"`
 	AllDocsPS  []float64 `json:"all_docs_per_s,omitempty"`
-	Received   int64     `json:"received,omitempty"`
+	Received   int64     `json:"received,omitempty"` // documents the discard sink received, or a real node holds after the run
 }
 
 // runBench is `sluice bench`: each engine run is a child process (this binary with --child), so
@@ -52,6 +52,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	inflight := fs.Int("inflight", 2, "_bulk requests in flight")
 	maxMemory := units.Bytes(256 << 20)
 	fs.Var(&maxMemory, "max-memory", "sluice's memory budget (bytes of records, batches and requests); also sets the Go memory limit of the run")
+	mix := fs.String("mix", bench.MixUniform, `documents' shape: "" (uniform, --doc-size), "adversarial" (NDJSON: tiny, near-cap, over-cap and control-byte records) or "adversarial-csv" (CSV: short, wide, multi-line, over-cap and ragged rows); sluice only`)
+	chunks := fs.Int("chunks", 1, "chunks running at once on the one budget, each with docs/chunks documents (sluice only)")
 	child := fs.Bool("child", false, "internal: run one engine in this process and print its result")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each engine run to this file (suffixed with the engine and run)")
 	fs.SetOutput(stderr)
@@ -59,6 +61,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg := bench.Config{
 		Docs: *docs, MinDocSize: int(docSize), MaxDocSize: max(int(docSizeMax), int(docSize)), Seed: 1,
 		Index: *index, MaxOps: *maxOps, MaxBytes: int64(maxBytes), Inflight: *inflight, MaxMemory: int64(maxMemory),
+		Mix: *mix, Chunks: *chunks,
+	}
+	if (*mix != bench.MixUniform || *chunks > 1) && (*compare || *engine != "sluice") {
+		fmt.Fprintln(stderr, "sluice bench: --mix and --chunks run the sluice engine only (without --compare)")
+		return 2 // a usage error, as a bad flag
 	}
 	if *child {
 		return benchChild(ctx, *engine, *sink, *cpuProfile, cfg, stdout, stderr)
@@ -75,16 +82,28 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	var srv *esfake.Server
+	var cluster *node // a real sink: each run into a fresh index
 	sinkURL := *sink
 	if *sink == "discard" {
 		srv = esfake.NewDiscard()
 		defer srv.Close()
 		sinkURL = srv.URL()
+	} else if cluster, err = openNode(ctx, sinkURL); err != nil {
+		fmt.Fprintln(stderr, "sluice bench:", err)
+		return exitFailed
 	}
 	results := map[string][]benchLine{}
 	for r := 0; r < *runs; r++ {
 		for _, e := range engines { // interleaved, so that drift in the machine hits every engine alike
 			childArgs := append(append([]string(nil), args...), "--child", "--engine", e, "--sink", sinkURL)
+			runIndex := *index
+			if cluster != nil {
+				if runIndex, err = cluster.freshIndex(ctx, *index, e, r+1); err != nil {
+					fmt.Fprintln(stderr, "sluice bench:", err)
+					return exitFailed
+				}
+				childArgs = append(childArgs, "--index", runIndex)
+			}
 			if *cpuProfile != "" {
 				childArgs = append(childArgs, "--cpuprofile", fmt.Sprintf("%s.%s.%d", *cpuProfile, e, r+1))
 			}
@@ -106,6 +125,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			if srv != nil {
 				line.Received = srv.Stats().Items - before
+			}
+			if cluster != nil {
+				if line.Received, err = cluster.holds(ctx, runIndex); err != nil {
+					fmt.Fprintf(stderr, "sluice bench: %s run %d: %v\n", e, r+1, err)
+					return exitFailed
+				}
 			}
 			line.CPUSeconds = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 			results[e] = append(results[e], line)
@@ -137,9 +162,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		})
 	}
 	for _, e := range engines {
-		if m := medians[e]; m.Docs != int64(*docs) || (srv != nil && m.Received != int64(*docs)) {
-			fmt.Fprintf(stderr, "sluice bench: %s delivered %d documents (sink received %d) of %d\n", e, m.Docs, m.Received, *docs)
-			return exitFailed
+		for _, r := range results[e] {
+			if *mix != bench.MixUniform {
+				// An adversarial run checks its own counts (bench.Sluice); every record is accounted for.
+				if r.Docs+r.Failed != int64(*docs) || r.Received != r.Docs {
+					fmt.Fprintf(stderr, "sluice bench: %s indexed %d and dead-lettered %d (the sink received or holds %d) of %d records\n", e, r.Docs, r.Failed, r.Received, *docs)
+					return exitFailed
+				}
+			} else if r.Docs != int64(*docs) || r.Received != int64(*docs) {
+				fmt.Fprintf(stderr, "sluice bench: %s delivered %d documents (the sink received or holds %d) of %d\n", e, r.Docs, r.Received, *docs)
+				return exitFailed
+			}
 		}
 	}
 	return exitOK
@@ -170,6 +203,7 @@ func benchChild(ctx context.Context, engine, sink, cpuProfile string, cfg bench.
 		sink = srv.URL()
 	}
 	cfg.URL = strings.TrimRight(sink, "/")
+	cfg.Auth = sinkAuth()
 	res, err := bench.Run(ctx, engine, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice bench: %s: %v\n", engine, err)

@@ -35,3 +35,23 @@ func TestBenchUnknownEngine(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want %d naming the engine", code, stderr.String(), exitFailed)
 	}
 }
+
+// TestBenchAdversarialMixes runs the adversarial mixes in process, four chunks on one budget:
+// every record is indexed or dead-lettered as the mix says, and the budget is not exceeded.
+func TestBenchAdversarialMixes(t *testing.T) {
+	for _, mix := range []string{"adversarial", "adversarial-csv"} {
+		var stdout, stderr bytes.Buffer
+		code := runBench(context.Background(), []string{"--child", "--mix", mix, "--chunks", "4", "--docs", "4000",
+			"--max-bytes", "64KiB", "--max-memory", "4MiB"}, &stdout, &stderr)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d, stderr %q", mix, code, stderr.String())
+		}
+		var line benchLine
+		if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &line); err != nil {
+			t.Fatalf("%s printed %q: %v", mix, stdout.String(), err)
+		}
+		if line.Docs+line.Failed != 4000 || line.Failed == 0 || line.HeapPeakMiB <= 0 || line.BudgetPeakMiB > line.BudgetMiB {
+			t.Fatalf("%s: %+v", mix, line)
+		}
+	}
+}

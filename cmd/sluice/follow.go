@@ -35,14 +35,17 @@ func follow(ctx context.Context, c client.Client, id, runID string, pp *progress
 	defer tick.Stop()
 	var last *workflows.Progress
 	poll := func() {
-		p, err := queryProgress(ctx, c, id, "", queryTimeout)
+		p, run, err := queryLive(ctx, c, id)
 		if ctx.Err() != nil {
 			return
 		}
+		now := time.Now()
+		var s *snapshot
 		if p != nil {
 			last = p
+			s = newSnapshot(p, run, now, &pp.meter)
 		}
-		pp.show(p, err, time.Now())
+		pp.show(s, err, now)
 	}
 	poll()
 	for {
@@ -115,9 +118,7 @@ func waitAndReport(ctx context.Context, c client.Client, tf *cli.TemporalFlags, 
 // workflow's state as it stands, marked detached.
 func detach(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd, id, runID string,
 	asJSON bool, stdout, stderr io.Writer) {
-	fmt.Fprintf(stderr, "sluice %s: stopped following; workflow %s keeps running (it was not canceled)\n", cmd, id)
-	fmt.Fprintf(stderr, "  re-attach: sluice status %s --wait%s\n", id, tf.HintArgs())
-	fmt.Fprintf(stderr, "  cancel:    sluice cancel %s%s\n", id, tf.HintArgs())
+	printDetached(stderr, tf, cmd, id)
 	if !asJSON {
 		return
 	}
@@ -129,4 +130,11 @@ func detach(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd, id
 	}
 	r.Detached = true
 	writeJSON(stdout, stderr, r.toJSON())
+}
+
+// printDetached says that following workflow id stopped, and how to re-attach or cancel.
+func printDetached(stderr io.Writer, tf *cli.TemporalFlags, cmd, id string) {
+	fmt.Fprintf(stderr, "sluice %s: stopped following; workflow %s keeps running (it was not canceled)\n", cmd, id)
+	fmt.Fprintf(stderr, "  re-attach: sluice status %s --wait%s\n", id, tf.HintArgs())
+	fmt.Fprintf(stderr, "  cancel:    sluice cancel %s%s\n", id, tf.HintArgs())
 }

@@ -11,13 +11,10 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/ingest/s3source"
-	"github.com/sluicehq/sluice/internal/units"
-	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -43,59 +40,23 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		fs.PrintDefaults()
 	}
 	tf := addTemporalFlags(fs)
-	lim := ingest.Limits{}.WithDefaults()
-	source := fs.String("source", "", "objects to load: s3://bucket/prefix (required)")
+	bf := addBackfillFlags(fs, sourceHelpS3)
 	index := fs.String("index", "", "target index or alias (required)")
-	format := fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
-	compression := fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
-	idField := fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
-	chunkSize := units.Bytes(workflows.DefaultChunkSize)
-	fs.Var(&chunkSize, "chunk-size", "cut uncompressed objects into byte ranges of this size, one activity each")
-	concurrency := fs.Int("concurrency", workflows.DefaultConcurrency, fmt.Sprintf("chunks running at once, at most %d (change it later with set-concurrency)", workflows.MaxConcurrency))
-	maxOps := fs.Int("max-ops", lim.MaxOps, "documents per _bulk request")
-	maxBytes := units.Bytes(lim.MaxBytes)
-	fs.Var(&maxBytes, "max-bytes", "bytes per _bulk request body; a larger record is dead-lettered")
-	flushInterval := fs.Duration("flush-interval", lim.FlushInterval, "send a partial batch after waiting this long")
-	inflight := fs.Int("inflight", lim.Inflight, "_bulk requests in flight per chunk")
-	retryMaxElapsed := fs.Duration("retry-max-elapsed", lim.RetryMaxElapsed, "stop retrying a batch whose items keep getting 429/5xx after this long (the chunk attempt fails and is retried)")
-	allowFailed := fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
-	heartbeatTimeout := fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
-	deadLetter := fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
-	workflowID := fs.String("workflow-id", "", "workflow id (default: sluice-<index>-<UTC timestamp>)")
-	taskQueue := fs.String("task-queue", worker.DefaultTaskQueue, "task queue the workers poll")
-	wait := fs.Bool("wait", false, "follow the backfill until it closes, showing progress, and exit with its outcome")
-	failOnDL := fs.Bool("fail-on-dead-letters", false, "with --wait: exit 3 when records were dead-lettered")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of text: {workflow_id, run_id}, or with --wait the final status")
-	pos, ok, code := parseArgs(fs, args, stderr)
-	if !ok {
+	rf := addRunFlags(fs, "backfill", "sluice-<index>-<UTC timestamp>")
+	plan := fs.Bool("plan", false, "load nothing: list the source (on a worker) and print what would be loaded (objects, chunks, bytes, compression) and an estimate")
+	if ok, code := rf.parse(fs, "ingest", args, stderr); !ok {
 		return code
 	}
-	if len(pos) > 0 {
-		return usageError(stderr, "ingest", fmt.Errorf("unexpected arguments %q (the source is --source)", pos))
-	}
-	in := workflows.BackfillInput{
-		Source: activities.Source{
-			URI: *source, Format: *format, Compression: *compression, Index: *index,
-			IDField: *idField, DeadLetter: *deadLetter,
-		},
-		Limits: activities.Limits{
-			MaxOps: *maxOps, MaxBytes: int64(maxBytes), FlushInterval: *flushInterval,
-			Inflight: *inflight, RetryMaxElapsed: *retryMaxElapsed,
-		},
-		ChunkSize:         int64(chunkSize),
-		Concurrency:       *concurrency,
-		AllowFailedChunks: *allowFailed,
-		HeartbeatTimeout:  *heartbeatTimeout,
-	}
+	in := bf.input(*index)
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "ingest", err)
 	}
-	id := *workflowID
+	id := *rf.workflowID
 	if id == "" {
 		id = defaultWorkflowID(in.Source.Index, time.Now())
-	}
-	if *taskQueue == "" {
-		return usageError(stderr, "ingest", errors.New("--task-queue is empty"))
+		if *plan {
+			id = "sluice-plan-" + id[len("sluice-"):]
+		}
 	}
 
 	c, err := tf.Dial(ctx, stderr)
@@ -104,44 +65,23 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		return exitFailed
 	}
 	defer c.Close()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: *taskQueue,
-		// A running backfill with this id is an error, not something to attach to silently.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo: map[string]any{
+	if *plan {
+		return runPlan(ctx, c, tf, in, id, *rf.taskQueue, *rf.asJSON, stdout, stderr)
+	}
+	run, code, done := startWorkflow(ctx, c, tf, startRequest{
+		cmd: "ingest", kind: "backfill", workflow: workflows.BackfillName, input: in,
+		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *rf.taskQueue, TypedSearchAttributes: workflows.SearchAttributes(in.Source), Memo: map[string]any{
 			memoSource:     in.Source.URI,
 			memoIndex:      in.Source.Index,
 			memoDeadLetter: deadLetterTarget(in.Source),
-		},
-	}, workflows.BackfillName, in)
-	if err != nil {
-		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-			fmt.Fprintf(stderr, "sluice ingest: a workflow with id %q is already running; follow it with 'sluice status %s --wait%s' or choose another --workflow-id\n",
-				id, id, tf.HintArgs())
-			return exitFailed
-		}
-		fmt.Fprintf(stderr, "sluice ingest: starting the backfill: %v\n", err)
-		return exitFailed
+		}},
+		detail: fmt.Sprintf("%s -> index %s", in.Source.URI, in.Source.Index),
+		wait:   *rf.wait, asJSON: *rf.asJSON,
+	}, stdout, stderr)
+	if done {
+		return code
 	}
-	warnNoWorker(ctx, c, *taskQueue, stderr)
-	if !*wait {
-		if *asJSON {
-			return writeJSON(stdout, stderr, struct {
-				WorkflowID string `json:"workflow_id"`
-				RunID      string `json:"run_id"`
-			}{run.GetID(), run.GetRunID()})
-		}
-		fmt.Fprintf(stdout, "started backfill %s (run %s)\n", run.GetID(), run.GetRunID())
-		fmt.Fprintf(stdout, "  %s -> index %s, task queue %s\n", in.Source.URI, in.Source.Index, *taskQueue)
-		fmt.Fprintf(stdout, "  follow: sluice status %s --wait%s\n", run.GetID(), tf.HintArgs())
-		fmt.Fprintf(stdout, "  cancel: sluice cancel %s%s\n", run.GetID(), tf.HintArgs())
-		return exitOK
-	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "started backfill %s (run %s); Ctrl-C stops following, not the backfill\n", run.GetID(), run.GetRunID())
-	}
-	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *asJSON, *failOnDL, stdout, stderr)
+	return waitAndReport(ctx, c, tf, "ingest", run.GetID(), run.GetRunID(), *rf.asJSON, *rf.failOnDL, stdout, stderr)
 }
 
 // validateIngest checks what the CLI can check before starting anything; the worker checks the
@@ -201,12 +141,14 @@ func validateIngest(in workflows.BackfillInput) error {
 		return errors.New("--inflight must be at least 1")
 	case l.RetryMaxElapsed <= 0:
 		return errors.New("--retry-max-elapsed must be positive")
+	case in.MaxDocsPerSecond < 0 || in.MaxBytesPerSecond < 0:
+		return errors.New("--max-docs-per-second and --max-bytes-per-second must not be negative")
 	case in.AllowFailedChunks < 0:
 		return errors.New("--allow-failed-chunks must not be negative")
 	case in.HeartbeatTimeout < time.Second:
 		return errors.New("--heartbeat-timeout must be at least 1s")
 	}
-	return nil
+	return ingest.Limits{MaxOps: l.MaxOps, MaxBytes: l.MaxBytes, Inflight: l.Inflight}.Validate()
 }
 
 // validateIndexName applies Elasticsearch's rules for index (and alias) names, so that a typo
@@ -243,14 +185,35 @@ func deadLetterTarget(src activities.Source) string {
 	return src.DeadLetter
 }
 
-// warnNoWorker says so when no worker polls the task queue: the backfill would wait for one
-// without a sign. Best effort: any error is ignored.
+// How long `sluice ingest` looks for a worker on the task queue before warning that there is
+// none: a worker started a moment ago may not have polled yet.
+const (
+	noWorkerGrace      = 3 * time.Second
+	noWorkerRetryEvery = 250 * time.Millisecond
+)
+
+// warnNoWorker says so when no worker polls the task queue within noWorkerGrace: the backfill
+// would wait for one without a sign. Best effort: any error is ignored.
 func warnNoWorker(ctx context.Context, c client.Client, taskQueue string, stderr io.Writer) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, noWorkerGrace+5*time.Second)
 	defer cancel()
-	resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
-	if err == nil && len(resp.GetPollers()) == 0 {
-		fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
-			taskQueue, taskQueue)
+	deadline := time.Now().Add(noWorkerGrace)
+	tick := time.NewTicker(noWorkerRetryEvery)
+	defer tick.Stop()
+	for {
+		resp, err := c.DescribeTaskQueue(ctx, taskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+		if err != nil || len(resp.GetPollers()) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
+	fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
+		taskQueue, taskQueue)
 }

@@ -23,6 +23,8 @@ type progressPrinter struct {
 	drawn    bool // tty: a line is on screen
 	lastTime time.Time
 	lastKey  string
+
+	meter rateMeter // the rates of the lines shown
 }
 
 func newProgressPrinter(w io.Writer) *progressPrinter {
@@ -37,7 +39,7 @@ func newProgressPrinter(w io.Writer) *progressPrinter {
 }
 
 // show draws p, or says that the workflow does not answer when err is not nil.
-func (pp *progressPrinter) show(p *workflows.Progress, err error, now time.Time) {
+func (pp *progressPrinter) show(p *snapshot, err error, now time.Time) {
 	if pp.w == nil {
 		return
 	}
@@ -47,6 +49,14 @@ func (pp *progressPrinter) show(p *workflows.Progress, err error, now time.Time)
 		key = line
 	} else {
 		line, key = progressLine(p), progressKey(p)
+	}
+	pp.showLine(line, key, now)
+}
+
+// showLine draws one line of progress; key changes when what it says changes.
+func (pp *progressPrinter) showLine(line, key string, now time.Time) {
+	if pp.w == nil {
+		return
 	}
 	if pp.tty {
 		if pp.width > 1 && len(line) >= pp.width {
@@ -72,32 +82,37 @@ func (pp *progressPrinter) end() {
 	}
 }
 
-// progressLine is one line of progress, ASCII only (its length is its width).
-func progressLine(p *workflows.Progress) string {
+// progressLine is one line of progress, ASCII only (its length is its width). Its counts
+// include the running chunks' heartbeats.
+func progressLine(p *snapshot) string {
 	phase := p.Phase
 	if phase == "" {
 		phase = workflows.PhaseRunning
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: chunks %s/%s", phase, commas(p.ChunksDone), planned(p))
+	fmt.Fprintf(&b, "%s: chunks %s/%s", phase, commas(p.ChunksDone), planned(p.Progress))
 	if p.ChunksRunning > 0 {
 		fmt.Fprintf(&b, ", %d running", p.ChunksRunning)
 	}
 	if p.ChunksFailed > 0 {
 		fmt.Fprintf(&b, ", %s failed", commas(p.ChunksFailed))
 	}
-	fmt.Fprintf(&b, " | %s indexed", commas(p.Stats.Indexed))
-	if p.Stats.DeadLettered > 0 {
-		fmt.Fprintf(&b, ", %s dead-lettered", commas(p.Stats.DeadLettered))
+	fmt.Fprintf(&b, " | %s indexed", commas(p.Done.Indexed))
+	if p.Done.DeadLettered > 0 {
+		fmt.Fprintf(&b, ", %s dead-lettered", commas(p.Done.DeadLettered))
 	}
-	fmt.Fprintf(&b, " | %s docs/s | %s of %s | %s", commas(int64(p.DocsPerSecond+0.5)),
-		humanBytes(p.Stats.Bytes), humanBytes(p.Bytes), p.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, " | %s docs/s | %s of %s, %s/s", commas(int64(p.DocsPerSecond+0.5)),
+		humanBytes(p.BytesDone), humanBytes(p.Bytes), humanBytes(int64(p.BytesPerSecond+0.5)))
+	if p.ETA > 0 {
+		fmt.Fprintf(&b, ", ETA %s", p.ETA.Round(time.Second))
+	}
+	fmt.Fprintf(&b, " | %s", p.Elapsed.Round(time.Second))
 	return b.String()
 }
 
 // progressKey changes when the work done changes, not with the clock.
-func progressKey(p *workflows.Progress) string {
-	return fmt.Sprint(p.Phase, p.ChunksPlanned, p.ChunksDone, p.ChunksFailed, p.ChunksRunning, p.Stats, p.Paused, p.Concurrency)
+func progressKey(p *snapshot) string {
+	return fmt.Sprint(p.Phase, p.ChunksPlanned, p.ChunksDone, p.ChunksFailed, p.ChunksRunning, p.Done, p.BytesDone, p.Paused, p.Concurrency)
 }
 
 // planned is the number of chunks planned, with a "+" while the listing goes on.

@@ -34,7 +34,13 @@ type (
 		Indexed      int64 `json:"indexed"`
 		DeadLettered int64 `json:"dead_lettered"`
 		Retried      int64 `json:"retried"`
-		BytesRead    int64 `json:"bytes_read"`
+		BytesRead    int64 `json:"bytes_read"` // of the records, after decompression
+	}
+	runningJSON struct {
+		Chunks      int         `json:"chunks"`      // IngestChunk activities pending
+		Heartbeated int         `json:"heartbeated"` // of them, those that reported progress
+		Records     recordsJSON `json:"records"`     // as of their last heartbeats
+		SourceBytes int64       `json:"source_bytes"`
 	}
 	failedChunkJSON struct {
 		Key        string `json:"key"`
@@ -55,10 +61,31 @@ type (
 		DocsPerSecond   float64           `json:"docs_per_second"`
 		Runs            int               `json:"runs"`
 		FailedChunks    []failedChunkJSON `json:"failed_chunks,omitempty"`
+		Reconciliation  *reconcileJSON    `json:"reconciliation,omitempty"` // absent when it did not run
+	}
+	reconcileJSON struct {
+		OK               bool             `json:"ok"`
+		Count            int64            `json:"count"`    // the index's _count
+		Expected         int64            `json:"expected"` // documents this backfill indexed (there)
+		Missing          int64            `json:"missing"`
+		Note             string           `json:"note,omitempty"`
+		UnbalancedChunks int64            `json:"unbalanced_chunks"`
+		Unbalanced       []unbalancedJSON `json:"unbalanced_objects,omitempty"`
+	}
+	unbalancedJSON struct {
+		Key          string `json:"key"`
+		Read         int64  `json:"read"`
+		Indexed      int64  `json:"indexed"`
+		DeadLettered int64  `json:"dead_lettered"`
 	}
 	progressJSON struct {
 		Phase          string            `json:"phase"`
-		Records        recordsJSON       `json:"records"` // finished chunks only
+		Records        recordsJSON       `json:"records"`  // finished and running chunks
+		Finished       recordsJSON       `json:"finished"` // finished chunks only
+		Running        *runningJSON      `json:"running,omitempty"`
+		BytesDone      int64             `json:"bytes_done"` // source bytes, comparable with bytes
+		BytesPerSecond float64           `json:"bytes_per_second"`
+		ETASeconds     *float64          `json:"eta_seconds,omitempty"` // absent while unknown
 		ChunksPlanned  int64             `json:"chunks_planned"`
 		ChunksDone     int64             `json:"chunks_done"`
 		ChunksFailed   int64             `json:"chunks_failed"`
@@ -91,30 +118,49 @@ func (r *report) toJSON() statusJSON {
 	if res := r.Result; res != nil {
 		j.Result = resultOf(res)
 	}
-	if p := r.Progress; p != nil {
+	if p := r.snapshot(); p != nil {
 		j.Progress = progressOf(p)
 	}
 	return j
 }
 
 func resultOf(res *workflows.BackfillResult) *resultJSON {
-	return &resultJSON{
+	j := &resultJSON{
 		Records:       recordsOf(res.Stats),
 		ChunksPlanned: res.ChunksPlanned, ChunksDone: res.ChunksDone, ChunksFailed: res.ChunksFailed,
 		Objects: res.Objects, Bytes: res.Bytes,
 		DurationSeconds: res.Duration.Seconds(), DocsPerSecond: docsPerSecond(res), Runs: res.Runs,
 		FailedChunks: failedOf(res.Failed),
 	}
+	if rec := res.Reconciliation; rec != nil {
+		j.Reconciliation = &reconcileJSON{OK: rec.OK(), Count: rec.Count, Expected: rec.Expected, Missing: rec.Missing,
+			Note: rec.Note, UnbalancedChunks: rec.UnbalancedChunks}
+		for _, u := range rec.Unbalanced {
+			j.Reconciliation.Unbalanced = append(j.Reconciliation.Unbalanced,
+				unbalancedJSON{Key: u.Key, Read: u.Read, Indexed: u.Indexed, DeadLettered: u.DeadLettered})
+		}
+	}
+	return j
 }
 
-func progressOf(p *workflows.Progress) *progressJSON {
-	return &progressJSON{
-		Phase: p.Phase, Records: recordsOf(p.Stats),
+func progressOf(p *snapshot) *progressJSON {
+	j := &progressJSON{
+		Phase: p.Phase, Records: recordsOf(p.Done), Finished: recordsOf(p.Stats),
+		BytesDone: p.BytesDone, BytesPerSecond: p.BytesPerSecond,
 		ChunksPlanned: p.ChunksPlanned, ChunksDone: p.ChunksDone, ChunksFailed: p.ChunksFailed,
 		ChunksRunning: p.ChunksRunning, ChunksPending: p.ChunksPending, ListingDone: p.ListingDone,
 		Objects: p.Objects, Bytes: p.Bytes, DocsPerSecond: p.DocsPerSecond, ElapsedSeconds: p.Elapsed.Seconds(),
 		Paused: p.Paused, Concurrency: p.Concurrency, Run: p.Run, FailedChunks: failedOf(p.Failed),
 	}
+	if p.Running.Chunks > 0 {
+		j.Running = &runningJSON{Chunks: p.Running.Chunks, Heartbeated: p.Running.Heartbeated,
+			Records: recordsOf(p.Running.Stats), SourceBytes: p.Running.SourceBytes}
+	}
+	if p.ETA > 0 {
+		eta := p.ETA.Seconds()
+		j.ETASeconds = &eta
+	}
+	return j
 }
 
 func recordsOf(s activities.ChunkStats) recordsJSON {

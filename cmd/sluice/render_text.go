@@ -46,7 +46,7 @@ func (r *report) writeText(w io.Writer) {
 	case r.Result != nil:
 		writeResult(w, line, r.Result)
 	case r.Progress != nil:
-		writeProgress(w, line, r.Progress)
+		writeProgress(w, line, r.snapshot())
 	case r.ProgressErr != nil:
 		line("progress", "no answer to the progress query: %v", r.ProgressErr)
 	}
@@ -65,25 +65,78 @@ func writeResult(w io.Writer, line textLine, res *workflows.BackfillResult) {
 		runs = fmt.Sprintf(" (%d runs: continued as new %d times)", res.Runs, res.Runs-1)
 	}
 	line("duration", "%s, %s docs/s%s", res.Duration.Round(time.Second), commas(int64(docsPerSecond(res)+0.5)), runs)
+	writeReconciliation(w, line, res.Reconciliation)
 	writeFailed(w, res.Failed, res.ChunksFailed)
 }
 
+// writeReconciliation prints the end-of-run check, when it ran.
+func writeReconciliation(w io.Writer, line textLine, rec *workflows.Reconciliation) {
+	if rec == nil {
+		return
+	}
+	verdict := "adds up"
+	if !rec.OK() {
+		verdict = "DOES NOT ADD UP"
+	}
+	line("reconcile", "%s: the index holds %s documents, this backfill indexed %s", verdict, commas(rec.Count), commas(rec.Expected))
+	if rec.Missing > 0 {
+		line("", "%s documents missing from the index", commas(rec.Missing))
+	}
+	if rec.Note != "" {
+		line("", "%s", rec.Note)
+	}
+	if rec.UnbalancedChunks == 0 {
+		return
+	}
+	fmt.Fprintf(w, "objects whose records read != indexed + dead-lettered (%d chunks):\n", rec.UnbalancedChunks)
+	for _, u := range rec.Unbalanced {
+		fmt.Fprintf(w, "  %s: %s read, %s indexed, %s dead-lettered\n", u.Key, commas(u.Read), commas(u.Indexed), commas(u.DeadLettered))
+	}
+}
+
 // writeProgress prints the progress of a running backfill (or the last of one without result).
-func writeProgress(w io.Writer, line textLine, p *workflows.Progress) {
+func writeProgress(w io.Writer, line textLine, p *snapshot) {
 	phase := p.Phase
 	if phase == "" {
 		phase = workflows.PhaseRunning
 	}
 	line("phase", "%s; concurrency %d, run %d", phase, p.Concurrency, p.Run)
 	line("chunks", "%s done of %s planned, %d running, %d pending, %s failed; %s objects, %s",
-		commas(p.ChunksDone), planned(p), p.ChunksRunning, p.ChunksPending, commas(p.ChunksFailed), commas(p.Objects), humanBytes(p.Bytes))
-	writeStats(line, p.Stats)
-	line("rate", "%s docs/s over %s (records of finished chunks only)", commas(int64(p.DocsPerSecond+0.5)), p.Elapsed.Round(time.Second))
+		commas(p.ChunksDone), planned(p.Progress), p.ChunksRunning, p.ChunksPending, commas(p.ChunksFailed), commas(p.Objects), humanBytes(p.Bytes))
+	writeStats(line, p.Done)
+	if p.Running.Heartbeated > 0 {
+		line("running", "%d chunks, as of their last heartbeats: %s read, %s indexed, %s dead-lettered (included above)",
+			p.Running.Chunks, commas(p.Running.Stats.Read), commas(p.Running.Stats.Indexed), commas(p.Running.Stats.DeadLettered))
+	}
+	eta := "ETA unknown until the listing is done"
+	switch {
+	case !p.running():
+		eta = "stopped"
+	case p.Paused:
+		eta = "no ETA while paused"
+	case p.ETA > 0:
+		eta = "ETA " + p.ETA.Round(time.Second).String()
+	case p.ListingDone && p.BytesDone < p.Bytes:
+		eta = "no ETA before the first bytes are done"
+	case p.ListingDone:
+		eta = "all bytes done"
+	}
+	line("bytes", "%s of %s done (%s), %s/s; %s", humanBytes(p.BytesDone), humanBytes(p.Bytes), percent(p.BytesDone, p.Bytes),
+		humanBytes(int64(p.BytesPerSecond+0.5)), eta)
+	line("rate", "%s docs/s over %s", commas(int64(p.DocsPerSecond+0.5)), p.Elapsed.Round(time.Second))
 	writeFailed(w, p.Failed, p.ChunksFailed)
 }
 
+// percent is done of total, rounded down, so that 100% means all.
+func percent(done, total int64) string {
+	if total <= 0 {
+		return "0%"
+	}
+	return strconv.FormatInt(done*100/total, 10) + "%"
+}
+
 func writeStats(line textLine, st activities.ChunkStats) {
-	line("records", "%s read, %s indexed, %s dead-lettered, %s retried; %s read from S3",
+	line("records", "%s read, %s indexed, %s dead-lettered, %s retried; %s of data after decompression",
 		commas(st.Read), commas(st.Indexed), commas(st.DeadLettered), commas(st.Retried), humanBytes(st.Bytes))
 }
 

@@ -10,9 +10,9 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sluicehq/sluice/sluiceapi"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -32,10 +32,12 @@ const (
 )
 
 // Memo keys `sluice ingest` sets on the workflows it starts, so that status can say what a
-// backfill reads and writes. The memo is in the history: it never holds a secret.
+// backfill reads and writes. The memo is in the history: it never holds a secret. Source and
+// index are public (package sluiceapi), so that children started from users' workflows and
+// scheduled backfills show them too.
 const (
-	memoSource     = "source"
-	memoIndex      = "index"
+	memoSource     = sluiceapi.MemoSource
+	memoIndex      = sluiceapi.MemoIndex
 	memoDeadLetter = "dead_letter"
 )
 
@@ -56,6 +58,10 @@ type report struct {
 	Progress *workflows.Progress
 	// ProgressErr says why there is no Progress while running.
 	ProgressErr error
+	// Running is what the heartbeats of the running chunks say; nil when not known.
+	Running *runningChunks
+	// At is when Progress and Running were read: rates and the ETA are as of then.
+	At time.Time
 	// Result is the result of a completed backfill, or of one that failed with ChunksFailed.
 	Result *workflows.BackfillResult
 	// ErrorType and Error describe a failure (application error type and message).
@@ -88,7 +94,8 @@ func inspect(ctx context.Context, c client.Client, id, runID string) (*report, e
 		return r, nil // not ours: status only
 	}
 	if r.Status == statusRunning {
-		r.Progress, r.ProgressErr = queryProgress(ctx, c, id, "", queryTimeout)
+		r.Progress, r.Running, r.ProgressErr = queryLive(ctx, c, id)
+		r.At = time.Now()
 		return r, nil
 	}
 	if err := r.readOutcome(ctx, c); err != nil {
@@ -99,21 +106,8 @@ func inspect(ctx context.Context, c client.Client, id, runID string) (*report, e
 
 // readMemo reads what `sluice ingest` noted on the workflow; other memo fields are skipped.
 func (r *report) readMemo(memo *commonpb.Memo) {
-	dc := converter.GetDefaultDataConverter()
-	for k, p := range memo.GetFields() {
-		var s string
-		if dc.FromPayload(p, &s) != nil {
-			continue
-		}
-		switch k {
-		case memoSource:
-			r.Source = s
-		case memoIndex:
-			r.Index = s
-		case memoDeadLetter:
-			r.DeadLetter = s
-		}
-	}
+	m := memoStrings(memo)
+	r.Source, r.Index, r.DeadLetter = m[memoSource], m[memoIndex], m[memoDeadLetter]
 }
 
 // readOutcome adds a closed backfill's result or failure, and, without a result, its final
@@ -134,6 +128,7 @@ func (r *report) readOutcome(ctx context.Context, c client.Client) error {
 		// Canceled, terminated or failed without a result: the final progress, if a worker
 		// replays the run to answer.
 		r.Progress, _ = queryProgress(ctx, c, r.WorkflowID, r.RunID, closedQueryTimeout)
+		r.At = r.Close
 	}
 	return nil
 }
@@ -151,7 +146,7 @@ func (r *report) setFailure(cause error) {
 		r.ErrorType = appErr.Type()
 		r.Error = appErr.Message() // the workflow's messages carry their cause's
 
-		if appErr.Type() == workflows.ErrTypeChunksFailed && appErr.HasDetails() {
+		if (appErr.Type() == workflows.ErrTypeChunksFailed || appErr.Type() == workflows.ErrTypeReconcileFailed) && appErr.HasDetails() {
 			var res workflows.BackfillResult
 			if appErr.Details(&res) == nil {
 				r.Result = &res
@@ -160,6 +155,14 @@ func (r *report) setFailure(cause error) {
 	case cause != nil:
 		r.Error = cause.Error()
 	}
+}
+
+// snapshot is the progress to show, nil without one.
+func (r *report) snapshot() *snapshot {
+	if r.Progress == nil {
+		return nil
+	}
+	return newSnapshot(r.Progress, r.Running, r.At, nil)
 }
 
 func queryProgress(ctx context.Context, c client.Client, id, runID string, timeout time.Duration) (*workflows.Progress, error) {

@@ -45,6 +45,9 @@ interrupted (the workflow keeps running).
 		return exitFailed
 	}
 	defer c.Close()
+	if code, ok := statusReindex(ctx, c, tf, id, *wait, *asJSON, *failOnDL, stdout, stderr); ok {
+		return code
+	}
 	if *wait {
 		return waitAndReport(ctx, c, tf, "status", id, "", *asJSON, *failOnDL, stdout, stderr)
 	}

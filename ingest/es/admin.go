@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,6 +115,33 @@ func (c *Client) Count(ctx context.Context, index string, query json.RawMessage)
 		Count int64 `json:"count"`
 	}
 	return out.Count, c.call(ctx, http.MethodPost, indexPath(index, "/_count"), body, &out)
+}
+
+// IsDataStream reports whether name is an existing data stream (GET /_resolve/index/NAME,
+// answered alike by Elasticsearch 8 and OpenSearch 2), which takes only the create action.
+// A name that resolves to nothing, or a cluster that does not serve the endpoint (400, 405),
+// is not one. A data stream that an index template would create on the first write is not
+// seen here: its first request is refused for the index action, which stops the run.
+func (c *Client) IsDataStream(ctx context.Context, name string) (bool, error) {
+	var out struct {
+		DataStreams []struct {
+			Name string `json:"name"`
+		} `json:"data_streams"`
+	}
+	err := c.call(ctx, http.MethodGet, "/_resolve/index/"+url.PathEscape(name), nil, &out)
+	var se *StatusError
+	if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusBadRequest || se.Status == http.StatusMethodNotAllowed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, ds := range out.DataStreams {
+		if ds.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // AliasIndices returns the indices that alias points to, sorted as the cluster answers, and

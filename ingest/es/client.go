@@ -70,6 +70,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		// As Elasticsearch documents it; go-elasticsearch would send "APIKey".
 		header = http.Header{"Authorization": {"ApiKey " + cfg.APIKey}}
 	}
+	var transport http.RoundTripper = cfg.transport(tlsCfg)
+	if cfg.WrapTransport != nil {
+		transport = cfg.WrapTransport(transport)
+	}
 	c.tr, err = elasticsearch.NewClient(elasticsearch.Config{
 		Addresses: cfg.Addresses,
 		Header:    header,
@@ -77,7 +81,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		Password:  cfg.Password,
 		// The CA is in the transport's TLS config: go-elasticsearch's own CACert handling
 		// assumes a TLS config exists and panics on a transport without one.
-		Transport:    cfg.transport(tlsCfg),
+		Transport:    transport,
 		DisableRetry: true, // retries are ours: per item, with backoff and a time bound
 	})
 	if err != nil {
@@ -94,6 +98,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) Flavor() Flavor  { return c.flavor }
 func (c *Client) Version() string { return c.version }
 func (c *Client) String() string  { return string(c.flavor) + " " + c.version }
+
+// RequestTimeout is how long one request may wait for its answer (Config.RequestTimeout).
+func (c *Client) RequestTimeout() time.Duration { return c.timeout }
 
 // detect finds out the product. Elasticsearch sends "X-Elastic-Product: Elasticsearch" on
 // every answer, whatever its status, so the header on GET / decides even when GET / itself

@@ -2,18 +2,12 @@ package es_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,62 +20,13 @@ import (
 
 	"github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/esfake"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// serverCert is a certificate for 127.0.0.1 signed by the CA, as Elasticsearch's
-// `elasticsearch-certutil http` makes one.
-func (ca *testCA) serverCert(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "node-1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // securedNode imitates an Elasticsearch 8 node with security on: TLS on HTTP, the file realm's
 // user elastic/changeme, and the X-Elastic-Product header on every answer, errors included.
 // GET / answers 405, as the 8.19 integ-test distribution does; _nodes/_local tells the version.
-func securedNode(t *testing.T, ca *testCA, requests *atomic.Int64) *httptest.Server {
+func securedNode(t *testing.T, ca *testenv.CA, requests *atomic.Int64) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
@@ -104,7 +49,7 @@ func securedNode(t *testing.T, ca *testCA, requests *atomic.Int64) *httptest.Ser
 			_, _ = w.Write([]byte(`{"error":"no handler found for uri [` + r.URL.Path + `] and method [` + r.Method + `]"}`))
 		}
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.serverCert(t)}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.ServerCert(t)}}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -120,10 +65,10 @@ func ctxT(t *testing.T) context.Context {
 // TestTLSWithPrivateCA is issue 11's start-up panic: an https URL with a CA certificate and a
 // username/password. The CA verifies the server; a certificate from another CA is refused.
 func TestTLSWithPrivateCA(t *testing.T) {
-	ca := newCA(t, "sluice test CA")
+	ca := testenv.NewCA(t, "sluice test CA")
 	var requests atomic.Int64
 	node := securedNode(t, ca, &requests)
-	cfg := es.Config{Addresses: []string{node.URL}, Username: "elastic", Password: "changeme", CACert: ca.certPEM}
+	cfg := es.Config{Addresses: []string{node.URL}, Username: "elastic", Password: "changeme", CACert: ca.PEM}
 
 	c, err := es.New(ctxT(t), cfg)
 	if err != nil {
@@ -135,7 +80,7 @@ func TestTLSWithPrivateCA(t *testing.T) {
 
 	// The CA from a file, as ELASTICSEARCH_CA_CERT names it.
 	file := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(file, ca.certPEM, 0o600); err != nil {
+	if err := os.WriteFile(file, ca.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fromFile := cfg
@@ -145,7 +90,7 @@ func TestTLSWithPrivateCA(t *testing.T) {
 	}
 
 	other := cfg
-	other.CACert = newCA(t, "another CA").certPEM
+	other.CACert = testenv.NewCA(t, "another CA").PEM
 	_, err = es.New(ctxT(t), other)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
@@ -168,10 +113,10 @@ func TestTLSWithPrivateCA(t *testing.T) {
 // TestWrongPasswordIsOneClearPermanentError: 401 at start-up is permanent, asked once, and
 // the message does not carry the password.
 func TestWrongPasswordIsOneClearPermanentError(t *testing.T) {
-	ca := newCA(t, "sluice test CA")
+	ca := testenv.NewCA(t, "sluice test CA")
 	var requests atomic.Int64
 	node := securedNode(t, ca, &requests)
-	_, err := es.New(ctxT(t), es.Config{Addresses: []string{node.URL}, Username: "elastic", Password: "wrong-s3cret", CACert: ca.certPEM})
+	_, err := es.New(ctxT(t), es.Config{Addresses: []string{node.URL}, Username: "elastic", Password: "wrong-s3cret", CACert: ca.PEM})
 	if !errors.Is(err, es.ErrUnauthorized) || !es.IsPermanent(err) {
 		t.Fatalf("err = %v, want a permanent ErrUnauthorized", err)
 	}

@@ -39,6 +39,26 @@ type Config struct {
 	// that never answers costs one retryable error, not a stalled chunk. Defaults to
 	// DefaultRequestTimeout (2m); it must exceed the longest a healthy _bulk takes.
 	RequestTimeout time.Duration
+	// WrapTransport, when set, wraps the HTTP transport (a worker's metrics observe every
+	// request through it). Defaults to none.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+}
+
+// ConfigFromEnv is the one place that reads the Elasticsearch variables, through getenv:
+// ELASTICSEARCH_URL (comma-separated), ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME,
+// ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT (a PEM file path, read by New).
+func ConfigFromEnv(getenv func(string) string) Config {
+	var c Config
+	for _, a := range strings.Split(getenv("ELASTICSEARCH_URL"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Addresses = append(c.Addresses, a)
+		}
+	}
+	c.APIKey = getenv("ELASTICSEARCH_API_KEY")
+	c.Username = getenv("ELASTICSEARCH_USERNAME")
+	c.Password = getenv("ELASTICSEARCH_PASSWORD")
+	c.CACertFile = getenv("ELASTICSEARCH_CA_CERT")
+	return c
 }
 
 // WithDefaults fills in the zero fields.
@@ -123,12 +143,19 @@ func (c Config) transport(tlsCfg *tls.Config) *http.Transport {
 	}
 }
 
-// RedactURL returns u with any password in it masked, for messages; an address that does not
-// parse is not shown at all.
+// RedactURL returns u with any password in it masked, for messages. An address that is not an
+// http(s) URL (it does not parse, or "user:pass@host" parses as scheme "user") shows only what
+// follows its last '@': anything before it may be a credential.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
+	if err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Opaque == "" {
+		return p.Redacted()
+	}
+	if i := strings.LastIndexByte(u, '@'); i >= 0 {
+		return "xxxxx@" + u[i+1:]
+	}
 	if err != nil {
 		return "(unparsable address)"
 	}
-	return p.Redacted()
+	return u
 }

@@ -175,9 +175,19 @@ func (r *reader) get() error {
 	if r.etag != "" {
 		in.IfMatch = aws.String(r.etag)
 	}
+	// An answer that does not start within ReadIdleTimeout is a stall like a body that stops.
+	stalled := &atomic.Bool{}
+	idle := time.AfterFunc(r.src.cfg.ReadIdleTimeout, func() {
+		stalled.Store(true)
+		cancel()
+	})
 	out, err := r.src.client.GetObject(gctx, in)
+	idle.Stop()
 	if err != nil {
 		cancel()
+		if stalled.Load() && r.ctx.Err() == nil {
+			return r.wrap(fmt.Errorf("%w for %s waiting for the answer: %w", errStalled, r.src.cfg.ReadIdleTimeout, err))
+		}
 		if kindOf(err) == kindRange && (r.size < 0 || r.off >= r.size) {
 			// 416: the offset is at or past the end (S3 answers bytes=N- that way, N >= size).
 			r.eof = true
@@ -225,13 +235,7 @@ func (r *reader) get() error {
 	if r.etag == "" {
 		r.etag = aws.ToString(out.ETag)
 	}
-	stalled := &atomic.Bool{}
-	r.body, r.cancel, r.stalled = out.Body, cancel, stalled
-	r.idle = time.AfterFunc(time.Hour, func() {
-		stalled.Store(true)
-		cancel()
-	})
-	r.idle.Stop()
+	r.body, r.cancel, r.stalled, r.idle = out.Body, cancel, stalled, idle
 	r.progressed = false
 	return nil
 }

@@ -52,8 +52,9 @@ type Config struct {
 	// ReadBackoff is the pause before the first reopen of a broken read; it doubles with each
 	// consecutive failure, up to 5s. Default 200ms.
 	ReadBackoff time.Duration
-	// ReadIdleTimeout: a read that receives no byte for this long counts as a broken
-	// connection and is reopened (a half-open TCP connection would otherwise block forever).
+	// ReadIdleTimeout: a read that receives no byte for this long, or a GET whose answer
+	// does not start within it, counts as a broken connection and is reopened (a half-open
+	// TCP connection would otherwise block forever).
 	// It only runs while the caller is inside Read, so a slow consumer is not a stall.
 	// Default 30s.
 	ReadIdleTimeout time.Duration

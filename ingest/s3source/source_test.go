@@ -262,6 +262,9 @@ const (
 	cutShort
 	// cutStall stops sending and keeps the connection open until the client gives up.
 	cutStall
+	// stallAnswer resets the first object GET after cutAfter bytes, then lets the reopening
+	// GETs up to the cutFirst-th wait for an answer that never starts (no status line).
+	stallAnswer
 )
 
 // faultProxy forwards requests to an S3 server and breaks the first cutFirst object GETs
@@ -296,6 +299,9 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if objectGet {
 		nth = p.gets.Add(1)
 	}
+	if objectGet && p.mode == stallAnswer && nth > 1 && nth <= p.cutFirst {
+		p.hold(r)
+	}
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
@@ -326,12 +332,19 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case cutShort:
 		return
 	case cutStall:
-		select {
-		case <-r.Context().Done():
-		case <-p.done:
-		}
+		p.hold(r)
+	case stallAnswer:
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// hold keeps the connection open, sending nothing, until the client gives up; then aborts it.
+func (p *faultProxy) hold(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-p.done:
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // backend is an S3 server the fault tests run against, with a bucket "fault".
@@ -386,6 +399,7 @@ func TestReopenAfterBrokenBody(t *testing.T) {
 			{"reset from offset", cutReset, 4096, 2, 777},
 			{"short body", cutShort, 1000, 3, 0},
 			{"stall", cutStall, 5000, 1, 10},
+			{"stall before the answer", stallAnswer, 1000, 3, 0},
 		} {
 			t.Run(be.name+"/"+tc.name, func(t *testing.T) {
 				b := be.start(t)

@@ -26,16 +26,23 @@ import (
 
 // Config describes one benchmark run.
 type Config struct {
-	Docs       int    // documents to generate
-	MinDocSize int    // bytes per document, drawn uniformly from [MinDocSize, MaxDocSize]
-	MaxDocSize int    // bytes
-	Seed       uint64 // the generator's seed: the same seed gives the same documents
-	URL        string // the sink's base URL
+	Docs       int       // documents to generate
+	MinDocSize int       // bytes per document, drawn uniformly from [MinDocSize, MaxDocSize]
+	MaxDocSize int       // bytes
+	Seed       uint64    // the generator's seed: the same seed gives the same documents
+	URL        string    // the sink's base URL
+	Auth       es.Config // the sink's credentials and CA; its Addresses are not read (URL is)
 	Index      string
 	MaxOps     int
 	MaxBytes   int64
 	Inflight   int
 	MaxMemory  int64 // sluice's byte budget
+	// Mix is the documents' shape: MixUniform (the default), MixAdversarial or
+	// MixAdversarialCSV (sluice only). An adversarial mix ignores the document sizes.
+	Mix string
+	// Chunks is how many chunks run at once on the one budget, each with Docs/Chunks
+	// documents (sluice only). Defaults to 1.
+	Chunks int
 }
 
 // Result is what one engine did.
@@ -47,8 +54,14 @@ type Result struct {
 	DocsPS  float64 `json:"docs_per_s"`
 	MBPS    float64 `json:"mb_per_s"`
 	Failed  int64   `json:"failed"`
-	// BudgetPeakMiB is the most memory sluice's budget held at once (sluice only).
+	// BudgetPeakMiB is the most memory sluice's budget held at once, of BudgetMiB (sluice only).
 	BudgetPeakMiB float64 `json:"budget_peak_mib,omitempty"`
+	BudgetMiB     float64 `json:"budget_mib,omitempty"`
+	// HeapPeakMiB is the largest Go heap (live and unswept objects) seen during the run,
+	// sampled every 5ms (sluice only).
+	HeapPeakMiB float64 `json:"heap_peak_mib,omitempty"`
+	Mix         string  `json:"mix,omitempty"`
+	Chunks      int     `json:"chunks,omitempty"`
 }
 
 // Generator streams Docs NDJSON documents. It never holds more than one document, so the
@@ -114,41 +127,121 @@ func result(engine string, docs, bytes int64, d time.Duration, failed int64) Res
 }
 
 // Sluice runs the documents through the engine: byte budget, ids, checkpoint watermark,
-// per-item results, all on.
+// per-item results, all on. With cfg.Chunks > 1 that many chunks share the budget.
 func Sluice(ctx context.Context, cfg Config) (Result, error) {
-	bulk, err := es.New(ctx, es.Config{Addresses: []string{cfg.URL}})
+	bulk, err := es.New(ctx, cfg.esConfig())
 	if err != nil {
 		return Result{}, err
 	}
 	eng := &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk}
-	gen := NewGenerator(cfg)
-	spec := ingest.ChunkSpec{
-		Bucket: "bench", Key: "bench.ndjson", Format: ingest.FormatNDJSON, Compression: ingest.CompressionNone,
-		Index: cfg.Index, Start: 0, End: -1,
-		Limits: ingest.Limits{MaxOps: cfg.MaxOps, MaxBytes: cfg.MaxBytes, Inflight: cfg.Inflight},
-	}
-	open := func(context.Context, int64) (io.ReadCloser, error) { return io.NopCloser(gen), nil }
+	chunks := max(cfg.Chunks, 1)
+	letters := newDiscardLetters()
+	heap := sampleHeap(ctx)
 	start := time.Now()
-	prog, err := eng.Ingest(ctx, spec, open, discardLetters{}, nil)
-	d := time.Since(start)
-	if err != nil {
-		return Result{}, err
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		total    ingest.Stats
+		bytesIn  int64
+		want     Expected
+		firstErr error
+	)
+	for c := range chunks {
+		ccfg := cfg
+		ccfg.Docs = cfg.Docs / chunks
+		if c == 0 {
+			ccfg.Docs += cfg.Docs % chunks
+		}
+		ccfg.Seed = cfg.Seed + uint64(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stats, n, exp, err := sluiceChunk(ctx, eng, letters, ccfg, c)
+			mu.Lock()
+			defer mu.Unlock()
+			total.Add(stats)
+			bytesIn += n
+			want.Indexed += exp.Indexed
+			want.DeadLettered += exp.DeadLettered
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}()
 	}
-	r := result("sluice", prog.Stats.Indexed, gen.Bytes, d, prog.Stats.DeadLettered)
+	wg.Wait()
+	d := time.Since(start)
+	heapPeak := heap.Stop()
+	if firstErr != nil {
+		return Result{}, firstErr
+	}
+	if cfg.Mix != MixUniform && (total.Indexed != want.Indexed || total.DeadLettered != want.DeadLettered) {
+		return Result{}, fmt.Errorf("%s mix: indexed %d and dead-lettered %d, want %d and %d", cfg.Mix, total.Indexed, total.DeadLettered, want.Indexed, want.DeadLettered)
+	}
+	r := result("sluice", total.Indexed, bytesIn, d, total.DeadLettered)
 	r.BudgetPeakMiB = float64(eng.Budget.Peak()) / (1 << 20)
+	r.BudgetMiB = float64(cfg.MaxMemory) / (1 << 20)
+	r.HeapPeakMiB, r.Mix, r.Chunks = heapPeak, cfg.Mix, chunks
 	return r, nil
 }
 
-type discardLetters struct{}
+// sluiceChunk runs chunk c of a run: its documents as one object.
+func sluiceChunk(ctx context.Context, eng *ingest.Engine, letters ingest.DeadLetterSink, cfg Config, c int) (ingest.Stats, int64, Expected, error) {
+	var src io.Reader
+	var counted func() (int64, Expected)
+	spec := ingest.ChunkSpec{
+		Bucket: "bench", Key: fmt.Sprintf("bench-%d.ndjson", c), Format: ingest.FormatNDJSON, Compression: ingest.CompressionNone,
+		Index: cfg.Index, Start: 0, End: -1,
+		Limits: ingest.Limits{MaxOps: cfg.MaxOps, MaxBytes: cfg.MaxBytes, Inflight: cfg.Inflight},
+	}
+	switch cfg.Mix {
+	case MixUniform:
+		gen := NewGenerator(cfg)
+		src, counted = gen, func() (int64, Expected) { return gen.Bytes, Expected{Indexed: int64(cfg.Docs)} }
+	case MixAdversarial, MixAdversarialCSV:
+		gen := newAdversarial(cfg)
+		src, counted = gen, func() (int64, Expected) { return gen.Bytes, gen.Expected }
+		spec.Limits.ValidateJSON = true
+		if cfg.Mix == MixAdversarialCSV {
+			spec.Format = ingest.FormatCSV
+		}
+	default:
+		return ingest.Stats{}, 0, Expected{}, fmt.Errorf("unknown mix %q (want %q, %q or %q)", cfg.Mix, MixUniform, MixAdversarial, MixAdversarialCSV)
+	}
+	open := func(context.Context, int64) (io.ReadCloser, error) { return io.NopCloser(src), nil }
+	prog, err := eng.Ingest(ctx, spec, open, letters, nil)
+	n, exp := counted()
+	return prog.Stats, n, exp, err
+}
 
-func (discardLetters) Write(context.Context, []ingest.DeadLetter) error { return nil }
-func (discardLetters) Close() error                                     { return nil }
+// discardLetters encodes each dead letter, as a file or index sink would, and drops it.
+type discardLetters struct {
+	mu  *sync.Mutex
+	buf *[]byte
+}
+
+func newDiscardLetters() discardLetters { return discardLetters{mu: new(sync.Mutex), buf: new([]byte)} }
+
+func (d discardLetters) Write(_ context.Context, letters []ingest.DeadLetter) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range letters {
+		*d.buf = letters[i].AppendJSON((*d.buf)[:0])
+	}
+	return nil
+}
+
+func (discardLetters) Close() error { return nil }
 
 // Esutil runs the documents through esutil.BulkIndexer the way its documentation shows: one
 // Add per document with a bytes.Reader body and OnSuccess/OnFailure callbacks, FlushBytes and
 // NumWorkers set to the same limits as the other engines (it has no per-request op limit).
+// Each document has the _id sluice gives it.
 func Esutil(ctx context.Context, cfg Config) (Result, error) {
-	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{cfg.URL}})
+	esCfg, err := cfg.esutilConfig()
+	if err != nil {
+		return Result{}, err
+	}
+	es, err := elasticsearch.NewClient(esCfg)
 	if err != nil {
 		return Result{}, err
 	}
@@ -166,12 +259,16 @@ func Esutil(ctx context.Context, cfg Config) (Result, error) {
 	gen := NewGenerator(cfg)
 	sc := bufio.NewScanner(gen)
 	sc.Buffer(make([]byte, 1<<20), int(cfg.MaxBytes))
+	ids := newIDs()
+	var off int64
 	start := time.Now()
-	for i := 0; sc.Scan(); i++ {
+	for sc.Scan() {
 		doc := append([]byte(nil), sc.Bytes()...) // the body must stay valid until flushed
+		id := string(ids.append(nil, off))
+		off += int64(len(doc)) + 1
 		err := bi.Add(ctx, esutil.BulkIndexerItem{
 			Action:     "index",
-			DocumentID: strconv.Itoa(i),
+			DocumentID: id,
 			Body:       bytes.NewReader(doc),
 			OnSuccess: func(context.Context, esutil.BulkIndexerItem, esutil.BulkIndexerResponseItem) {
 				ok.Add(1)
@@ -191,15 +288,19 @@ func Esutil(ctx context.Context, cfg Config) (Result, error) {
 	return result("esutil", ok.Load(), gen.Bytes, d, failed.Load()), sc.Err()
 }
 
-// Raw is the floor: split lines, prepend an action line, post the bytes with Inflight workers,
-// read the response without looking at it. No budget, ids, checkpoint or per-item results.
+// Raw is the floor: split lines, prepend an action line with the _id sluice gives the document
+// (so that a real node does the same work for each engine), post the bytes with Inflight
+// workers, read the response without looking at it. No budget, checkpoint or per-item results.
 func Raw(ctx context.Context, cfg Config) (Result, error) {
+	client, err := cfg.httpClient(cfg.Inflight * 2)
+	if err != nil {
+		return Result{}, err
+	}
 	gen := NewGenerator(cfg)
 	sc := bufio.NewScanner(gen)
 	sc.Buffer(make([]byte, 1<<20), int(cfg.MaxBytes))
 	bodies := make(chan []byte, cfg.Inflight)
 	pool := sync.Pool{New: func() any { return []byte(nil) }}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Inflight * 2}}
 	url := cfg.URL + "/" + cfg.Index + "/_bulk"
 	var sent atomic.Int64
 	var firstErr error
@@ -213,6 +314,7 @@ func Raw(ctx context.Context, cfg Config) (Result, error) {
 				n := int64(bytes.Count(body, []byte{'\n'}) / 2)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-ndjson")
+				cfg.authorize(req)
 				res, err := client.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, res.Body)
@@ -229,12 +331,16 @@ func Raw(ctx context.Context, cfg Config) (Result, error) {
 			}
 		}()
 	}
+	ids := newIDs()
+	var off int64
+	var action []byte
 	start := time.Now()
 	body := pool.Get().([]byte)
 	ops := 0
-	const action = "{\"index\":{}}\n"
 	for sc.Scan() {
 		line := sc.Bytes()
+		action = append(ids.append(append(action[:0], `{"index":{"_id":"`...), off), "\"}}\n"...)
+		off += int64(len(line)) + 1
 		if ops > 0 && (ops == cfg.MaxOps || int64(len(body)+len(action)+len(line)+1) > cfg.MaxBytes) {
 			bodies <- body
 			body, ops = pool.Get().([]byte), 0

@@ -17,17 +17,19 @@ import (
 // Elasticsearch API key is read from a file (--es-api-key-file) or ELASTICSEARCH_API_KEY, a
 // password only from ELASTICSEARCH_PASSWORD, AWS credentials from the AWS SDK's own chain.
 type WorkerFlags struct {
-	fs           *flag.FlagSet
-	temporal     *TemporalFlags // nil in `sluice dev`, which runs its own server
-	taskQueue    string
-	maxMemory    units.Bytes
-	maxChunks    int
-	esURL        string
-	esAPIKeyFile string
-	esCACert     string
-	s3Endpoint   string
-	s3Region     string
-	logLevel     string
+	fs            *flag.FlagSet
+	temporal      *TemporalFlags // nil in `sluice dev`, which runs its own server
+	taskQueue     string
+	maxMemory     units.Bytes
+	maxChunks     int
+	esURL         string
+	esAPIKeyFile  string
+	esCACert      string
+	s3Endpoint    string
+	s3Region      string
+	logLevel      string
+	deadLetterDir string
+	metricsAddr   string
 }
 
 // AddWorkerFlags registers the worker flags on fs; withTemporal adds the Temporal connection
@@ -46,6 +48,7 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (env AWS_ENDPOINT_URL_S3; default AWS)")
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.deadLetterDir, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; default: none, such targets fail)`)
 	return f
 }
 
@@ -92,6 +95,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.MemoryLimit = 0 // follows MaxMemory
 		case "max-concurrent-chunks":
 			cfg.MaxConcurrentChunks = f.maxChunks
+		case "metrics-addr":
+			cfg.MetricsAddr = f.metricsAddr
 		case "es-url":
 			cfg.ES.Addresses = splitList(f.esURL)
 		case "es-api-key-file":
@@ -112,6 +117,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.S3.Endpoint = f.s3Endpoint
 		case "s3-region":
 			cfg.S3.Region = f.s3Region
+		case "dead-letter-dir":
+			cfg.DeadLetterDir = f.deadLetterDir
 		}
 	})
 	return ferr

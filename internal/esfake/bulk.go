@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 type action uint8
@@ -347,6 +348,11 @@ func (s *Server) checkDoc(it *item) {
 		}
 		it.fail(400, "mapper_parsing_exception", "failed to parse")
 		it.causeType, it.causeReason = "json_parse_exception", reason
+		return
+	}
+	if !s.opts.SkipValidation && !utf8.Valid(doc) { // json.Valid lets invalid UTF-8 pass; a cluster does not
+		it.fail(400, "mapper_parsing_exception", "failed to parse")
+		it.causeType, it.causeReason = "json_parse_exception", "Invalid UTF-8 byte"
 	}
 }
 

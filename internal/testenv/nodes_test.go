@@ -1,15 +1,10 @@
 package testenv
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -136,7 +131,7 @@ func TestSecuredElasticsearch(t *testing.T) {
 	})
 	t.Run("another CA is refused", func(t *testing.T) {
 		pool := x509.NewCertPool()
-		pool.AddCert(selfSignedCA(t))
+		pool.AddCert(NewCA(t, "another CA").Cert)
 		c := &http.Client{Timeout: 30 * time.Second,
 			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 		resp, err := c.Do(authed(t, s.URL+"/_cluster/health", s.Username, s.Password))
@@ -149,30 +144,4 @@ func TestSecuredElasticsearch(t *testing.T) {
 			t.Fatalf("got %v, want an unknown-authority error", err)
 		}
 	})
-}
-
-func selfSignedCA(t *testing.T) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "another CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
 }

@@ -17,8 +17,14 @@ var suffixes = []struct {
 	{"b", 1},
 }
 
+// MaxBytes is the largest size ParseBytes accepts: 1 PiB, far past any memory or request
+// size, and far below where int64 and float64 arithmetic on sizes would go wrong.
+const MaxBytes = 1 << 50
+
 // ParseBytes parses a size. Binary units (KiB, MiB, GiB, TiB) are powers of 1024, decimal ones
-// (KB, MB, GB, TB) powers of 1000; a bare K, M, G or T is binary. No unit means bytes.
+// (KB, MB, GB, TB) powers of 1000; a bare K, M, G or T is binary. No unit means bytes. The
+// number is decimal digits with at most one point (no sign, exponent, hex, inf or nan), and
+// the size at most MaxBytes; a fraction of a byte is dropped.
 func ParseBytes(s string) (int64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	mult := 1.0
@@ -29,16 +35,35 @@ func ParseBytes(s string) (int64, error) {
 			break
 		}
 	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 {
+	if !isDecimal(t) {
 		return 0, fmt.Errorf("invalid size %q (examples: 64MiB, 5MB, 1024)", s)
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v*mult > MaxBytes {
+		return 0, fmt.Errorf("invalid size %q: at most %s", s, FormatBytes(MaxBytes))
 	}
 	return int64(v * mult), nil
 }
 
+// isDecimal reports whether t is digits with at most one '.', and at least one digit.
+func isDecimal(t string) bool {
+	digits, points := 0, 0
+	for _, c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.':
+			points++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && points <= 1
+}
+
 // FormatBytes prints n with a binary unit, e.g. 5MiB or 1.5GiB.
 func FormatBytes(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
 	f := float64(n)
 	i := 0
 	for f >= 1024 && i < len(units)-1 && (n%1024 == 0 || f >= 10*1024) {

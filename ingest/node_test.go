@@ -13,18 +13,22 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 )
 
-// TestOpenSearchNode runs the engine against the real OpenSearch node started by `make test`:
-// invalid lines are rejected by the node itself (per item) and dead-lettered, everything else
-// is indexed once, with its contents intact, whatever the ranges.
-func TestOpenSearchNode(t *testing.T) {
-	url := testenv.OpenSearchURL(t)
-	ctx := context.Background()
-	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{url}})
+// TestEngineOnNode runs the engine against each real node `make test` starts (OpenSearch and
+// Elasticsearch): invalid lines are rejected by the node itself (per item) and dead-lettered,
+// everything else is indexed once, with its contents intact, whatever the ranges.
+func TestEngineOnNode(t *testing.T) {
+	testenv.ForEachEngine(t, testEngineOnNode)
+}
+
+func testEngineOnNode(t *testing.T, node testenv.Engine) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bulk, err := esclient.New(ctx, esclient.Config{Addresses: []string{node.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bulk.Flavor() != esclient.OpenSearch {
-		t.Fatalf("flavor %q, want opensearch", bulk.Flavor())
+	if string(bulk.Flavor()) != node.Name {
+		t.Fatalf("flavor %q, want %s", bulk.Flavor(), node.Name)
 	}
 	index := fmt.Sprintf("sluice-engine-test-%d", time.Now().UnixNano())
 	if st, body, err := bulk.Do(ctx, http.MethodPut, "/"+index, []byte(`{"settings":{"number_of_shards":2,"number_of_replicas":0},"mappings":{"properties":{"n":{"type":"integer"}}}}`)); err != nil || st != 200 {
