@@ -127,6 +127,9 @@ func TestIngestPackedChunk(t *testing.T) {
 		got.Failed[1].Key != keys[9] || got.Failed[1].ErrorType != activities.ErrTypeNotFound {
 		t.Errorf("failed objects %+v, want %s changed and %s not found", got.Failed, keys[5], keys[9])
 	}
+	if got.SourceBytes != chunk.Size { // the last object is plain: read to its end
+		t.Errorf("source bytes %d, want the chunk's %d", got.SourceBytes, chunk.Size)
+	}
 	if n := f.es.Stats().BulkRequests; n > 2 {
 		t.Errorf("%d _bulk requests for 24 small objects", n)
 	}

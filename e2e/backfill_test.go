@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,11 +104,11 @@ func testBackfillDataset(t *testing.T, e *env) {
 	if st.Status != "completed" || st.Result == nil {
 		t.Fatalf("status %q, result %v; want completed with a result\n%s", st.Status, st.Result, res.stdout)
 	}
-	var wantBytes, wantChunks int64
+	var wantBytes int64
 	for _, o := range objs {
 		wantBytes += int64(len(o.Body))
-		wantChunks += chunksOf(o)
 	}
+	wantChunks := plannedChunks(objs)
 	got := st.Result
 	want := resultOutput{
 		Records: recordsOutput{Read: valid + invalid, Indexed: valid, DeadLettered: invalid,
@@ -138,17 +139,30 @@ func testBackfillDataset(t *testing.T, e *env) {
 	checkNoSecretInHistory(t, dialTemporal(t, port), wfID)
 }
 
-// chunksOf is the number of chunks the planner makes of o with testChunkSize: none for an
-// empty object, one for a compressed object (not splittable), else one per testChunkSize bytes.
-func chunksOf(o object) int64 {
-	size := int64(len(o.Body))
-	switch {
-	case size == 0:
-		return 0
-	case o.Codec != "":
-		return 1
+// plannedChunks is the number of chunks the planner makes of objs with testChunkSize: none
+// for an empty object; objects of at most testChunkSize bytes packed, in listing (key) order,
+// into chunks of at most testChunkSize bytes (a larger object does not interrupt the packing);
+// a larger object one chunk if compressed (not splittable), else one per testChunkSize bytes.
+func plannedChunks(objs []object) int64 {
+	sorted := slices.Clone(objs)
+	slices.SortFunc(sorted, func(a, b object) int { return strings.Compare(a.Key, b.Key) })
+	var n, packed int64 // packed: bytes of the packed chunk being filled; 0: none open
+	for _, o := range sorted {
+		size := int64(len(o.Body))
+		switch {
+		case size == 0:
+		case size <= testChunkSize:
+			if packed == 0 || packed+size > testChunkSize {
+				n, packed = n+1, 0
+			}
+			packed += size
+		case o.Codec != "":
+			n++
+		default:
+			n += (size + testChunkSize - 1) / testChunkSize
+		}
 	}
-	return (size + testChunkSize - 1) / testChunkSize
+	return n
 }
 
 // checkDocuments checks that index holds exactly the valid records of objs, each under its
