@@ -86,9 +86,13 @@ func objectsSpec(in IngestChunkInput, earlier *ChunkProgress) (ingest.ObjectsSpe
 }
 
 // objectUnavailable names the errors that fail one object of a packed chunk but not the chunk:
-// the object changed (412 on If-Match) or vanished (404) since planning.
+// the object changed (412 on If-Match) or vanished (404) since planning, or its data is bad
+// input (corrupt or truncated compressed data, a CSV header that does not parse), which would
+// fail it as a chunk of its own too.
 func objectUnavailable(err error) string {
 	switch {
+	case errors.Is(err, ingest.ErrBadInput):
+		return ErrTypeBadInput
 	case errors.Is(err, s3source.ErrObjectChanged):
 		return ErrTypeObjectChanged
 	case errors.Is(err, s3source.ErrNotFound):

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // ReconcileName is the name the Reconcile activity is registered under.
@@ -43,11 +44,13 @@ func (a *Activities) Reconcile(ctx context.Context, in ReconcileInput) (Reconcil
 	}
 	index := in.Source.Index
 	where := "reconciling index " + index
-	if err := a.Engine.Bulk.Refresh(ctx, index); err != nil {
+	// An index that does not exist holds no document: nothing was indexed into it (every chunk
+	// failed or dead-lettered all it read), which judgeCount then judges like any count.
+	if err := a.Engine.Bulk.Refresh(ctx, index); err != nil && es.ClassifyError(err) != es.IndexMissing {
 		return ReconcileOutput{}, classify(err, where+": refresh", nil)
 	}
 	count, err := a.Engine.Bulk.Count(ctx, index, nil)
-	if err != nil {
+	if err != nil && es.ClassifyError(err) != es.IndexMissing {
 		return ReconcileOutput{}, classify(err, where+": _count", nil)
 	}
 	return judgeCount(in, count), nil
