@@ -1,11 +1,8 @@
 package sluiceapi
 
 import (
-	"errors"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -144,20 +141,7 @@ type FailedChunk struct {
 // as your workflow id + "-backfill" makes `sluice status` easier. No retry policy and no
 // timeout are set: a backfill retries its own chunks, and may run for days.
 func BackfillChildOptions(ctx workflow.Context, in BackfillInput) workflow.ChildWorkflowOptions {
-	o := workflow.GetChildWorkflowOptions(ctx)
-	// The SDK fills an unset child task queue with the parent's, so "unset" reads as "the
-	// caller's own queue", where no sluice worker polls.
-	if o.TaskQueue == "" || o.TaskQueue == workflow.GetInfo(ctx).TaskQueueName {
-		o.TaskQueue = TaskQueue
-	}
-	if o.ParentClosePolicy == enumspb.PARENT_CLOSE_POLICY_UNSPECIFIED {
-		o.ParentClosePolicy = enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL
-	}
-	o.WaitForCancellation = true
-	if o.Memo == nil {
-		o.Memo = map[string]any{MemoSource: in.Source.URI, MemoIndex: in.Source.Index}
-	}
-	return o
+	return childOptions(ctx, in.Source.URI, in.Source.Index)
 }
 
 // ExecuteBackfill starts BackfillWorkflow as a child of the calling workflow, with
@@ -175,14 +159,10 @@ func ExecuteBackfill(ctx workflow.Context, in BackfillInput) workflow.ChildWorkf
 // ChunksFailed reports whether err is a backfill that ran to its end but lost more chunks than
 // it allowed (ErrTypeChunksFailed), and returns its result: what was loaded and which chunks
 // failed, with their checkpoints.
+//
+// It finds the backfill's failure also as the cause of another job's error: a reindex whose
+// load lost chunks fails with ErrTypeLoadFailed, and ChunksFailed of that error returns the
+// backfill's result.
 func ChunksFailed(err error) (BackfillResult, bool) {
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != ErrTypeChunksFailed {
-		return BackfillResult{}, false
-	}
-	var res BackfillResult
-	if !appErr.HasDetails() || appErr.Details(&res) != nil {
-		return BackfillResult{}, true
-	}
-	return res, true
+	return failedWith[BackfillResult](err, ErrTypeChunksFailed)
 }

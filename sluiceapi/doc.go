@@ -14,6 +14,27 @@
 //		return err
 //	}
 //
+// A reindex builds a new index for an alias from a backfill, verifies it and moves the alias
+// to it in one _aliases call; until that swap, a failure leaves the alias where it was:
+//
+//	fut := sluiceapi.ExecuteReindex(ctx, sluiceapi.ReindexInput{
+//		Version:     sluiceapi.ReindexVersion,
+//		Alias:       "products",
+//		IndexConfig: mapping, // {"settings":…,"mappings":…}
+//		Backfill:    sluiceapi.BackfillInput{Source: sluiceapi.Source{URI: "s3://exports/products/"}},
+//		KeepOld:     &keep,
+//	})
+//	var res sluiceapi.ReindexResult // res.Index, res.Previous, res.Count, res.Backfill
+//	if err := fut.Get(ctx, &res); err != nil {
+//		if r, ok := sluiceapi.VerifyFailed(err); ok { ... r.Count, r.Backfill.Stats.Indexed ... }
+//		if partial, ok := sluiceapi.ChunksFailed(err); ok { ... the load lost chunks ... }
+//		return err // the alias did not move
+//	}
+//
+// Give the child a readable WorkflowID (workflow.WithChildOptions before ExecuteBackfill or
+// ExecuteReindex): `sluice status <id>` then follows it, and a reindex's load runs as
+// <id>-load.
+//
 // The job runs on sluice workers (`sluice worker`, on TaskQueue unless you say otherwise),
 // with their credentials: inputs carry the source URI, the index and tuning, never a secret.
 // Your worker registers nothing of sluice's; it only needs this package, which imports the
@@ -28,12 +49,14 @@
 //   - Fields are only ever added, never renamed, retyped or removed. The zero value of a new
 //     field means what sluice did before the field existed, so an input written by an older
 //     caller means the same to a newer worker, and histories recorded before an upgrade replay.
-//   - Version says which shape the caller wrote (BackfillVersion when you build an input with
+//   - Version says which shape the caller wrote (BackfillVersion, ReindexVersion when you build an input with
 //     this package; 0 from callers that predate the field means 1). A change that cannot be
 //     additive would get a new Version, and workers keep accepting the old ones.
-//   - Workers decode with encoding/json and ignore fields they do not know, so a newer caller
-//     does not break an older worker; it just does not get the new behaviour. Upgrade the
-//     workers first when you rely on a new field.
+//   - A worker refuses an input whose Version is higher than it understands: the job fails at
+//     once with a non-retryable ErrTypeBadInput error ("written by a newer sluice: version N,
+//     this worker understands up to M"), instead of running without the fields it would not
+//     know. Fields added within a version are ignored by older workers (encoding/json drops
+//     fields it does not know), so upgrade the workers first when you rely on a new field.
 //
 // Each job has its own file: backfill.go holds the backfill, reindex.go the reindex.
 package sluiceapi

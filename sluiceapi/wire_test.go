@@ -2,6 +2,7 @@ package sluiceapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/sluiceapi"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -23,16 +25,11 @@ func TestBackfillInputWireShape(t *testing.T) {
 	var api sluiceapi.BackfillInput
 	fill(reflect.ValueOf(&api).Elem(), new(int))
 	got := roundTrip[workflows.BackfillInput](t, api)
-	// The worker does not read Version yet: sluice's inputs have one shape so far (see the
-	// package comment). Every other field must arrive.
-	delete(got, "Version")
 	if got["State"] != nil {
 		t.Fatalf("State arrives as %v, want nil", got["State"])
 	}
 	delete(got, "State")
-	want := asMap(t, api)
-	delete(want, "Version")
-	if !reflect.DeepEqual(got, want) {
+	if want := asMap(t, api); !reflect.DeepEqual(got, want) {
 		t.Fatalf("a sluiceapi.BackfillInput sent to the worker arrives as\n%v\nwant\n%v", got, want)
 	}
 
@@ -40,11 +37,37 @@ func TestBackfillInputWireShape(t *testing.T) {
 	fill(reflect.ValueOf(&wf).Elem(), new(int))
 	wf.State = nil // the workflow's own continue-as-new state, not for callers
 	got = roundTrip[sluiceapi.BackfillInput](t, wf)
-	delete(got, "Version")
-	want = asMap(t, wf)
+	want := asMap(t, wf)
 	delete(want, "State")
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("workflows.BackfillInput has fields sluiceapi.BackfillInput lacks:\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestReindexInputWireShape(t *testing.T) {
+	var api sluiceapi.ReindexInput
+	fill(reflect.ValueOf(&api).Elem(), new(int))
+	if api.KeepOld == nil || len(api.IndexConfig) == 0 {
+		t.Fatalf("fill left KeepOld or IndexConfig empty: %+v", api)
+	}
+	got := roundTrip[workflows.ReindexInput](t, api)
+	backfill, _ := got["Backfill"].(map[string]any)
+	if backfill["State"] != nil {
+		t.Fatalf("Backfill.State arrives as %v, want nil", backfill["State"])
+	}
+	delete(backfill, "State")
+	if want := asMap(t, api); !reflect.DeepEqual(got, want) {
+		t.Fatalf("a sluiceapi.ReindexInput sent to the worker arrives as\n%v\nwant\n%v", got, want)
+	}
+
+	var wf workflows.ReindexInput
+	fill(reflect.ValueOf(&wf).Elem(), new(int))
+	wf.Backfill.State = nil
+	got = roundTrip[sluiceapi.ReindexInput](t, wf)
+	want := asMap(t, wf)
+	delete(want["Backfill"].(map[string]any), "State")
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("workflows.ReindexInput has fields sluiceapi.ReindexInput lacks:\n%v\nwant\n%v", got, want)
 	}
 }
 
@@ -61,11 +84,33 @@ func TestBackfillResultWireShape(t *testing.T) {
 	}
 }
 
+func TestReindexResultWireShape(t *testing.T) {
+	var wf workflows.ReindexResult
+	fill(reflect.ValueOf(&wf).Elem(), new(int))
+	if got, want := roundTrip[sluiceapi.ReindexResult](t, wf), asMap(t, wf); !reflect.DeepEqual(got, want) {
+		t.Fatalf("a workflows.ReindexResult decoded as sluiceapi.ReindexResult is\n%v\nwant\n%v", got, want)
+	}
+	var api sluiceapi.ReindexResult
+	fill(reflect.ValueOf(&api).Elem(), new(int))
+	if got, want := roundTrip[workflows.ReindexResult](t, api), asMap(t, api); !reflect.DeepEqual(got, want) {
+		t.Fatalf("sluiceapi.ReindexResult has fields the worker does not send:\n%v\nwant\n%v", got, want)
+	}
+}
+
 func TestNamesMatchTheWorker(t *testing.T) {
+	if sluiceapi.BackfillVersion != workflows.BackfillVersion || sluiceapi.ReindexVersion != workflows.ReindexVersion {
+		t.Errorf("sluiceapi writes versions %d/%d, the worker reads up to %d/%d", sluiceapi.BackfillVersion,
+			sluiceapi.ReindexVersion, workflows.BackfillVersion, workflows.ReindexVersion)
+	}
 	for _, c := range [][2]string{
 		{sluiceapi.BackfillWorkflow, workflows.BackfillName},
 		{sluiceapi.ErrTypeChunksFailed, workflows.ErrTypeChunksFailed},
 		{sluiceapi.ErrTypePlanFailed, workflows.ErrTypePlanFailed},
+		{sluiceapi.ErrTypeBadInput, activities.ErrTypeBadInput},
+		{sluiceapi.ReindexWorkflow, workflows.ReindexName},
+		{sluiceapi.ErrTypeLoadFailed, workflows.ErrTypeLoadFailed},
+		{sluiceapi.ErrTypeVerifyFailed, workflows.ErrTypeVerifyFailed},
+		{sluiceapi.ErrTypeIndexExists, activities.ErrTypeIndexExists},
 	} {
 		if c[0] != c[1] {
 			t.Errorf("sluiceapi says %q, the worker %q", c[0], c[1])
@@ -123,11 +168,21 @@ func asMap(t *testing.T, v any) map[string]any {
 	return m
 }
 
+var rawMessage = reflect.TypeFor[json.RawMessage]()
+
 // fill sets every exported field of v to a distinct non-zero value (slices get one element,
-// pointers stay nil).
+// pointers a filled value, a json.RawMessage a small JSON object).
 func fill(v reflect.Value, n *int) {
 	*n++
+	if v.Type() == rawMessage {
+		v.SetBytes(fmt.Appendf(nil, `{"n":%d}`, *n))
+		return
+	}
 	switch v.Kind() {
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(p.Elem(), n)
+		v.Set(p)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			if v.Type().Field(i).IsExported() {

@@ -80,6 +80,9 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 }
 
 func (in BackfillInput) validate() error {
+	if err := checkVersion("backfill", in.Version, BackfillVersion); err != nil {
+		return err
+	}
 	switch {
 	case in.Source.URI == "":
 		return errors.New("backfill input: Source.URI is empty")

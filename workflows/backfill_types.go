@@ -65,6 +65,9 @@ const (
 // BackfillInput is the input of BackfillWorkflow. Zero values mean the default. It never holds a
 // secret: the workers read credentials from their own environment.
 type BackfillInput struct {
+	// Version of this shape: BackfillVersion. 0 means 1; a higher one fails with BadInput.
+	Version int
+
 	Source activities.Source
 	Limits activities.Limits
 	// ChunkSize cuts splittable objects into byte ranges of this size. Defaults to 64 MiB.

@@ -59,6 +59,9 @@ func ReindexWorkflow(ctx workflow.Context, in ReindexInput) (ReindexResult, erro
 }
 
 func (in ReindexInput) validate() error {
+	if err := checkVersion("reindex", in.Version, ReindexVersion); err != nil {
+		return err
+	}
 	switch {
 	case in.Alias == "":
 		return errors.New("reindex input: Alias is empty")

@@ -39,6 +39,8 @@ const (
 
 // ReindexInput is the input of ReindexWorkflow. It never holds a secret.
 type ReindexInput struct {
+	// Version of this shape: ReindexVersion. 0 means 1; a higher one fails with BadInput.
+	Version int
 	// Alias readers use. After a successful reindex it points to the new index only, as its
 	// write index. It may not exist yet; it may not be the name of a concrete index.
 	Alias string

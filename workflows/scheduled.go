@@ -58,8 +58,8 @@ type ScheduledBackfillInput struct {
 // whose running chunks stop at a checkpoint, and waits for it; so does closing it any other way
 // (parent close policy REQUEST_CANCEL).
 func ScheduledBackfillWorkflow(ctx workflow.Context, in ScheduledBackfillInput) (BackfillResult, error) {
-	if in.Version > ScheduledBackfillVersion {
-		return BackfillResult{}, badInput(fmt.Sprintf("scheduled backfill input version %d: this worker reads up to %d; upgrade the workers", in.Version, ScheduledBackfillVersion))
+	if err := checkVersion("scheduled backfill", in.Version, ScheduledBackfillVersion); err != nil {
+		return BackfillResult{}, badInput(err.Error())
 	}
 	info := workflow.GetInfo(ctx)
 	at, err := scheduledTime(info)
