@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +88,64 @@ func (s *Stack) UniqueIndex(t *testing.T, prefix string) string {
 		}
 	})
 	return name
+}
+
+// UniqueAlias returns an alias name no other test uses. When the test ends, the indices a
+// reindex built for it (<alias>-<time>) and its dead-letter index are deleted.
+func (s *Stack) UniqueAlias(t *testing.T, prefix string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	t.Cleanup(func() {
+		if resp, err := s.search(http.MethodDelete, "/"+name+"-*?expand_wildcards=all", nil); err == nil {
+			resp.Body.Close()
+		}
+	})
+	return name
+}
+
+// AliasIndices returns the indices alias points to, sorted; none when it does not exist.
+func (s *Stack) AliasIndices(t *testing.T, alias string) []string {
+	t.Helper()
+	code, body := s.get(t, "/_alias/"+alias)
+	if code == http.StatusNotFound {
+		return nil
+	}
+	var indices map[string]json.RawMessage
+	if code != http.StatusOK || json.Unmarshal(body, &indices) != nil {
+		t.Fatalf("reading alias %s: %d %s", alias, code, body)
+	}
+	return slices.Sorted(maps.Keys(indices))
+}
+
+// Indices returns the names of the indices matching pattern (such as "logs-*"), sorted.
+func (s *Stack) Indices(t *testing.T, pattern string) []string {
+	t.Helper()
+	body := s.Get(t, "/_cat/indices/"+pattern+"?h=index&expand_wildcards=all")
+	return slices.Sorted(slices.Values(strings.Fields(string(body))))
+}
+
+// Get returns the body of GET path on the search engine, failing the test unless 200.
+func (s *Stack) Get(t *testing.T, path string) []byte {
+	t.Helper()
+	code, body := s.get(t, path)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	return body
+}
+
+func (s *Stack) get(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	resp, err := s.search(http.MethodGet, path, nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, body
 }
 
 // CloseIndex creates index and closes it: writes to it then fail for good.
