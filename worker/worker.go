@@ -223,6 +223,7 @@ func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillName})
 	r.RegisterWorkflowWithOptions(workflows.ScheduledBackfillWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledBackfillName})
 	r.RegisterWorkflowWithOptions(workflows.ReindexWorkflow, workflow.RegisterOptions{Name: workflows.ReindexName})
+	r.RegisterWorkflowWithOptions(workflows.ScheduledReindexWorkflow, workflow.RegisterOptions{Name: workflows.ScheduledReindexName})
 	r.RegisterWorkflowWithOptions(workflows.PlanWorkflow, workflow.RegisterOptions{Name: workflows.PlanName})
 	acts.Register(r)
 	(&activities.Admin{ES: acts.Engine.Bulk}).Register(r)

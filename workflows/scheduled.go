@@ -26,6 +26,13 @@ const (
 	// only grows (see package sluiceapi): new fields whose zero value means the old behaviour.
 	ScheduledBackfillVersion = 1
 
+	// ScheduledReindexName is the name ScheduledReindexWorkflow is registered under: the
+	// workflow a `sluice schedule create --job reindex` starts for each scheduled time.
+	ScheduledReindexName = "ScheduledReindex"
+	// ScheduledReindexVersion is the version of ScheduledReindexInput this code writes and the
+	// newest it reads.
+	ScheduledReindexVersion = 1
+
 	// ScheduledStartTimeAttribute is the search attribute a Temporal Schedule sets on each
 	// workflow it starts: the nominal time of the action (a backfilled time for a backfill,
 	// the moment of the trigger for a trigger), in UTC, without jitter.
@@ -61,19 +68,15 @@ func ScheduledBackfillWorkflow(ctx workflow.Context, in ScheduledBackfillInput) 
 	if err := checkVersion("scheduled backfill", in.Version, ScheduledBackfillVersion); err != nil {
 		return BackfillResult{}, badInput(err.Error())
 	}
-	info := workflow.GetInfo(ctx)
-	at, err := scheduledTime(info)
+	uri, at, err := scheduledSource(ctx, in.SourceTemplate)
 	if err != nil {
-		return BackfillResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNotScheduled, nil)
-	}
-	uri, err := RenderSource(in.SourceTemplate, at)
-	if err != nil {
-		return BackfillResult{}, badInput(err.Error())
+		return BackfillResult{}, err
 	}
 	bf := in.Backfill
 	bf.Source.URI = uri
 	workflow.GetLogger(ctx).Info("scheduled backfill", "scheduledTime", at, "source", uri, "index", bf.Source.Index)
 
+	info := workflow.GetInfo(ctx)
 	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          ScheduledBackfillChildID(info.WorkflowExecution.ID),
 		TaskQueue:           info.TaskQueueName,
@@ -84,6 +87,54 @@ func ScheduledBackfillWorkflow(ctx workflow.Context, in ScheduledBackfillInput) 
 	var res BackfillResult
 	err = workflow.ExecuteChildWorkflow(ctx, BackfillName, bf).Get(ctx, &res)
 	return res, err
+}
+
+// ScheduledReindexInput is the input a schedule hands to ScheduledReindexWorkflow at every
+// scheduled time. It is stored in the schedule: never a secret in it.
+type ScheduledReindexInput struct {
+	// Version of this shape: ScheduledReindexVersion. 0 means 1.
+	Version int
+	// SourceTemplate is rendered with the scheduled time (RenderSource) into the source of
+	// the reindex's backfill.
+	SourceTemplate string
+	// Reindex is the reindex to run; its Backfill.Source.URI is replaced by the rendered
+	// template.
+	Reindex ReindexInput
+}
+
+// ScheduledReindexWorkflow runs one scheduled reindex: it renders the source template with the
+// time the schedule started it for, as ScheduledBackfillWorkflow does, and then is that
+// reindex (ReindexWorkflow's code runs in this workflow, not as a child): it answers
+// ReindexProgressQuery, runs the load as <its id>-load, and returns the ReindexResult. So a
+// nightly schedule rebuilds an index from the day's export and moves the alias to it, and
+// `sluice status <run id>` follows it like any reindex.
+func ScheduledReindexWorkflow(ctx workflow.Context, in ScheduledReindexInput) (ReindexResult, error) {
+	if err := checkVersion("scheduled reindex", in.Version, ScheduledReindexVersion); err != nil {
+		return ReindexResult{}, badInput(err.Error())
+	}
+	uri, at, err := scheduledSource(ctx, in.SourceTemplate)
+	if err != nil {
+		return ReindexResult{}, err
+	}
+	rx := in.Reindex
+	rx.Backfill.Source.URI = uri
+	workflow.GetLogger(ctx).Info("scheduled reindex", "scheduledTime", at, "source", uri, "alias", rx.Alias)
+	return ReindexWorkflow(ctx, rx)
+}
+
+// scheduledSource reads the time the schedule started the workflow for
+// (ScheduledStartTimeAttribute, recorded in its start event, so replay sees the same value) and
+// renders the source template with it. Its errors are the workflow's: ErrTypeNotScheduled, or
+// BadInput for a template that does not render.
+func scheduledSource(ctx workflow.Context, tmpl string) (uri string, at time.Time, err error) {
+	at, err = scheduledTime(workflow.GetInfo(ctx))
+	if err != nil {
+		return "", at, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNotScheduled, nil)
+	}
+	if uri, err = RenderSource(tmpl, at); err != nil {
+		return "", at, badInput(err.Error())
+	}
+	return uri, at, nil
 }
 
 // ScheduledBackfillChildID is the workflow id of the backfill a ScheduledBackfillWorkflow with

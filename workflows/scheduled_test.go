@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,49 @@ func TestScheduledBackfillRefuses(t *testing.T) {
 				t.Fatalf("err %v, want a non-retryable %s", err, tc.errType)
 			}
 		})
+	}
+}
+
+// TestScheduledReindex runs ScheduledReindexWorkflow with the search attribute a schedule
+// sets: the reindex loads the rendered source into the new index, moves the alias, and the run
+// answers the reindex's progress query itself.
+func TestScheduledReindex(t *testing.T) {
+	var source, loadID string
+	env, f := newReindexEnv(t, func(ctx workflow.Context, in BackfillInput) (BackfillResult, error) {
+		source, loadID = in.Source.URI, workflow.GetInfo(ctx).WorkflowExecution.ID
+		return indexedTen(ctx, in)
+	})
+	env.RegisterWorkflowWithOptions(ScheduledReindexWorkflow, workflow.RegisterOptions{Name: ScheduledReindexName})
+	if err := env.SetSearchAttributesOnStart(map[string]any{ScheduledStartTimeAttribute: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "nightly-2026-11-29T00:00:00Z"})
+	in := reindexTestInput()
+	in.Backfill.Source.URI = ""
+	env.ExecuteWorkflow(ScheduledReindexName, ScheduledReindexInput{
+		Version: ScheduledReindexVersion, SourceTemplate: "s3://b/{yesterday:2006/01/02}/", Reindex: in,
+	})
+	var res ReindexResult
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.GetWorkflowResult(&res); err != nil || res.Alias != "logs" || res.Count != 10 || !slices.Contains(f.calls, "swap") {
+		t.Fatalf("result %+v, %v, activities %v; want the alias moved to 10 documents", res, err, f.calls)
+	}
+	if source != "s3://b/2026/11/28/" || loadID != "nightly-2026-11-29T00:00:00Z"+ReindexChildSuffix {
+		t.Fatalf("load %s read %q, want s3://b/2026/11/28/ as nightly-…-load", loadID, source)
+	}
+	v, err := env.QueryWorkflow(ReindexProgressQuery)
+	var p ReindexProgress
+	if err != nil || v.Get(&p) != nil || p.Phase != ReindexDone || p.Index != res.Index {
+		t.Fatalf("progress %+v, %v", p, err)
+	}
+
+	env, _ = newReindexEnv(t, indexedTen)
+	env.RegisterWorkflowWithOptions(ScheduledReindexWorkflow, workflow.RegisterOptions{Name: ScheduledReindexName})
+	env.ExecuteWorkflow(ScheduledReindexName, ScheduledReindexInput{SourceTemplate: "s3://b/p/", Reindex: reindexTestInput()})
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeNotScheduled {
+		t.Fatalf("started without a schedule: %v, want %s", err, ErrTypeNotScheduled)
 	}
 }
