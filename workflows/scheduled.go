@@ -105,7 +105,8 @@ type ScheduledReindexInput struct {
 // ScheduledReindexWorkflow runs one scheduled reindex: it renders the source template with the
 // time the schedule started it for, as ScheduledBackfillWorkflow does, and then is that
 // reindex (ReindexWorkflow's code runs in this workflow, not as a child): it answers
-// ReindexProgressQuery, runs the load as <its id>-load, and returns the ReindexResult. So a
+// ReindexProgressQuery, runs the load as <its id>-load, and returns the ReindexResult. Its memo's
+// source becomes the rendered one. So a
 // nightly schedule rebuilds an index from the day's export and moves the alias to it, and
 // `sluice status <run id>` follows it like any reindex.
 func ScheduledReindexWorkflow(ctx workflow.Context, in ScheduledReindexInput) (ReindexResult, error) {
@@ -119,6 +120,10 @@ func ScheduledReindexWorkflow(ctx workflow.Context, in ScheduledReindexInput) (R
 	rx := in.Reindex
 	rx.Backfill.Source.URI = uri
 	workflow.GetLogger(ctx).Info("scheduled reindex", "scheduledTime", at, "source", uri, "alias", rx.Alias)
+	// The schedule set the template as the memo's source; `sluice status` shows this run's.
+	if err := workflow.UpsertMemo(ctx, map[string]any{sluiceapi.MemoSource: uri}); err != nil {
+		return ReindexResult{}, err
+	}
 	return ReindexWorkflow(ctx, rx)
 }
 

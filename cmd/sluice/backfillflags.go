@@ -57,6 +57,7 @@ func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 // input is the backfill input the flags describe, loading into index.
 func (f *backfillFlags) input(index string) workflows.BackfillInput {
 	return workflows.BackfillInput{
+		Version: workflows.BackfillVersion,
 		Source: activities.Source{
 			URI: *f.source, Format: *f.format, Compression: *f.compression, Index: index,
 			IDField: *f.idField, DeadLetter: *f.deadLetter, Pipeline: *f.pipeline,

@@ -56,15 +56,12 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	tf := addTemporalFlags(fs)
 	bf := addBackfillFlags(fs, sourceHelpS3)
-	alias := fs.String("alias", "", "alias to move to the new index (required); the new index is <alias>-<UTC start time>")
-	indexConfig := fs.String("index-config", "", fmt.Sprintf(`JSON file with the new index's {"settings":…,"mappings":…}, at most %d KiB (default: the cluster's defaults)`, activities.MaxIndexConfigBytes>>10))
-	keepOld := fs.Int("keep-old", -1, "after the swap, keep this many older indices of the alias (<alias>-<time>) and delete the rest (default: keep all)")
-	keepFailed := fs.Bool("keep-failed", false, "keep the new index when the reindex fails or is canceled before the swap (default: delete it)")
+	rx := addReindexFlags(fs)
 	rf := addRunFlags(fs, "reindex", "sluice-reindex-<alias>-<UTC timestamp>")
 	if ok, code := rf.parse(fs, "reindex", args, stderr); !ok {
 		return code
 	}
-	in, err := reindexInput(bf, *alias, *indexConfig, *keepOld, *keepFailed)
+	in, err := rx.input(bf, validateIngest)
 	if err != nil {
 		return usageError(stderr, "reindex", err)
 	}
@@ -92,9 +89,29 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return waitReindex(ctx, c, tf, "reindex", run.GetID(), *rf.asJSON, *rf.failOnDL, stdout, stderr)
 }
 
-// reindexInput builds and checks the workflow input from the flags; --index-config is read
-// here, bounded, and carried in the input (it is configuration, not a secret).
-func reindexInput(bf *backfillFlags, alias, configFile string, keepOld int, keepFailed bool) (workflows.ReindexInput, error) {
+// reindexFlags are the flags of a reindex beyond its backfill's, shared by `sluice reindex`
+// and `sluice schedule create --job reindex`: one parser for both.
+type reindexFlags struct {
+	alias, indexConfig *string
+	keepOld            *int
+	keepFailed         *bool
+}
+
+func addReindexFlags(fs *flag.FlagSet) *reindexFlags {
+	return &reindexFlags{
+		alias:       fs.String("alias", "", "alias to move to the new index (required); the new index is <alias>-<UTC start time>"),
+		indexConfig: fs.String("index-config", "", fmt.Sprintf(`JSON file with the new index's {"settings":…,"mappings":…}, at most %d KiB (default: the cluster's defaults)`, activities.MaxIndexConfigBytes>>10)),
+		keepOld:     fs.Int("keep-old", -1, "after the swap, keep this many older indices of the alias (<alias>-<time>) and delete the rest (default: keep all)"),
+		keepFailed:  fs.Bool("keep-failed", false, "keep the new index when the reindex fails or is canceled before the swap (default: delete it)"),
+	}
+}
+
+// input builds the workflow input from the flags and checks it; checkBackfill checks the
+// backfill (its Source.Index set to the alias), as `sluice ingest` would, or with a schedule's
+// template filled. --index-config is read here, bounded, and carried in the input (it is
+// configuration, not a secret).
+func (f *reindexFlags) input(bf *backfillFlags, checkBackfill func(workflows.BackfillInput) error) (workflows.ReindexInput, error) {
+	alias := *f.alias
 	if alias == "" {
 		return workflows.ReindexInput{}, errors.New("--alias is required")
 	}
@@ -104,16 +121,16 @@ func reindexInput(bf *backfillFlags, alias, configFile string, keepOld int, keep
 	if example := activities.ReindexIndexName(alias, time.Now()); len(example) > 255 {
 		return workflows.ReindexInput{}, fmt.Errorf("--alias: too long for its new indices (%s: longer than 255 bytes)", example)
 	}
-	in := workflows.ReindexInput{Alias: alias, Backfill: bf.input(alias), KeepFailed: keepFailed}
-	if err := validateIngest(in.Backfill); err != nil {
+	in := workflows.ReindexInput{Version: workflows.ReindexVersion, Alias: alias, Backfill: bf.input(alias), KeepFailed: *f.keepFailed}
+	if err := checkBackfill(in.Backfill); err != nil {
 		return workflows.ReindexInput{}, err
 	}
 	in.Backfill.Source.Index = "" // the workflow names the new index
-	if keepOld >= 0 {
-		in.KeepOld = &keepOld
+	if *f.keepOld >= 0 {
+		in.KeepOld = f.keepOld
 	}
-	if configFile != "" {
-		config, err := readIndexConfig(configFile)
+	if *f.indexConfig != "" {
+		config, err := readIndexConfig(*f.indexConfig)
 		if err != nil {
 			return workflows.ReindexInput{}, err
 		}
@@ -164,7 +181,7 @@ type reindexReport struct {
 // its outcome once closed. ok is false when id is not a reindex.
 func inspectReindex(ctx context.Context, c client.Client, id string) (r *reindexReport, ok bool, err error) {
 	base, err := inspect(ctx, c, id, "")
-	if err != nil || base.Type != workflows.ReindexName {
+	if err != nil || !isReindex(base.Type) {
 		return nil, false, err
 	}
 	r = &reindexReport{WorkflowID: id, RunID: base.RunID, Status: base.Status, Start: base.Start, Close: base.Close,
@@ -324,11 +341,17 @@ func detachReindex(ctx context.Context, c client.Client, tf *cli.TemporalFlags, 
 	r.write(stdout, stderr, true)
 }
 
+// isReindex reports whether workflow type name is a reindex: ReindexWorkflow, or a scheduled
+// run of one (ScheduledReindexWorkflow is the reindex itself).
+func isReindex(name string) bool {
+	return name == workflows.ReindexName || name == workflows.ScheduledReindexName
+}
+
 // statusReindex is `sluice status` of a reindex: ok is false when id is not one.
 func statusReindex(ctx context.Context, c client.Client, tf *cli.TemporalFlags, id string, wait, asJSON, failOnDL bool,
 	stdout, stderr io.Writer) (code int, ok bool) {
 	resp, err := c.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil || resp.GetWorkflowExecutionInfo().GetType().GetName() != workflows.ReindexName {
+	if err != nil || !isReindex(resp.GetWorkflowExecutionInfo().GetType().GetName()) {
 		return 0, false // not a reindex, or an error the generic status reports
 	}
 	if wait {

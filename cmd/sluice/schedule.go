@@ -13,12 +13,12 @@ import (
 )
 
 func init() {
-	register("schedule", "run backfills on a schedule: create, list, describe, pause, unpause, trigger, delete, backfill", runSchedule)
+	register("schedule", "run backfills or reindexes on a schedule: create, list, describe, pause, unpause, trigger, delete, backfill", runSchedule)
 }
 
 // scheduleCommands are the subcommands of `sluice schedule`, each in the file named for it.
 var scheduleCommands = map[string]command{
-	"create":   {"create a schedule that runs a backfill at every time it fires (cron or interval)", runScheduleCreate},
+	"create":   {"create a schedule that runs a backfill or a reindex at every time it fires (cron or interval)", runScheduleCreate},
 	"list":     {"list the schedules of the namespace", runScheduleList},
 	"describe": {"show a schedule: what it loads, when, its next and recent runs", runScheduleDescribe},
 	"pause":    {"stop a schedule from starting runs (running backfills go on)", runSchedulePause},
@@ -31,18 +31,19 @@ var scheduleCommands = map[string]command{
 // scheduleHelp is the help of `sluice schedule` itself.
 const scheduleHelp = `usage: sluice schedule <subcommand> [flags]
 
-A schedule (a Temporal Schedule) starts a backfill at every time it fires: on a cron
-expression (--cron "0 2 * * *") or an interval (--every 1h), in UTC. The source is a
-template filled from the time the run is for, so that a nightly schedule loads the day
-before:
+A schedule (a Temporal Schedule) starts a backfill (or, with --job reindex, a reindex that
+moves an alias) at every time it fires: on a cron expression (--cron "0 2 * * *") or an
+interval (--every 1h), in UTC. The source is a template filled from the time the run is for,
+so that a nightly schedule loads the day before:
 
   sluice schedule create nightly-logs --cron "0 2 * * *" --index logs \
       --source 's3://logs/{yesterday:2006/01/02}/'
   sluice schedule backfill nightly-logs --from 2026-11-01 --to 2026-11-27   # the past periods
   sluice schedule describe nightly-logs                                      # next and recent runs
 
-Every run is a workflow <schedule-id>-<time> that runs the backfill <schedule-id>-<time>-backfill;
-follow that one with 'sluice status ID --wait'. The workers need nothing new.
+Every run is a workflow <schedule-id>-<time>; follow it with 'sluice status ID --wait' (an
+ingest run's progress is that of its backfill <schedule-id>-<time>-backfill, which status
+shows). Reindex schedules need workers of this version or newer.
 
 subcommands:
 `
@@ -61,11 +62,20 @@ func scheduleUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'sluice schedule <subcommand> -h' for its flags.")
 }
 
-// scheduleJob is the job a schedule runs. Only ingest so far; `--job reindex` will start a
-// ScheduledReindex workflow the same way.
+// The jobs a schedule runs (--job): each run is a ScheduledBackfill workflow (ingest) or a
+// ScheduledReindex workflow (reindex).
 const (
-	jobIngest = "ingest"
+	jobIngest  = "ingest"
+	jobReindex = "reindex"
 )
+
+// targetWords says where a schedule's job writes: "index NAME" or "a new index for alias NAME".
+func targetWords(job, target string) string {
+	if job == jobReindex {
+		return "a new index for alias " + target
+	}
+	return "index " + target
+}
 
 // Memo keys of a schedule, read by list (the schedule's action is not in a list entry).
 const (

@@ -44,7 +44,7 @@ type scheduleRunJSON struct {
 
 const scheduleListUsage = `usage: sluice schedule list [flags]
 
-Lists the schedules of the namespace: id, state, when, what. The list comes from Temporal's
+Lists the schedules of the namespace: id, state, job (ingest or reindex), when, what. The list comes from Temporal's
 visibility store, which may lag a second behind a create or delete.
 
 `
@@ -84,7 +84,7 @@ func runScheduleList(ctx context.Context, args []string, stdout, stderr io.Write
 		if len(s.NextRuns) > 0 {
 			next = s.NextRuns[0].Format(time.RFC3339)
 		}
-		fmt.Fprintf(stdout, "%-24s %-7s %-18s next %-20s %s -> %s\n", s.ScheduleID, pausedWord(s.Paused), s.Spec, next, s.Source, s.Index)
+		fmt.Fprintf(stdout, "%-24s %-7s %-7s %-18s next %-20s %s -> %s\n", s.ScheduleID, pausedWord(s.Paused), s.Job, s.Spec, next, s.Source, targetWords(s.Job, s.Index))
 	}
 	return exitOK
 }
@@ -95,7 +95,7 @@ func listEntry(e *client.ScheduleListEntry) scheduleJSON {
 		ScheduleID: e.ID, Paused: e.Paused, Note: e.Note, NextRuns: e.NextActionTimes,
 		Job: memo[memoJob], Spec: memo[memoSpec], Source: memo[sluiceapi.MemoSource], Index: memo[sluiceapi.MemoIndex],
 	}
-	s.RecentRuns = runsJSON(e.RecentActions)
+	s.RecentRuns = runsJSON(s.Job, e.RecentActions)
 	return s
 }
 
@@ -132,7 +132,7 @@ func describeJSON(id string, d *client.ScheduleDescription) scheduleJSON {
 	memo := memoStrings(d.Memo)
 	s := scheduleJSON{
 		ScheduleID: id, Job: memo[memoJob], Spec: memo[memoSpec],
-		NextRuns: d.Info.NextActionTimes, RecentRuns: runsJSON(d.Info.RecentActions),
+		NextRuns: d.Info.NextActionTimes, RecentRuns: runsJSON(memo[memoJob], d.Info.RecentActions),
 		Actions: d.Info.NumActions, SkippedOverlap: d.Info.NumActionsSkippedOverlap,
 	}
 	if p := d.Schedule.Policy; p != nil {
@@ -143,15 +143,34 @@ func describeJSON(id string, d *client.ScheduleDescription) scheduleJSON {
 	}
 	if a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
 		s.TaskQueue = a.TaskQueue
-		var in workflows.ScheduledBackfillInput
-		if len(a.Args) == 1 && decodePayload(a.Args[0], &in) {
-			s.Source, s.Index = in.SourceTemplate, in.Backfill.Source.Index
+		if len(a.Args) == 1 {
+			name, _ := a.Workflow.(string) // a described action carries the type name
+			s.Source, s.Index = actionTarget(name, a.Args[0])
 		}
 	}
 	return s
 }
 
-func runsJSON(actions []client.ScheduleActionResult) []scheduleRunJSON {
+// actionTarget reads the source template and the index (ingest) or alias (reindex) from the
+// input of a schedule's action, workflow; empty when it does not decode.
+func actionTarget(workflow string, arg any) (source, target string) {
+	if workflow == workflows.ScheduledReindexName {
+		var in workflows.ScheduledReindexInput
+		if decodePayload(arg, &in) {
+			return in.SourceTemplate, in.Reindex.Alias
+		}
+		return "", ""
+	}
+	var in workflows.ScheduledBackfillInput
+	if decodePayload(arg, &in) {
+		return in.SourceTemplate, in.Backfill.Source.Index
+	}
+	return "", ""
+}
+
+// runsJSON lists the runs a schedule of job started, each with the id of the backfill it runs:
+// the child <run>-backfill of an ingest run, the load <run>-load of a reindex.
+func runsJSON(job string, actions []client.ScheduleActionResult) []scheduleRunJSON {
 	runs := []scheduleRunJSON{}
 	for _, a := range actions {
 		if a.StartWorkflowResult == nil {
@@ -160,10 +179,18 @@ func runsJSON(actions []client.ScheduleActionResult) []scheduleRunJSON {
 		id := a.StartWorkflowResult.WorkflowID
 		runs = append(runs, scheduleRunJSON{
 			ScheduledTime: a.ScheduleTime.UTC(), StartedTime: a.ActualTime.UTC(),
-			WorkflowID: id, BackfillWorkflowID: workflows.ScheduledBackfillChildID(id),
+			WorkflowID: id, BackfillWorkflowID: backfillID(job, id),
 		})
 	}
 	return runs
+}
+
+// backfillID is the id of the backfill that run id of a schedule of job runs.
+func backfillID(job, id string) string {
+	if job == jobReindex {
+		return id + workflows.ReindexChildSuffix
+	}
+	return workflows.ScheduledBackfillChildID(id)
 }
 
 // workflowStatus is the status of the latest run of workflow id; "unknown" when it cannot be read
@@ -183,7 +210,7 @@ func writeScheduleText(w io.Writer, s scheduleJSON) {
 	if s.Note != "" {
 		fmt.Fprintf(w, "  note:      %s\n", s.Note)
 	}
-	fmt.Fprintf(w, "  source:    %s -> index %s, task queue %s\n", s.Source, s.Index, s.TaskQueue)
+	fmt.Fprintf(w, "  source:    %s -> %s, task queue %s\n", s.Source, targetWords(s.Job, s.Index), s.TaskQueue)
 	fmt.Fprintf(w, "  when:      %s (UTC), overlap %s\n", s.Spec, s.Overlap)
 	fmt.Fprintf(w, "  runs:      %d started, %d skipped by the overlap policy\n", s.Actions, s.SkippedOverlap)
 	next := make([]string, 0, 3)
@@ -192,10 +219,14 @@ func writeScheduleText(w io.Writer, s scheduleJSON) {
 	}
 	fmt.Fprintf(w, "  next:      %s\n", strings.Join(next, ", "))
 	if len(s.RecentRuns) > 0 {
-		fmt.Fprintln(w, "  recent runs (scheduled time, status, backfill workflow):")
+		fmt.Fprintln(w, "  recent runs (scheduled time, status, workflow; 'sluice status' one):")
 	}
 	for _, r := range s.RecentRuns {
-		fmt.Fprintf(w, "    %s  %-10s %s\n", r.ScheduledTime.Format(time.RFC3339), r.Status, r.BackfillWorkflowID)
+		id := r.BackfillWorkflowID
+		if s.Job == jobReindex {
+			id = r.WorkflowID // the reindex itself, which status follows into its load
+		}
+		fmt.Fprintf(w, "    %s  %-10s %s\n", r.ScheduledTime.Format(time.RFC3339), r.Status, id)
 	}
 }
 

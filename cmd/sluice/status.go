@@ -5,6 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluicehq/sluice/workflows"
 )
 
 func init() {
@@ -19,8 +25,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: sluice status WORKFLOW-ID [flags]
 
-Shows a backfill: its progress while it runs (the progress query), its result or its failure
-once closed. With --wait, follows it until it closes and exits with its outcome, as
+Shows a backfill or a reindex: its progress while it runs (the progress query), its result or
+its failure once closed. The id of a scheduled run ('sluice schedule describe' lists them)
+shows the run's backfill (<id>-backfill) or, for a reindex schedule, the reindex and its load. With --wait, follows it until it closes and exits with its outcome, as
 'sluice ingest --wait' does: 0 success, 1 failed/canceled/terminated, 3 partial, 130 when
 interrupted (the workflow keeps running).
 
@@ -45,6 +52,7 @@ interrupted (the workflow keeps running).
 		return exitFailed
 	}
 	defer c.Close()
+	id = scheduledBackfillOf(ctx, c, id, stderr)
 	if code, ok := statusReindex(ctx, c, tf, id, *wait, *asJSON, *failOnDL, stdout, stderr); ok {
 		return code
 	}
@@ -62,4 +70,40 @@ interrupted (the workflow keeps running).
 	}
 	r.writeText(stdout)
 	return exitOK
+}
+
+// childWaitTimeout bounds how long status waits for a running scheduled run to start its
+// backfill (it does so in its first workflow task, so only a worker backlog delays it).
+const childWaitTimeout = 10 * time.Second
+
+// scheduledBackfillOf returns the id status shows for id: for a scheduled ingest run, the
+// backfill it runs (ScheduledBackfillChildID), which answers the progress query and holds the
+// counts; id itself otherwise, or when that run has no backfill (it failed before starting it).
+func scheduledBackfillOf(ctx context.Context, c client.Client, id string, stderr io.Writer) string {
+	resp, err := c.DescribeWorkflowExecution(ctx, id, "")
+	info := resp.GetWorkflowExecutionInfo()
+	if err != nil || info.GetType().GetName() != workflows.ScheduledBackfillName {
+		return id
+	}
+	child := workflows.ScheduledBackfillChildID(id)
+	wait := time.NewTimer(childWaitTimeout)
+	defer wait.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := c.DescribeWorkflowExecution(ctx, child, ""); err == nil {
+			fmt.Fprintf(stderr, "sluice status: %s is a scheduled run; showing its backfill %s\n", id, child)
+			return child
+		}
+		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return id
+		}
+		select {
+		case <-ctx.Done():
+			return id
+		case <-wait.C:
+			return id
+		case <-tick.C:
+		}
+	}
 }
