@@ -78,9 +78,15 @@ type Config struct {
 	// MetricsAddr is where Start serves Prometheus metrics on /metrics (see Metrics), such as
 	// ":9090". Defaults to none: no metrics.
 	MetricsAddr string
+	// StallTimeout is how long a chunk may go without progress (its checkpoint advancing, or a
+	// byte read from S3) before its attempt fails and resumes from the checkpoint (env
+	// SLUICE_STALL_TIMEOUT; see activities.Activities.StallTimeout). 0: the default, the
+	// larger of 5m and the chunk's retry-max-elapsed plus the request timeout.
+	StallTimeout time.Duration
 }
 
-// ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv, SLUICE_DEAD_LETTER_DIR and
+// ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv, SLUICE_DEAD_LETTER_DIR,
+// SLUICE_STALL_TIMEOUT and
 // the Elasticsearch variables of ESConfigFromEnv. S3 settings are left to the AWS SDK's own variables
 // (AWS_REGION, AWS_ENDPOINT_URL_S3, credentials). Other fields keep their defaults.
 func ConfigFromEnv() (Config, error) {
@@ -88,10 +94,17 @@ func ConfigFromEnv() (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	var stall time.Duration
+	if v := os.Getenv("SLUICE_STALL_TIMEOUT"); v != "" {
+		if stall, err = time.ParseDuration(v); err != nil {
+			return Config{}, fmt.Errorf("%w: SLUICE_STALL_TIMEOUT %q: want a duration such as 10m", ingest.ErrBadConfig, v)
+		}
+	}
 	return Config{
 		Temporal:      temporal,
 		ES:            ESConfigFromEnv(os.Getenv),
 		DeadLetterDir: os.Getenv("SLUICE_DEAD_LETTER_DIR"),
+		StallTimeout:  stall,
 	}.WithDefaults(), nil
 }
 
@@ -135,6 +148,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max concurrent chunks %d: want at least 1", ingest.ErrBadConfig, c.MaxConcurrentChunks)
 	case c.StopTimeout < 0:
 		return fmt.Errorf("%w: negative stop timeout", ingest.ErrBadConfig)
+	case c.StallTimeout < 0:
+		return fmt.Errorf("%w: negative stall timeout %s", ingest.ErrBadConfig, c.StallTimeout)
 	}
 	return c.Temporal.Validate()
 }
@@ -187,6 +202,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger},
 		S3:            src,
 		DeadLetterDir: cfg.DeadLetterDir,
+		StallTimeout:  cfg.StallTimeout,
 		Logger:        cfg.Logger,
 	}
 	opts := sdkworker.Options{

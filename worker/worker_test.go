@@ -77,6 +77,7 @@ func TestValidate(t *testing.T) {
 		{MaxMemory: 1 << 20},
 		{MaxConcurrentChunks: -1},
 		{StopTimeout: -time.Second},
+		{StallTimeout: -time.Second},
 	} {
 		if err := cfg.WithDefaults().Validate(); !errors.Is(err, ingest.ErrBadConfig) {
 			t.Errorf("%+v: err = %v, want ErrBadConfig", cfg, err)

@@ -228,6 +228,8 @@ func TestBadFlags(t *testing.T) {
 		{runWorker, []string{"--max-concurrent-chunks", "0"}, "at least 1"},
 		{runWorker, []string{"--es-api-key-file", "/nonexistent/key"}, "--es-api-key-file"},
 		{runWorker, []string{"extra"}, "unexpected arguments"},
+		{runWorker, []string{"--stall-timeout", "-1m"}, "--stall-timeout -1m0s: want 0 (the default) or more"},
+		{runWorker, []string{"--stall-timeout", "soon"}, "stall-timeout"},
 		{runDevInProcess, []string{"--server-log-level", "loud"}, "--server-log-level"},
 		{runDevInProcess, []string{"--bogus"}, "bogus"},
 	} {
@@ -287,17 +289,29 @@ func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 		}
 		return cfg
 	}
+	if cfg := parse(); cfg.StallTimeout != 0 || cfg.MetricsAddr != "" {
+		t.Fatalf("defaults: stall timeout %s, metrics at %q; want 0 (the activities' default) and none", cfg.StallTimeout, cfg.MetricsAddr)
+	}
+	t.Setenv("SLUICE_STALL_TIMEOUT", "7m")
 	cfg := parse()
 	if cfg.Temporal.Address != "env:7233" || cfg.Temporal.Namespace != "env-ns" || cfg.ES.Addresses[0] != "http://env:9200" ||
-		cfg.ES.APIKey != "env-key" || cfg.MaxMemory != worker.DefaultMaxMemory || cfg.TaskQueue != "sluice" {
+		cfg.ES.APIKey != "env-key" || cfg.MaxMemory != worker.DefaultMaxMemory || cfg.TaskQueue != "sluice" || cfg.StallTimeout != 7*time.Minute {
 		t.Fatalf("from the environment: %+v", cfg)
 	}
 	cfg = parse("--temporal-address", "flag:7233", "--namespace", "flag-ns", "--es-url", "http://a:9200,http://b:9200",
 		"--es-api-key-file", keyFile, "--max-memory", "1GiB", "--max-concurrent-chunks", "9", "--task-queue", "tq",
-		"--s3-endpoint", "http://s3:9000", "--s3-region", "eu-west-1")
+		"--s3-endpoint", "http://s3:9000", "--s3-region", "eu-west-1", "--stall-timeout", "90s", "--metrics-addr", "127.0.0.1:9464")
 	if cfg.Temporal.Address != "flag:7233" || cfg.Temporal.Namespace != "flag-ns" || len(cfg.ES.Addresses) != 2 ||
 		cfg.ES.APIKey != "file-key" || cfg.MaxMemory != 1<<30 || cfg.MemoryLimit != 1<<30+worker.MemoryOverhead ||
-		cfg.MaxConcurrentChunks != 9 || cfg.TaskQueue != "tq" || cfg.S3.Endpoint != "http://s3:9000" || cfg.S3.Region != "eu-west-1" {
+		cfg.MaxConcurrentChunks != 9 || cfg.TaskQueue != "tq" || cfg.S3.Endpoint != "http://s3:9000" || cfg.S3.Region != "eu-west-1" ||
+		cfg.StallTimeout != 90*time.Second || cfg.MetricsAddr != "127.0.0.1:9464" {
 		t.Fatalf("from the flags: %+v", cfg)
+	}
+
+	// A variable that does not parse stops the worker before it connects (exit 2), named.
+	t.Setenv("SLUICE_STALL_TIMEOUT", "soon")
+	var stderr bytes.Buffer
+	if code := runWorker(context.Background(), nil, io.Discard, &stderr); code != exitUsage || !strings.Contains(stderr.String(), `SLUICE_STALL_TIMEOUT "soon"`) {
+		t.Fatalf("SLUICE_STALL_TIMEOUT=soon: exit %d, %q", code, stderr.String())
 	}
 }

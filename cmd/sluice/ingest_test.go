@@ -337,6 +337,7 @@ func TestClientCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := workflows.BackfillInput{
+			Version:   workflows.BackfillVersion,
 			Source:    activities.Source{URI: "s3://data/csv/", Format: "csv", Compression: "gzip", Index: "ok-input", IDField: "id", DeadLetter: "file:dl.ndjson"},
 			Limits:    activities.Limits{MaxOps: 50, MaxBytes: 1 << 20, FlushInterval: 250 * time.Millisecond, Inflight: 4, RetryMaxElapsed: 5 * time.Minute},
 			ChunkSize: 1 << 20, Concurrency: 3, AllowFailedChunks: 2, HeartbeatTimeout: 7 * time.Second,

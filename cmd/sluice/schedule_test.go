@@ -184,7 +184,7 @@ func TestScheduleCommands(t *testing.T) {
 	}
 	eventually(t, "both schedules in the list", func() bool {
 		code, out, _ := e.sluice("schedule", "list")
-		return code == exitOK && strings.Contains(out, "hourly ") && strings.Contains(out, "paused  every 1h0m0s") && strings.Contains(out, "nightly ")
+		return code == exitOK && strings.Contains(out, "hourly ") && strings.Contains(out, "paused  ingest  every 1h0m0s") && strings.Contains(out, "nightly ")
 	})
 
 	if code, _, _ := e.sluice("schedule", "delete", "nightly"); code != exitOK {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/worker"
@@ -30,6 +31,7 @@ type WorkerFlags struct {
 	logLevel      string
 	deadLetterDir string
 	metricsAddr   string
+	stallTimeout  time.Duration
 }
 
 // AddWorkerFlags registers the worker flags on fs; withTemporal adds the Temporal connection
@@ -49,6 +51,8 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.deadLetterDir, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; default: none, such targets fail)`)
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", `serve Prometheus metrics on /metrics at this address, such as ":9090" (default: none)`)
+	fs.DurationVar(&f.stallTimeout, "stall-timeout", 0, "a chunk that makes no progress (no checkpoint, no byte read from S3) this long fails its attempt and resumes from its checkpoint (env SLUICE_STALL_TIMEOUT; default: the larger of 5m and --retry-max-elapsed of the job plus the request timeout)")
 	return f
 }
 
@@ -73,6 +77,9 @@ func (f *WorkerFlags) Config(stderr io.Writer) (worker.Config, error) {
 	}
 	if cfg.MaxConcurrentChunks < 1 {
 		return worker.Config{}, fmt.Errorf("--max-concurrent-chunks must be at least 1")
+	}
+	if cfg.StallTimeout < 0 {
+		return worker.Config{}, fmt.Errorf("--stall-timeout %s: want 0 (the default) or more", cfg.StallTimeout)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.SDKLogLevel = max(level, slog.LevelWarn)
@@ -119,6 +126,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.S3.Region = f.s3Region
 		case "dead-letter-dir":
 			cfg.DeadLetterDir = f.deadLetterDir
+		case "stall-timeout":
+			cfg.StallTimeout = f.stallTimeout
 		}
 	})
 	return ferr
