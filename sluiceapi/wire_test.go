@@ -22,79 +22,65 @@ import (
 // out the same: a field that one side lacks, or names or types differently, fails here.
 
 func TestBackfillInputWireShape(t *testing.T) {
-	var api sluiceapi.BackfillInput
-	fill(reflect.ValueOf(&api).Elem(), new(int))
-	got := roundTrip[workflows.BackfillInput](t, api)
-	if got["State"] != nil {
-		t.Fatalf("State arrives as %v, want nil", got["State"])
-	}
-	delete(got, "State")
-	if want := asMap(t, api); !reflect.DeepEqual(got, want) {
-		t.Fatalf("a sluiceapi.BackfillInput sent to the worker arrives as\n%v\nwant\n%v", got, want)
-	}
+	// State is the workflow's own continue-as-new state, not for callers.
+	checkWireShape[sluiceapi.BackfillInput, workflows.BackfillInput](t, "State")
+}
 
-	var wf workflows.BackfillInput
-	fill(reflect.ValueOf(&wf).Elem(), new(int))
-	wf.State = nil // the workflow's own continue-as-new state, not for callers
-	got = roundTrip[sluiceapi.BackfillInput](t, wf)
-	want := asMap(t, wf)
-	delete(want, "State")
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("workflows.BackfillInput has fields sluiceapi.BackfillInput lacks:\n%v\nwant\n%v", got, want)
-	}
+func TestBackfillResultWireShape(t *testing.T) {
+	checkWireShape[sluiceapi.BackfillResult, workflows.BackfillResult](t)
 }
 
 func TestReindexInputWireShape(t *testing.T) {
 	var api sluiceapi.ReindexInput
-	fill(reflect.ValueOf(&api).Elem(), new(int))
-	if api.KeepOld == nil || len(api.IndexConfig) == 0 {
+	if fill(reflect.ValueOf(&api).Elem(), new(int)); api.KeepOld == nil || len(api.IndexConfig) == 0 {
 		t.Fatalf("fill left KeepOld or IndexConfig empty: %+v", api)
 	}
-	got := roundTrip[workflows.ReindexInput](t, api)
-	backfill, _ := got["Backfill"].(map[string]any)
-	if backfill["State"] != nil {
-		t.Fatalf("Backfill.State arrives as %v, want nil", backfill["State"])
-	}
-	delete(backfill, "State")
-	if want := asMap(t, api); !reflect.DeepEqual(got, want) {
-		t.Fatalf("a sluiceapi.ReindexInput sent to the worker arrives as\n%v\nwant\n%v", got, want)
-	}
-
-	var wf workflows.ReindexInput
-	fill(reflect.ValueOf(&wf).Elem(), new(int))
-	wf.Backfill.State = nil
-	got = roundTrip[sluiceapi.ReindexInput](t, wf)
-	want := asMap(t, wf)
-	delete(want["Backfill"].(map[string]any), "State")
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("workflows.ReindexInput has fields sluiceapi.ReindexInput lacks:\n%v\nwant\n%v", got, want)
-	}
-}
-
-func TestBackfillResultWireShape(t *testing.T) {
-	var wf workflows.BackfillResult
-	fill(reflect.ValueOf(&wf).Elem(), new(int))
-	if got, want := roundTrip[sluiceapi.BackfillResult](t, wf), asMap(t, wf); !reflect.DeepEqual(got, want) {
-		t.Fatalf("a workflows.BackfillResult decoded as sluiceapi.BackfillResult is\n%v\nwant\n%v", got, want)
-	}
-	var api sluiceapi.BackfillResult
-	fill(reflect.ValueOf(&api).Elem(), new(int))
-	if got, want := roundTrip[workflows.BackfillResult](t, api), asMap(t, api); !reflect.DeepEqual(got, want) {
-		t.Fatalf("sluiceapi.BackfillResult has fields the worker does not send:\n%v\nwant\n%v", got, want)
-	}
+	checkWireShape[sluiceapi.ReindexInput, workflows.ReindexInput](t, "Backfill.State")
 }
 
 func TestReindexResultWireShape(t *testing.T) {
-	var wf workflows.ReindexResult
-	fill(reflect.ValueOf(&wf).Elem(), new(int))
-	if got, want := roundTrip[sluiceapi.ReindexResult](t, wf), asMap(t, wf); !reflect.DeepEqual(got, want) {
-		t.Fatalf("a workflows.ReindexResult decoded as sluiceapi.ReindexResult is\n%v\nwant\n%v", got, want)
-	}
-	var api sluiceapi.ReindexResult
+	checkWireShape[sluiceapi.ReindexResult, workflows.ReindexResult](t)
+}
+
+// checkWireShape fills an A (this package's type) in every field and sends it to the worker's
+// type W, then fills a W and sends it to A: each must arrive unchanged. workerOnly are the
+// dotted paths of W's fields that callers never send (they must arrive empty, and A lacks them).
+func checkWireShape[A, W any](t *testing.T, workerOnly ...string) {
+	t.Helper()
+	var api A
 	fill(reflect.ValueOf(&api).Elem(), new(int))
-	if got, want := roundTrip[workflows.ReindexResult](t, api), asMap(t, api); !reflect.DeepEqual(got, want) {
-		t.Fatalf("sluiceapi.ReindexResult has fields the worker does not send:\n%v\nwant\n%v", got, want)
+	got := roundTrip[W](t, api)
+	for _, path := range workerOnly {
+		if v := cut(got, path); v != nil {
+			t.Fatalf("%s arrives as %v, want nil", path, v)
+		}
 	}
+	if want := asMap(t, api); !reflect.DeepEqual(got, want) {
+		t.Fatalf("a %T sent to the worker arrives as\n%v\nwant\n%v", api, got, want)
+	}
+
+	var wf W
+	fill(reflect.ValueOf(&wf).Elem(), new(int))
+	got = roundTrip[A](t, wf)
+	want := asMap(t, wf)
+	for _, path := range workerOnly {
+		cut(want, path)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%T has fields %T lacks:\n%v\nwant\n%v", wf, api, got, want)
+	}
+}
+
+// cut deletes the field at the dotted path from m and returns its value.
+func cut(m map[string]any, path string) any {
+	head, rest, nested := strings.Cut(path, ".")
+	if !nested {
+		v := m[head]
+		delete(m, head)
+		return v
+	}
+	inner, _ := m[head].(map[string]any)
+	return cut(inner, rest)
 }
 
 func TestNamesMatchTheWorker(t *testing.T) {
