@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest"
 )
 
 // TestRecordScheduledHistory has a real Temporal Schedule start ScheduledBackfillWorkflow for a
@@ -44,7 +45,7 @@ func TestRecordScheduledHistory(t *testing.T) {
 			Args: []any{ScheduledBackfillInput{
 				Version:        ScheduledBackfillVersion,
 				SourceTemplate: "s3://logs/{yesterday:2006/01/02}/",
-				Backfill:       BackfillInput{Source: activities.Source{Index: "logs", Format: activities.FormatNDJSON}},
+				Backfill:       BackfillInput{Source: activities.Source{Index: "logs", Format: ingest.FormatNDJSON}},
 			}},
 		},
 	})
@@ -52,13 +53,65 @@ func TestRecordScheduledHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	id := recordScheduledRun(ctx, t, c, h, at, &BackfillResult{})
+	r := &recorder{t: t, c: c, ctx: ctx}
+	r.writeHistory(id, "", "scheduled_history.json")
+}
+
+// TestRecordScheduledReindexHistory has a real Temporal Schedule start ScheduledReindexWorkflow
+// for a past time, with fake index admin activities and a Backfill child that completes at
+// once, and writes the history TestReplayScheduledHistory replays:
+//
+//	go test -tags record -run TestRecordScheduledReindexHistory ./workflows/
+func TestRecordScheduledReindexHistory(t *testing.T) {
+	c := startRecordServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	w := worker.New(c, recordTaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(ScheduledReindexWorkflow, workflow.RegisterOptions{Name: ScheduledReindexName})
+	w.RegisterWorkflowWithOptions(indexedTen, workflow.RegisterOptions{Name: BackfillName})
+	(&fakeAdmin{count: 10}).register(w)
+	if err := w.Start(); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	defer w.Stop()
+
+	h, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:   "catalog",
+		Spec: client.ScheduleSpec{CronExpressions: []string{"0 3 * * *"}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: "catalog", Workflow: ScheduledReindexName, TaskQueue: recordTaskQueue,
+			Args: []any{ScheduledReindexInput{
+				Version:        ScheduledReindexVersion,
+				SourceTemplate: "s3://shop/catalog/{yesterday:2006-01-02}/",
+				Reindex: ReindexInput{Version: ReindexVersion, Alias: "logs", IndexConfig: []byte(`{"settings":{"number_of_shards":1}}`),
+					Backfill: BackfillInput{Version: BackfillVersion, Source: activities.Source{Format: ingest.FormatNDJSON}}},
+			}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res ReindexResult
+	id := recordScheduledRun(ctx, t, c, h, time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC), &res)
+	if res.Count != 10 || res.Alias != "logs" {
+		t.Fatalf("result %+v", res)
+	}
+	r := &recorder{t: t, c: c, ctx: ctx}
+	r.writeHistory(id, "", "scheduled_reindex_history.json")
+}
+
+// recordScheduledRun has schedule h run the time at (its backfill), waits for the run to
+// close, decodes its result into res and returns the run's workflow id.
+func recordScheduledRun(ctx context.Context, t *testing.T, c client.Client, h client.ScheduleHandle, at time.Time, res any) string {
+	t.Helper()
 	if err := h.Backfill(ctx, client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{{Start: at, End: at}}}); err != nil {
 		t.Fatal(err)
 	}
-	id := "nightly-" + at.Format(time.RFC3339)
-	var res BackfillResult
+	id := h.GetID() + "-" + at.Format(time.RFC3339)
 	for {
-		err := c.GetWorkflow(ctx, id, "").Get(ctx, &res)
+		err := c.GetWorkflow(ctx, id, "").Get(ctx, res)
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
 			select {
@@ -71,8 +124,6 @@ func TestRecordScheduledHistory(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		break
+		return id
 	}
-	r := &recorder{t: t, c: c, ctx: ctx}
-	r.writeHistory(id, "", "scheduled_history.json")
 }
