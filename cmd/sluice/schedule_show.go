@@ -44,8 +44,8 @@ type scheduleRunJSON struct {
 
 const scheduleListUsage = `usage: sluice schedule list [flags]
 
-Lists the schedules of the namespace: id, state, job (ingest or reindex), when, what. The list comes from Temporal's
-visibility store, which may lag a second behind a create or delete.
+Lists the schedules of the namespace: id, state, job (ingest or reindex), when, what. The
+list comes from Temporal's visibility store, which may lag a second behind a create or delete.
 
 `
 

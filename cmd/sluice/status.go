@@ -26,10 +26,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprint(fs.Output(), `usage: sluice status WORKFLOW-ID [flags]
 
 Shows a backfill or a reindex: its progress while it runs (the progress query), its result or
-its failure once closed. The id of a scheduled run ('sluice schedule describe' lists them)
-shows the run's backfill (<id>-backfill) or, for a reindex schedule, the reindex and its load. With --wait, follows it until it closes and exits with its outcome, as
-'sluice ingest --wait' does: 0 success, 1 failed/canceled/terminated, 3 partial, 130 when
+its failure once closed. With --wait, follows it until it closes and exits with its outcome,
+as 'sluice ingest --wait' does: 0 success, 1 failed/canceled/terminated, 3 partial, 130 when
 interrupted (the workflow keeps running).
+
+The id of a schedule's run ('sluice schedule describe' lists them) shows the run's backfill
+(<id>-backfill, said on stderr) or, for a reindex schedule, the reindex and its load.
 
 `)
 		fs.PrintDefaults()
