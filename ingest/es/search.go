@@ -108,6 +108,9 @@ type SearchRequest struct {
 	// cut by Lucene doc ids, which differ between points in time: never resume a slice of one
 	// point in time in another.
 	SliceID, SliceMax int
+	// WrapBody, when set, wraps the answer's body before the JSON decoder reads it (the
+	// engine charges and bounds what is buffered for one hit). Defaults to none.
+	WrapBody func(io.Reader) io.Reader
 }
 
 // Hit is one document of a search answer.
@@ -163,7 +166,11 @@ func (c *Client) Search(ctx context.Context, r SearchRequest) (*SearchPage, erro
 	}
 	p := &SearchPage{c: c, ctx: ctx, cancel: cancel, body: res.Body, pit: r.PIT}
 	p.count = &countingReader{r: res.Body}
-	p.dec = json.NewDecoder(p.count)
+	var answer io.Reader = p.count
+	if r.WrapBody != nil {
+		answer = r.WrapBody(answer)
+	}
+	p.dec = json.NewDecoder(answer)
 	return p, nil
 }
 
@@ -223,6 +230,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // BytesRead is how many bytes of the answer have been read so far.
 func (p *SearchPage) BytesRead() int64 { return p.count.n }
+
+// Buffered is how many bytes of the answer the decoder holds unread.
+func (p *SearchPage) Buffered() int {
+	if l, ok := p.dec.Buffered().(interface{ Len() int }); ok {
+		return l.Len()
+	}
+	return 0
+}
 
 // PIT is the point in time's id to use for the next page (it may change with each answer).
 // It is known once Next returned io.EOF; before, it is the one the request named.
