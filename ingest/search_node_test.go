@@ -1,14 +1,8 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,8 +28,8 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 	base := fmt.Sprintf("sluice-search-test-%d", time.Now().UnixNano())
 	src := base + "-src"
 	const shards, docs = 3, 6000
-	createIndex(ctx, t, c, src, shards)
-	loadDocs(ctx, t, c, src, docs)
+	testenv.CreateIndex(ctx, t, c, src, shards)
+	testenv.LoadDocs(ctx, t, c, src, 0, docs)
 
 	sink := &memSink{}
 	eng := &Engine{Budget: NewBudget(8 << 20), Bulk: c}
@@ -46,7 +40,7 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 
 	t.Run("whole", func(t *testing.T) {
 		target := base + "-whole"
-		createIndex(ctx, t, c, target, 2)
+		testenv.CreateIndex(ctx, t, c, target, 2)
 		var total Stats
 		for shard := range shards {
 			prog, err := eng.IngestSearch(ctx, spec(target, shard), sink, nil)
@@ -67,7 +61,7 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 	for _, at := range []int64{200, 700} { // in the first page (500 hits), and past it
 		t.Run(fmt.Sprintf("resume at %d", at), func(t *testing.T) {
 			target := fmt.Sprintf("%s-resume-%d", base, at)
-			createIndex(ctx, t, c, target, 1)
+			testenv.CreateIndex(ctx, t, c, target, 1)
 			for shard := range shards {
 				first, err := stopAt(ctx, eng, spec(target, shard), sink, at)
 				if err == nil || first.Checkpoint < at || first.Search == nil {
@@ -94,7 +88,7 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 
 	t.Run("expired point in time", func(t *testing.T) {
 		target := base + "-expired"
-		createIndex(ctx, t, c, target, 1)
+		testenv.CreateIndex(ctx, t, c, target, 1)
 		for shard := range shards {
 			first, err := stopAt(ctx, eng, spec(target, shard), sink, 700)
 			if err == nil || first.Search == nil {
@@ -129,65 +123,10 @@ func stopAt(ctx context.Context, eng *Engine, spec SearchSpec, sink DeadLetterSi
 	})
 }
 
-func createIndex(ctx context.Context, t *testing.T, c *esclient.Client, index string, shards int) {
-	t.Helper()
-	body := fmt.Sprintf(`{"settings":{"number_of_shards":%d,"number_of_replicas":0}}`, shards)
-	if err := c.CreateIndex(ctx, index, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.DeleteIndex(context.Background(), index) })
-}
-
-// loadDocs indexes docs documents of varied sizes; every tenth has a custom _routing.
-func loadDocs(ctx context.Context, t *testing.T, c *esclient.Client, index string, docs int) {
-	t.Helper()
-	var b bytes.Buffer
-	for i := range docs {
-		routing := ""
-		if i%10 == 0 {
-			routing = fmt.Sprintf(`,"routing":"r%d"`, i%7)
-		}
-		fmt.Fprintf(&b, "{\"index\":{\"_id\":\"doc \\\"%d\\\"\"%s}}\n{\"n\":%d,\"pad\":%q}\n", i, routing, i, strings.Repeat("x", i%300))
-	}
-	st, out, err := c.Do(ctx, http.MethodPost, "/"+index+"/_bulk?refresh=true", b.Bytes())
-	if err != nil || st != 200 || bytes.Contains(out[:min(len(out), 64)], []byte(`"errors":true`)) {
-		t.Fatalf("loading %s: %d %v %.300s", index, st, err, out)
-	}
-}
-
 // sameDocuments compares two indexes: the same ids, routings and sources.
 func sameDocuments(ctx context.Context, t *testing.T, c *esclient.Client, a, b string) {
 	t.Helper()
-	if err := c.Refresh(ctx, b); err != nil {
-		t.Fatal(err)
+	if da, db := testenv.IndexDigest(ctx, t, c, a), testenv.IndexDigest(ctx, t, c, b); da != db {
+		t.Fatalf("%s and %s differ: %s != %s", a, b, da, db)
 	}
-	ha, hb := documentsHash(ctx, t, c, a), documentsHash(ctx, t, c, b)
-	if ha != hb {
-		t.Fatalf("%s and %s differ: %s != %s", a, b, ha, hb)
-	}
-}
-
-func documentsHash(ctx context.Context, t *testing.T, c *esclient.Client, index string) string {
-	t.Helper()
-	pit, err := c.OpenPIT(ctx, index, time.Minute, esclient.NoShard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hits, pit, err := c.SearchAll(ctx, esclient.SearchRequest{PIT: pit, Size: 2000})
-	_ = c.ClosePIT(ctx, pit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := make([]string, len(hits))
-	for i, h := range hits {
-		var src any
-		if err := json.Unmarshal(h.Source, &src); err != nil {
-			t.Fatal(err)
-		}
-		norm, _ := json.Marshal(src)
-		lines[i] = h.ID + "\x00" + h.Routing + "\x00" + string(norm)
-	}
-	sort.Strings(lines)
-	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
-	return fmt.Sprintf("%d docs %x", len(lines), sum[:8])
 }
