@@ -43,10 +43,11 @@ func (u URI) String() string {
 // Is reports whether uri is an index source (it has the es:// scheme), valid or not.
 func Is(uri string) bool { return strings.HasPrefix(uri, Scheme) }
 
-// Parse parses es://INDEX or es://CLUSTER/INDEX. Errors wrap ingest.ErrBadInput.
+// Parse parses es://INDEX or es://CLUSTER/INDEX. Errors wrap ingest.ErrBadInput and do not
+// repeat the source: a malformed one may hold a credential.
 func Parse(uri string) (URI, error) {
 	bad := func(format string, a ...any) (URI, error) {
-		return URI{}, fmt.Errorf("%w: source %q: "+format, append([]any{ingest.ErrBadInput, uri}, a...)...)
+		return URI{}, fmt.Errorf("%w: source: "+format, append([]any{ingest.ErrBadInput}, a...)...)
 	}
 	if !Is(uri) {
 		return bad("want es://INDEX or es://CLUSTER/INDEX")
@@ -60,7 +61,7 @@ func Parse(uri string) (URI, error) {
 		}
 		for _, r := range u.Cluster {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return bad("cluster name %q: letters, digits, '-' and '_' only (it names SLUICE_CLUSTER_<NAME>_* variables of the worker; addresses and credentials never go in the source)", u.Cluster)
+				return bad("the cluster name may hold letters, digits, '-' and '_' only: it names SLUICE_CLUSTER_<NAME>_* variables of the workers; addresses and credentials never go in the source")
 			}
 		}
 	} else {
@@ -69,8 +70,8 @@ func Parse(uri string) (URI, error) {
 	switch {
 	case u.Index == "":
 		return bad("no index")
-	case strings.ContainsAny(u.Index, "/\\?#@: \"<>|"):
-		return bad("index %q holds a character an index name cannot have", u.Index)
+	case strings.ContainsAny(u.Index, "/\\?#@: \"<>|") || strings.ContainsFunc(u.Index, func(r rune) bool { return r < ' ' }):
+		return bad("the index holds a character an index name cannot have (/ \\ ? # @ : space \" < > |)")
 	}
 	return u, nil
 }

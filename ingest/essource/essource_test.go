@@ -40,6 +40,15 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// A malformed source may hold a credential: errors never repeat it.
+func TestParseDoesNotEcho(t *testing.T) {
+	for _, in := range []string{"es://user:hunter2@host/logs", "es://logs@hunter2", "es://c/hunter2:x", "es://hunter2 x/i"} {
+		if _, err := essource.Parse(in); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Parse(%q): %v, want an error that does not repeat the source", in, err)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"es://logs", "es://c/i", "es://a/b/c", "es://"} {
 		f.Add(s)
