@@ -2,6 +2,7 @@ package sluiceapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -127,6 +128,10 @@ func asMap(t *testing.T, v any) map[string]any {
 // pointers stay nil).
 func fill(v reflect.Value, n *int) {
 	*n++
+	if v.Type() == reflect.TypeFor[json.RawMessage]() { // raw JSON must be JSON
+		v.SetBytes(fmt.Appendf(nil, `{"n":%d}`, *n))
+		return
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		for i := range v.NumField() {
