@@ -38,6 +38,23 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 		return SearchSpec{Source: c, Name: fmt.Sprintf("es://%s shard %d", src, shard), Index: src, Shard: shard, Target: target, Limits: lim}
 	}
 
+	// resume runs a slice again from first to its end, and returns its final progress and the
+	// shard's document count.
+	resume := func(t *testing.T, target string, shard int, first Progress) (Progress, int64) {
+		t.Helper()
+		s := spec(target, shard)
+		s.Resume = first
+		final, err := eng.IngestSearch(ctx, s, sink, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := c.CountShard(ctx, src, shard, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return final, want
+	}
+
 	t.Run("whole", func(t *testing.T) {
 		target := base + "-whole"
 		testenv.CreateIndex(ctx, t, c, target, 2)
@@ -71,13 +88,7 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 				if first.Search.Skip > first.Checkpoint || first.Checkpoint != firstPageHits && past != (first.Search.After != nil) {
 					t.Fatalf("shard %d: cursor %+v at checkpoint %d", shard, first.Search, first.Checkpoint)
 				}
-				s := spec(target, shard)
-				s.Resume = first
-				final, err := eng.IngestSearch(ctx, s, sink, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, _ := c.CountShard(ctx, src, shard, nil)
+				final, want := resume(t, target, shard, first)
 				if final.Checkpoint != want || final.Stats.Read != want || final.Stats.Indexed-first.Stats.Indexed != want-first.Checkpoint {
 					t.Fatalf("shard %d: resumed from %d to %+v: read %d after the checkpoint, want exactly %d of %d", shard, first.Checkpoint, final, final.Stats.Indexed-first.Stats.Indexed, want-first.Checkpoint, want)
 				}
@@ -97,13 +108,7 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 			if err := c.ClosePIT(ctx, first.Search.PIT); err != nil {
 				t.Fatal(err)
 			}
-			s := spec(target, shard)
-			s.Resume = first
-			final, err := eng.IngestSearch(ctx, s, sink, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := c.CountShard(ctx, src, shard, nil)
+			final, want := resume(t, target, shard, first)
 			if final.Checkpoint != want || final.Stats.Indexed != want {
 				t.Fatalf("shard %d: restarted slice ended at %+v, want every one of its %d hits counted once", shard, final, want)
 			}
