@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +82,65 @@ func TestShardPITOnNode(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSearchPageShapes reads answers whose keys come in any order: pit_id before or after the
+// hits, other keys around them, hits with and without _routing, an answer without hits.
+func TestSearchPageShapes(t *testing.T) {
+	for _, c := range []struct {
+		name, body string
+		ids        string
+		pit        string
+		wantErr    string
+	}{
+		{"pit first", `{"pit_id":"p2","took":1,"hits":{"total":{"value":2},"hits":[{"_id":"a","_source":{"x":1},"sort":[1]},{"_id":"b","_routing":"r","_source":{},"sort":[2]}]}}`, "a,b/r", "p2", ""},
+		{"pit last", `{"took":1,"_shards":{"total":1},"hits":{"max_score":null,"hits":[{"_id":"a","_source":{"x":[1,{"y":"}"}]},"sort":["a"]}],"x":1},"pit_id":"p3"}`, "a", "p3", ""},
+		{"empty page", `{"pit_id":"p4","hits":{"hits":[]}}`, "", "p4", ""},
+		{"no hits", `{"pit_id":"p5"}`, "", "", "no hits.hits"},
+		{"truncated", `{"pit_id":"p6","hits":{"hits":[{"_id":"a","_sou`, "", "", "reading the answer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Elastic-Product", "Elasticsearch")
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path == "/" {
+					_, _ = w.Write([]byte(`{"version":{"number":"8.19.7"}}`))
+					return
+				}
+				_, _ = w.Write([]byte(c.body))
+			}))
+			defer srv.Close()
+			ctx := ctxT(t)
+			client, err := es.New(ctx, es.Config{Addresses: []string{srv.URL}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := client.Search(ctx, es.SearchRequest{PIT: "p1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer page.Close()
+			var ids []string
+			for {
+				h, err := page.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					if c.wantErr == "" || !strings.Contains(err.Error(), c.wantErr) {
+						t.Fatalf("error %v, want %q", err, c.wantErr)
+					}
+					return
+				}
+				id := h.ID
+				if h.Routing != "" {
+					id += "/" + h.Routing
+				}
+				ids = append(ids, id)
+			}
+			if c.wantErr != "" || strings.Join(ids, ",") != c.ids || page.PIT() != c.pit {
+				t.Fatalf("hits %v, pit %q; want %s, %q (error %q)", ids, page.PIT(), c.ids, c.pit, c.wantErr)
+			}
+		})
+	}
 }
