@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +137,58 @@ func sameDocuments(ctx context.Context, t *testing.T, c *esclient.Client, a, b s
 	if da, db := testenv.IndexDigest(ctx, t, c, a), testenv.IndexDigest(ctx, t, c, b); da != db {
 		t.Fatalf("%s and %s differ: %s != %s", a, b, da, db)
 	}
+}
+
+// TestIngestSearchBigHitsOnNode: a hit past the small decoding buffer is read within the
+// big-record reservation and indexed; one over --max-bytes is dead-lettered; one past twice the
+// record cap fails the slice as bad input, naming its hit, instead of growing a buffer without
+// bound. The budget is whole again after each run.
+func TestIngestSearchBigHitsOnNode(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, node testenv.Engine) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c, err := esclient.New(ctx, esclient.Config{Addresses: []string{node.URL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := fmt.Sprintf("sluice-search-big-%d", time.Now().UnixNano())
+		put := func(index, id string, padBytes int) {
+			body := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", padBytes))
+			if st, out, err := c.Do(ctx, http.MethodPut, "/"+index+"/_doc/"+id+"?refresh=true", []byte(body)); err != nil || st/100 != 2 {
+				t.Fatalf("indexing %s: %d %v %.200s", id, st, err, out)
+			}
+		}
+		src, huge, target := base+"-src", base+"-huge", base+"-dst"
+		testenv.CreateIndex(ctx, t, c, src, 1)
+		testenv.CreateIndex(ctx, t, c, huge, 1)
+		testenv.CreateIndex(ctx, t, c, target, 1)
+		put(src, "small", 10)
+		put(src, "big", 300<<10)       // past smallBufferBytes, under --max-bytes
+		put(src, "too-long", 1500<<10) // over --max-bytes, under twice the record cap
+		put(huge, "huge", 3<<20)       // past twice the record cap
+
+		budget := NewBudget(8 << 20)
+		eng := &Engine{Budget: budget, Bulk: c}
+		sink := &memSink{}
+		spec := SearchSpec{Source: c, Name: "es://" + src + " shard 0", Index: src, Target: target, Limits: Limits{MaxBytes: 1 << 20}}
+		prog, err := eng.IngestSearch(ctx, spec, sink, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prog.Stats.Indexed != 2 || prog.Stats.DeadLettered != 1 || len(sink.letters) != 1 || !strings.Contains(sink.letters[0].Reason, "larger than the largest allowed request") {
+			t.Fatalf("progress %+v, dead letters %+v; want 2 indexed and the 1.5 MiB hit dead-lettered", prog, sink.letters)
+		}
+		if budget.Used() != 0 {
+			t.Fatalf("%d bytes of the budget still held after the slice", budget.Used())
+		}
+
+		spec.Name, spec.Index = "es://"+huge+" shard 0", huge
+		_, err = eng.IngestSearch(ctx, spec, sink, nil)
+		if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "a hit of more than") || !strings.Contains(err.Error(), "at offset 0") {
+			t.Fatalf("a 3 MiB hit with --max-bytes 1MiB: %v, want bad input naming hit 0", err)
+		}
+		if budget.Used() != 0 {
+			t.Fatalf("%d bytes of the budget still held after the failed slice", budget.Used())
+		}
+	})
 }
