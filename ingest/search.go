@@ -239,7 +239,7 @@ type searchDecoder struct {
 
 func (d *searchDecoder) openPage() error {
 	page, err := d.src.spec.Source.Search(d.ctx, es.SearchRequest{
-		PIT: d.src.pit(), KeepAlive: d.src.spec.KeepAlive, Size: d.size, Query: d.src.spec.Query,
+		PIT: d.src.pit(), KeepAlive: d.src.spec.KeepAlive, Size: d.size, Query: d.src.spec.Query, Sort: d.src.spec.Source.ShardSort(),
 		SearchAfter: d.after, WrapBody: d.limitHit,
 	})
 	if err != nil {

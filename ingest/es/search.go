@@ -131,6 +131,17 @@ func (c *Client) DefaultSort() json.RawMessage {
 	return json.RawMessage(`[{"_shard_doc":"asc"}]`)
 }
 
+// ShardSort is a total order within a point in time on one shard (OpenPIT with a shard),
+// needing no field data: _shard_doc on Elasticsearch, _doc on OpenSearch (Lucene doc ids are
+// unique within one shard's reader, which a point in time holds still). DefaultSort's _id on
+// OpenSearch loads the _id field data of every segment into the heap.
+func (c *Client) ShardSort() json.RawMessage {
+	if c.flavor == OpenSearch {
+		return json.RawMessage(`[{"_doc":"asc"}]`)
+	}
+	return json.RawMessage(`[{"_shard_doc":"asc"}]`)
+}
+
 // Search sends one page of a point-in-time search (POST /_search with pit, search_after and
 // slice) and returns the answer as a stream of hits: the page is never held whole. The caller
 // must Close the page. A point in time that expired or was closed is ErrPITMissing.

@@ -55,7 +55,7 @@ func TestShardPITOnNode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hits, pit, err := c.SearchAll(ctx, es.SearchRequest{PIT: pit, Size: 37})
+			hits, pit, err := c.SearchAll(ctx, es.SearchRequest{PIT: pit, Size: 37, Sort: c.ShardSort()})
 			if err != nil {
 				t.Fatal(err)
 			}
