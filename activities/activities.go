@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/essource"
 	"github.com/sluicehq/sluice/ingest/s3source"
 )
 
@@ -47,6 +48,9 @@ type Activities struct {
 	Engine *ingest.Engine
 	// S3 lists and reads the objects.
 	S3 *s3source.Source
+	// Clusters are the clusters es:// sources read: the worker's own (Engine.Bulk) and those
+	// named by SLUICE_CLUSTER_<NAME>_* variables of its environment. nil: only its own.
+	Clusters *essource.Clusters
 	// DeadLetterDir is the directory under which "file:NAME" dead-letter targets are created;
 	// empty: such targets fail their chunk with ErrTypeBadConfig. Workflow inputs choose only
 	// the name, never where on the worker's machine a file goes.
@@ -121,7 +125,12 @@ func (a *Activities) logger() *slog.Logger {
 // CSV objects are cut like NDJSON ones: a quoted field that holds a newline must then not
 // straddle a range boundary (see ingest's CSV decoder); use a chunk size larger than such
 // objects when the data has them.
+//
+// An es:// source is planned by planIndex instead: one chunk per primary shard.
 func (a *Activities) PlanPage(ctx context.Context, in PlanPageInput) (PlanPageOutput, error) {
+	if essource.Is(in.Source.URI) {
+		return a.planIndex(ctx, in)
+	}
 	bucket, prefix, err := s3source.ParseURI(in.Source.URI)
 	if err != nil {
 		return PlanPageOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
@@ -451,6 +460,9 @@ type chunkJob struct {
 // to the engine call that runs it: Ingest for a single-object chunk, IngestObjects for a
 // packed one.
 func (a *Activities) chunkJob(in IngestChunkInput, earlier *ChunkProgress) (chunkJob, error) {
+	if in.Chunk.Slice != nil {
+		return a.sliceJob(in, earlier)
+	}
 	if len(in.Chunk.Objects) > 0 {
 		return a.packedJob(in, earlier)
 	}
@@ -560,7 +572,7 @@ func classify(err error, where string, last *ChunkProgress) error {
 		typ = ErrTypeObjectChanged
 	case errors.Is(err, s3source.ErrAccessDenied):
 		typ = ErrTypeAccessDenied
-	case errors.Is(err, s3source.ErrNotFound):
+	case errors.Is(err, s3source.ErrNotFound), indexMissing(err):
 		typ = ErrTypeNotFound
 	case errors.Is(err, ingest.ErrUnauthorized):
 		typ = ErrTypeUnauthorized

@@ -91,8 +91,10 @@ func TestWireTypesStayAsRecorded(t *testing.T) {
 		{ChunkStats{}, []string{"Read", "Indexed", "Retried", "DeadLettered", "Bytes"}},
 		// Fields added later are omitted when empty, or absent in old heartbeats, so older
 		// payloads decode as they did.
-		{ChunkProgress{}, []string{"Checkpoint", "Stats", "Object", "Failed", "SourceBytes"}},
-		{Chunk{}, []string{"Key", "ETag", "Size", "Start", "End", "Compression", "Resume", "Objects", "ResumeObject"}},
+		{ChunkProgress{}, []string{"Checkpoint", "Stats", "Object", "Failed", "SourceBytes", "Search"}},
+		{Chunk{}, []string{"Key", "ETag", "Size", "Start", "End", "Compression", "Resume", "Objects", "ResumeObject", "Slice", "Search"}},
+		{Slice{}, []string{"Index", "Shard"}},
+		{SearchCursor{}, []string{"PIT", "After", "Skip"}},
 		{PackedObject{}, []string{"Key", "ETag", "Size", "Compression"}},
 		{FailedObject{}, []string{"Key", "Offset", "ErrorType", "Error"}},
 	} {

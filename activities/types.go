@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -66,13 +67,19 @@ func (l Limits) engine() ingest.Limits {
 // Source describes what to read and where to write. It never holds a secret: credentials come
 // from the worker's environment.
 type Source struct {
-	URI         string // s3://bucket/prefix
+	// URI is what to read: s3://bucket/prefix, or an existing index, es://INDEX on the
+	// worker's own cluster or es://CLUSTER/INDEX on a cluster the worker has
+	// SLUICE_CLUSTER_<NAME>_* variables for (see package essource).
+	URI         string
 	Format      string // ingest.FormatNDJSON or ingest.FormatCSV; empty: NDJSON
 	Compression string // ingest.Compression*: auto (empty), none, gzip or zstd
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset
 	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
 	Pipeline    string // ingest pipeline every document goes through; empty: the index's default
+	// Query is a query clause (JSON, at most essource.MaxQueryBytes) that filters the
+	// documents of an es:// source; nil: all of them. Unused for s3:// sources.
+	Query json.RawMessage `json:"Query,omitempty"`
 }
 
 // Chunk is one unit of work: the records that start in [Start, End) of one object, or, for a
@@ -97,6 +104,44 @@ type Chunk struct {
 	// ResumeObject is the index in Objects of the object Resume is an offset in: the objects
 	// before it are done.
 	ResumeObject int `json:"ResumeObject,omitempty"`
+	// Slice is the primary shard of an index read by a chunk of an es:// source; nil for
+	// objects. Key is then empty (a worker that predates index sources refuses the chunk),
+	// Size counts the slice's documents at planning time, Start is 0, End -1, and Resume
+	// counts the hits acknowledged.
+	Slice *Slice `json:"Slice,omitempty"`
+	// Search is where Resume is in the slice's point in time (set with Resume when the
+	// workflow reschedules a slice itself); nil: the slice starts over when Resume > 0.
+	Search *SearchCursor `json:"Search,omitempty"`
+}
+
+// Slice names one primary shard of one concrete index: every document of an es:// source is
+// in exactly one slice.
+type Slice struct {
+	Index string
+	Shard int
+}
+
+// SearchCursor is where a slice's checkpoint is in its point in time: hit number Skip of the
+// page that search_after After starts (After empty: the slice's first page). The point in
+// time's id is no secret: it only names server-side state, which expires on its own.
+type SearchCursor struct {
+	PIT   string
+	After json.RawMessage `json:"After,omitempty"`
+	Skip  int64           `json:"Skip,omitempty"`
+}
+
+func cursorOf(c *ingest.SearchCursor) *SearchCursor {
+	if c == nil {
+		return nil
+	}
+	return &SearchCursor{PIT: c.PIT, After: c.After, Skip: c.Skip}
+}
+
+func (c *SearchCursor) engine() *ingest.SearchCursor {
+	if c == nil {
+		return nil
+	}
+	return &ingest.SearchCursor{PIT: c.PIT, After: c.After, Skip: c.Skip}
 }
 
 // PackedObject is one whole object of a packed chunk.
@@ -110,6 +155,9 @@ type PackedObject struct {
 // Name describes the chunk in logs and errors: its key, or a packed chunk's first key and
 // object count.
 func (c Chunk) Name() string {
+	if c.Slice != nil {
+		return fmt.Sprintf("%s shard %d", c.Slice.Index, c.Slice.Shard)
+	}
 	if len(c.Objects) == 0 {
 		return c.Key
 	}
@@ -185,6 +233,9 @@ type ChunkProgress struct {
 	// decompressed ones), for progress displays; see sourceCounter. Approximate for compressed
 	// objects (the read-ahead is counted), 0 in heartbeats sent before the field existed.
 	SourceBytes int64
+	// Search is where Checkpoint is in the point in time of a slice of an es:// source; nil
+	// for objects.
+	Search *SearchCursor `json:"Search,omitempty"`
 }
 
 // FailedObject is an object of a packed chunk that changed (ErrTypeObjectChanged) or vanished
@@ -202,7 +253,7 @@ func (p ChunkProgress) After(q ChunkProgress) bool {
 }
 
 func progressOf(p ingest.Progress) ChunkProgress {
-	cp := ChunkProgress{Checkpoint: p.Checkpoint, Stats: statsOf(p.Stats), Object: p.Object}
+	cp := ChunkProgress{Checkpoint: p.Checkpoint, Stats: statsOf(p.Stats), Object: p.Object, Search: cursorOf(p.Search)}
 	for _, f := range p.Failed {
 		cp.Failed = append(cp.Failed, FailedObject{Key: f.Key, Offset: f.Offset, ErrorType: f.Type, Error: f.Err})
 	}
@@ -211,7 +262,7 @@ func progressOf(p ingest.Progress) ChunkProgress {
 
 // engine is the engine's progress for p: the only mapping back.
 func (p ChunkProgress) engine() ingest.Progress {
-	ep := ingest.Progress{Checkpoint: p.Checkpoint, Stats: p.Stats.engine(), Object: p.Object}
+	ep := ingest.Progress{Checkpoint: p.Checkpoint, Stats: p.Stats.engine(), Object: p.Object, Search: p.Search.engine()}
 	for _, f := range p.Failed {
 		ep.Failed = append(ep.Failed, ingest.ObjectFailure{Key: f.Key, Offset: f.Offset, Type: f.ErrorType, Err: f.Error})
 	}

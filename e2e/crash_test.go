@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -52,18 +53,23 @@ func TestCrashAndResume(t *testing.T) {
 }
 
 // crashSetup is what a crash test varies: its dataset (objects under prefix holding records
-// records, cut by chunkSize) and the documents per _bulk request.
+// records, cut by chunkSize) and the documents per _bulk request. A migration sets uri (an
+// es:// source holding records documents) instead of prefix, the workers' extra environment
+// (its source cluster's variables) and fewer kills.
 type crashSetup struct {
 	prefix    string
 	records   int64
 	chunkSize int64
 	maxOps    int
+	uri       string   // default: s3://<bucket>/<prefix>
+	workerEnv []string // added to each worker's environment
+	kills     int      // default: crashKills
 }
 
 // runCrash runs a backfill of cs's dataset and SIGKILLs its only worker crashKills times inside
 // chunks, starting a new one each time, then checks that every record is indexed once and that
 // the re-sent records stay within the bounds (see TestCrashAndResume).
-func runCrash(t *testing.T, e *env, cs crashSetup) workflows.BackfillResult {
+func runCrash(t *testing.T, e *env, cs crashSetup) crashRun {
 	total := cs.records
 	index := e.index("crash")
 	createBulkIndex(t, e, index)
@@ -71,12 +77,16 @@ func runCrash(t *testing.T, e *env, cs crashSetup) workflows.BackfillResult {
 	e.startDev(port, filepath.Join(e.dir, "temporal"), false)
 	workerArgs := []string{"--max-memory", "256MiB", "--max-concurrent-chunks", strconv.Itoa(crashChunks),
 		"--es-url", slowProxy(t, e.es.url, crashBulkDelay)}
-	w := e.startWorker(port, workerArgs...)
+	w := e.startWorkerEnv(port, cs.workerEnv, workerArgs...)
+	if cs.uri == "" {
+		cs.uri = "s3://" + e.bucket + "/" + cs.prefix
+	}
+	kills := cmp.Or(cs.kills, crashKills)
 
 	c := dialTemporal(t, port)
 	id := "crash-" + index
 	startBackfill(t, c, id, workflows.BackfillInput{
-		Source:           activities.Source{URI: "s3://" + e.bucket + "/" + cs.prefix, Format: ingest.FormatNDJSON, Index: index},
+		Source:           activities.Source{URI: cs.uri, Format: ingest.FormatNDJSON, Index: index},
 		Limits:           activities.Limits{MaxOps: cs.maxOps, Inflight: crashInflight},
 		ChunkSize:        cs.chunkSize,
 		Concurrency:      crashChunks,
@@ -94,8 +104,8 @@ func runCrash(t *testing.T, e *env, cs crashSetup) workflows.BackfillResult {
 	var windows []int64
 	midChunks := 0
 	killed := 0 // chunk attempts killed
-	for k := range crashKills {
-		threshold := total * int64(10+80*k/crashKills) / 100 // 10, 26, 42, 58, 74 %
+	for k := range kills {
+		threshold := total * int64(10+80*k/kills) / 100 // 10, 26, 42, 58, 74 % with five kills
 		waitFor(t, crashStallTimeout, fmt.Sprintf("index_total to reach %d and worker %d to be inside a chunk (kill %d)", threshold, w.pid(), k+1), func() bool {
 			if s.last().total < threshold {
 				return false
@@ -160,7 +170,7 @@ func runCrash(t *testing.T, e *env, cs crashSetup) workflows.BackfillResult {
 			t.Errorf("kill %d: no chunk of the killed worker had a checkpoint inside its range", k+1)
 		}
 		midChunks += midChunk
-		w = e.startWorker(port, workerArgs...)
+		w = e.startWorkerEnv(port, cs.workerEnv, workerArgs...)
 	}
 
 	res := waitBackfill(t, c, id, crashRunTimeout)
@@ -192,7 +202,7 @@ func runCrash(t *testing.T, e *env, cs crashSetup) workflows.BackfillResult {
 
 	resent := final - total
 	t.Logf("re-sent records: %d after %d kills (%d index operations for %d records, +%.2f%%); bound %d = per kill %d in flight (%d chunks x %d requests x %d docs) + records acknowledged in the %s before it %v",
-		resent, crashKills, final, total, 100*float64(resent)/float64(total), bound, inflight,
+		resent, kills, final, total, 100*float64(resent)/float64(total), bound, inflight,
 		crashChunks, crashInflight, cs.maxOps, window, windows)
 	t.Logf("bound from the killed chunks' last heartbeats on the server: %d", exact)
 	t.Logf("%d chunks, %d retried, %d retries for %d killed attempts, %d of which had a checkpoint inside their range; run took %s",
@@ -201,14 +211,22 @@ func runCrash(t *testing.T, e *env, cs crashSetup) workflows.BackfillResult {
 		t.Errorf("index_total %d is below the record count %d", final, total)
 	}
 	if resent > bound {
-		t.Errorf("%d records re-sent after %d kills, more than the bound %d%s", resent, crashKills, bound, unexplained)
+		t.Errorf("%d records re-sent after %d kills, more than the bound %d%s", resent, kills, bound, unexplained)
 	}
 	// A resumed chunk that started over from its start would re-send everything before its
 	// checkpoint too, and break this tighter bound.
 	if resent > exact {
-		t.Errorf("%d records re-sent after %d kills, more than what was in flight plus what was acknowledged after the killed chunks' last heartbeats reached the server (%d)%s", resent, crashKills, exact, unexplained)
+		t.Errorf("%d records re-sent after %d kills, more than what was in flight plus what was acknowledged after the killed chunks' last heartbeats reached the server (%d)%s", resent, kills, exact, unexplained)
 	}
-	return res
+	return crashRun{BackfillResult: res, Index: index, ID: id, Port: port}
+}
+
+// crashRun is what runCrash ran: the backfill's result, its target index, workflow id and the
+// Temporal port.
+type crashRun struct {
+	workflows.BackfillResult
+	Index, ID string
+	Port      int
 }
 
 // insideChunk reports whether the chunk's last heartbeat on the server is past where its attempt

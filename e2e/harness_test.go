@@ -311,7 +311,13 @@ func (e *env) startDev(port int, dataDir string, withWorker bool, extra ...strin
 // polls for activities.
 func (e *env) startWorker(port int, args ...string) *proc {
 	e.t.Helper()
-	p := e.start("worker", e.procEnv(), append([]string{"worker", "--temporal-address", temporalAddr(port)}, args...)...)
+	return e.startWorkerEnv(port, nil, args...)
+}
+
+// startWorkerEnv is startWorker with extra variables in the worker's environment.
+func (e *env) startWorkerEnv(port int, extraEnv []string, args ...string) *proc {
+	e.t.Helper()
+	p := e.start("worker", e.procEnv(extraEnv...), append([]string{"worker", "--temporal-address", temporalAddr(port)}, args...)...)
 	c := p.waitTemporal(e.t, port, workerStartTimeout)
 	p.waitPoller(e.t, c, strconv.Itoa(p.pid())+"@", workerStartTimeout)
 	return p

@@ -26,9 +26,15 @@ const smallBufferBytes = 256 << 10
 // NDJSON the line buffer and the request block (both allocated at their exact size); CSV also
 // the row of a quoted multi-line field and the unescaped fields (grown by append, so up to
 // 1.25 times their length each: one more buffer covers that) and the JSON object (exact).
+//
+// A slice of an index source (formatSearch) holds the JSON decoder's buffer (grown by
+// doubling, so up to twice the hit), the hit's _source copied out of it, and the block.
 func bigRecordBuffers(format string) int64 {
-	if format == FormatCSV {
+	switch format {
+	case FormatCSV:
 		return 6
+	case formatSearch:
+		return 4
 	}
 	return 2
 }

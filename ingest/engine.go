@@ -88,7 +88,10 @@ type Engine struct {
 // ChunkSpec names the records to ingest: those that start in [Start, End) of one object.
 type ChunkSpec struct {
 	Bucket, Key string
-	Format      string // FormatNDJSON or FormatCSV
+	// Name, when set, names the chunk's source in errors, logs and dead letters instead of
+	// s3://Bucket/Key (a slice of an index source).
+	Name   string
+	Format string // FormatNDJSON or FormatCSV
 	// Compression is trusted as given: CompressionNone, Gzip or Zstd. With CompressionAuto (or
 	// empty) the engine decides from the key's extension and, for a whole-object chunk, from
 	// the first bytes. Compressed objects are read whole.
@@ -133,7 +136,12 @@ func (s ChunkSpec) wholeObject() bool { return s.Start == 0 && s.End < 0 }
 // chunk's end only to finish its last record, then closes the reader.
 type Opener func(ctx context.Context, offset int64) (io.ReadCloser, error)
 
-func (s ChunkSpec) object() string { return "s3://" + s.Bucket + "/" + s.Key }
+func (s ChunkSpec) object() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return "s3://" + s.Bucket + "/" + s.Key
+}
 
 // Ingest runs one chunk to its end, or until ctx is done or an error stops it. Refused records
 // go to sink. It calls onProgress (which may be nil) each time the checkpoint advances, from

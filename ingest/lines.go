@@ -225,6 +225,10 @@ type Record struct {
 	Truncated bool
 	Length    int64
 	SHA256    [32]byte
+	// ID, when set, is the document's _id, used as it is (a hit of an index source keeps its
+	// own); it beats ChunkSpec.IDField and the hash of bucket, key and offset. Routing, when
+	// set, is its _routing.
+	ID, Routing []byte
 }
 
 // Decoder yields the records a chunk owns, in order.

@@ -223,7 +223,7 @@ func (pr *producer) add(ctx context.Context, rec Record) error {
 	if err := pr.checkIDField(false); err != nil {
 		return err
 	}
-	pr.setAction(id)
+	pr.setAction(id, &rec)
 	size := len(pr.action) + len(rec.Data) + 1
 	if rec.Err == nil && int64(size) > pr.lim.MaxBytes {
 		rec.Err = tooLongError(int64(len(rec.Data)), int(pr.lim.MaxBytes))
@@ -246,6 +246,9 @@ func (pr *producer) id(rec *Record) []byte {
 	if rec.Err != nil {
 		return nil
 	}
+	if rec.ID != nil {
+		return rec.ID
+	}
 	if pr.spec.IDField == "" {
 		pr.idBuf = pr.ids.appendID(pr.idBuf[:0], rec.Offset)
 		return pr.idBuf
@@ -261,16 +264,20 @@ func (pr *producer) id(rec *Record) []byte {
 }
 
 // setAction writes the action line of a document with the given _id: {"index":{"_id":"..."}}\n
-// (or "create", per ChunkSpec.Op), with "pipeline":"NAME" when the spec names an ingest pipeline.
-func (pr *producer) setAction(id []byte) {
+// (or "create", per ChunkSpec.Op), with the record's own "routing" when it has one, and
+// "pipeline":"NAME" when the spec names an ingest pipeline.
+func (pr *producer) setAction(id []byte, rec *Record) {
 	a := append(pr.action[:0], `{"index":{"_id":`...)
 	if pr.spec.Op == OpCreate {
 		a = append(pr.action[:0], `{"create":{"_id":`...)
 	}
-	if pr.spec.IDField == "" {
+	if pr.spec.IDField == "" && rec.ID == nil {
 		a = append(append(append(a, '"'), id...), '"') // base64url: nothing to escape
 	} else {
 		a = appendJSONString(a, id)
+	}
+	if rec.Routing != nil {
+		a = appendJSONString(append(a, `,"routing":`...), rec.Routing)
 	}
 	if pr.spec.Pipeline != "" {
 		a = appendJSONString(append(a, `,"pipeline":`...), []byte(pr.spec.Pipeline))

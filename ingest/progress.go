@@ -15,6 +15,9 @@ type Progress struct {
 	// after planning (IngestObjects skips them and goes on), in order; Stats count the records
 	// read of them before they failed.
 	Failed []ObjectFailure
+	// Search is where Checkpoint is in the point in time of a slice of an index source
+	// (IngestSearch); nil for objects.
+	Search *SearchCursor
 }
 
 // ObjectFailure is an object of a packed chunk that could not be read to its end: it changed

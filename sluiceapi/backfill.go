@@ -1,6 +1,7 @@
 package sluiceapi
 
 import (
+	"encoding/json"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -45,7 +46,10 @@ type BackfillInput struct {
 
 // Source says what to read and where to write it.
 type Source struct {
-	URI         string // s3://bucket/prefix; required
+	// URI is what to read; required: s3://bucket/prefix, or an existing index to copy,
+	// es://INDEX on the workers' own cluster or es://CLUSTER/INDEX on a cluster each worker
+	// has SLUICE_CLUSTER_<CLUSTER>_URL (and credentials) for.
+	URI         string
 	Format      string // "ndjson" (default) or "csv"
 	Compression string // "auto" (default: from the name, then the magic bytes), "none", "gzip", "zstd"
 	Index       string // target index or alias; required
@@ -55,6 +59,9 @@ type Source struct {
 	// worker's --dead-letter-dir).
 	DeadLetter string
 	Pipeline   string // ingest pipeline every document goes through; empty: the index's default
+	// Query is a query clause (JSON, at most 64 KiB) selecting the documents of an es://
+	// source to copy; nil: all of them.
+	Query json.RawMessage `json:"Query,omitempty"`
 }
 
 // Limits tune the bulk requests of each chunk. Zero means the default.

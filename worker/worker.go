@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/ingest/es"
+	"github.com/sluicehq/sluice/ingest/essource"
 	"github.com/sluicehq/sluice/ingest/s3source"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -66,6 +68,10 @@ type Config struct {
 	S3 s3source.Config
 	// ES says how to reach Elasticsearch, credentials included.
 	ES es.Config
+	// SourceEnv reads the variables of the source clusters es://CLUSTER/INDEX names
+	// (SLUICE_CLUSTER_<NAME>_URL, _USERNAME, _PASSWORD, _API_KEY, _CA_CERT), when a chunk
+	// first needs one. Defaults to os.Getenv.
+	SourceEnv func(string) string
 	// DeadLetterDir is where "file:NAME" dead-letter targets are created (env
 	// SLUICE_DEAD_LETTER_DIR). Empty: a chunk that asks for a file fails with a bad
 	// configuration.
@@ -201,6 +207,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	acts := &activities.Activities{
 		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger},
 		S3:            src,
+		Clusters:      &essource.Clusters{Local: bulk, Getenv: cfg.sourceEnv(), Configure: wrapTransport(cfg.ES.WrapTransport)},
 		DeadLetterDir: cfg.DeadLetterDir,
 		StallTimeout:  cfg.StallTimeout,
 		Logger:        cfg.Logger,
@@ -225,6 +232,18 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
 		"elasticsearch", bulk.String())
 	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts, metrics: metrics}, nil
+}
+
+func (c Config) sourceEnv() func(string) string {
+	if c.SourceEnv != nil {
+		return c.SourceEnv
+	}
+	return os.Getenv
+}
+
+// wrapTransport has a source cluster's requests observed as the destination's are.
+func wrapTransport(wrap func(http.RoundTripper) http.RoundTripper) func(*es.Config) {
+	return func(c *es.Config) { c.WrapTransport = wrap }
 }
 
 // Registry is what Register needs: an SDK worker (or a test environment).

@@ -41,7 +41,8 @@ func nonRetryableErrorTypes() []string {
 	}
 }
 
-// BackfillWorkflow moves the objects under in.Source.URI into in.Source.Index.
+// BackfillWorkflow moves the objects under in.Source.URI (or, for an es:// source, the
+// documents of an existing index, one chunk per primary shard) into in.Source.Index.
 //
 // It plans the listing a page at a time (PlanPage), keeps at most Concurrency IngestChunk
 // activities running, and continues-as-new when the server suggests it or the history passes
@@ -49,7 +50,8 @@ func nonRetryableErrorTypes() []string {
 // continue-as-new would cancel them. A retried chunk resumes from the checkpoint its previous
 // attempt heartbeated (the activity reads it from its heartbeat details). A chunk that stops
 // unfinished at a checkpoint (canceled) goes back to the pending queue with that offset in
-// Chunk.Resume, so whoever starts it again resumes there; likewise FailedChunk.Resume.
+// Chunk.Resume (and, for a slice of an index, its point-in-time cursor in Chunk.Search), so
+// whoever starts it again resumes there; likewise FailedChunk.Resume.
 //
 // It completes with a BackfillResult when at most AllowFailedChunks chunks failed, and fails
 // with an ErrTypeChunksFailed application error otherwise. When canceled it cancels the running
@@ -323,7 +325,7 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 		// so the final state says what is left to do.
 		c := rc.chunk
 		if hb, ok := reached(c, err); ok {
-			c.ResumeObject, c.Resume = hb.Object, hb.Checkpoint
+			c.ResumeObject, c.Resume, c.Search = hb.Object, hb.Checkpoint, hb.Search
 			b.addProgress(hb)
 		}
 		b.st.Pending = append([]activities.Chunk{c}, b.st.Pending...)

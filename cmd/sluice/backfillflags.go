@@ -1,26 +1,31 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/essource"
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
 )
 
-// sourceHelpS3 is the --source help of the commands that load one S3 prefix.
-const sourceHelpS3 = "objects to load: s3://bucket/prefix (required)"
+// sourceHelp is the --source help of the commands that load one S3 prefix or index.
+const sourceHelp = "what to load (required): s3://bucket/prefix, or an existing index to copy: es://INDEX on the workers' own cluster, es://CLUSTER/INDEX on a cluster whose address and credentials each worker has in SLUICE_CLUSTER_<CLUSTER>_URL, _USERNAME, _PASSWORD, _API_KEY, _CA_CERT"
 
 // backfillFlags are the flags of a backfill's input, shared by `sluice ingest` and
 // `sluice reindex` (which loads its new index with a backfill): one parser for both.
 type backfillFlags struct {
 	source, format, compression, idField, deadLetter, pipeline *string
+	query                                                      queryFlag
 	maxBytesPerSecond                                          units.Bytes
 	maxDocsPerSecond                                           *float64
 	chunkSize, maxBytes                                        units.Bytes
@@ -38,6 +43,7 @@ func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 	f.format = fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
 	f.compression = fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
 	f.idField = fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
+	fs.Var(&f.query, "query", fmt.Sprintf("es:// sources only: JSON file holding a query clause (such as {\"range\":{\"@timestamp\":{\"gte\":\"2024-01-01\"}}}) that selects the documents to copy, at most %d KiB (default: all)", essource.MaxQueryBytes>>10))
 	f.pipeline = fs.String("pipeline", "", "ingest pipeline every document goes through (default: the index's own default pipeline, if any)")
 	fs.Var(&f.chunkSize, "chunk-size", "cut uncompressed objects into byte ranges of this size, one activity each")
 	f.concurrency = fs.Int("concurrency", workflows.DefaultConcurrency, fmt.Sprintf("chunks running at once, at most %d (change it later with set-concurrency)", workflows.MaxConcurrency))
@@ -60,7 +66,7 @@ func (f *backfillFlags) input(index string) workflows.BackfillInput {
 		Version: workflows.BackfillVersion,
 		Source: activities.Source{
 			URI: *f.source, Format: *f.format, Compression: *f.compression, Index: index,
-			IDField: *f.idField, DeadLetter: *f.deadLetter, Pipeline: *f.pipeline,
+			IDField: *f.idField, DeadLetter: *f.deadLetter, Pipeline: *f.pipeline, Query: f.query.raw,
 		},
 		Limits: activities.Limits{
 			MaxOps: *f.maxOps, MaxBytes: int64(f.maxBytes), FlushInterval: *f.flushInterval,
@@ -73,6 +79,45 @@ func (f *backfillFlags) input(index string) workflows.BackfillInput {
 		MaxBytesPerSecond: float64(f.maxBytesPerSecond),
 		HeartbeatTimeout:  *f.heartbeatTimeout,
 	}
+}
+
+// queryFlag is --query: the file is read, bounded and checked when the flag is parsed, and
+// its JSON travels in the input (a query is configuration, not a secret).
+type queryFlag struct {
+	path string
+	raw  json.RawMessage
+}
+
+func (q *queryFlag) String() string { return q.path }
+
+func (q *queryFlag) Set(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, essource.MaxQueryBytes+1))
+	switch {
+	case err != nil:
+		return err
+	case len(data) > essource.MaxQueryBytes:
+		return fmt.Errorf("%s is larger than %d KiB", path, essource.MaxQueryBytes>>10)
+	case !json.Valid(data):
+		return fmt.Errorf("%s is not valid JSON", path)
+	}
+	var clause map[string]json.RawMessage
+	if json.Unmarshal(data, &clause) != nil || len(clause) == 0 {
+		return fmt.Errorf(`%s: want a query clause, a JSON object such as {"term":{"status":"active"}}`, path)
+	}
+	if _, ok := clause["query"]; ok && len(clause) == 1 {
+		return fmt.Errorf(`%s: give the clause itself, without the outer {"query": ...}`, path)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return err
+	}
+	q.path, q.raw = path, compact.Bytes()
+	return nil
 }
 
 // runFlags are the flags of a command that starts a workflow and may follow it.

@@ -14,12 +14,13 @@ import (
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
+	"github.com/sluicehq/sluice/ingest/essource"
 	"github.com/sluicehq/sluice/ingest/s3source"
 	"github.com/sluicehq/sluice/workflows"
 )
 
 func init() {
-	register("ingest", "start a backfill from S3 into an index (--wait: follow it to the end)", runIngest)
+	register("ingest", "start a backfill from S3, or a copy of an existing index (es://), into an index (--wait: follow it to the end)", runIngest)
 }
 
 // runIngest starts BackfillWorkflow and, with --wait, follows it to its end. The workflow input
@@ -28,9 +29,20 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("sluice ingest", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: sluice ingest --source s3://bucket/prefix --index NAME [flags]
+       sluice ingest --source es://[CLUSTER/]OLD-INDEX --index NAME [--query FILE] [flags]
 
 Starts a backfill workflow that loads every object under the prefix into the index, and prints
-its workflow id. Workers ('sluice worker', 'sluice dev') on the task queue do the work, with
+its workflow id.
+
+With an es:// source it copies the documents of an existing index (or alias, comma list or
+pattern) instead, each keeping its _id (and _routing): es://INDEX reads the workers' own cluster
+(ELASTICSEARCH_URL...), es://CLUSTER/INDEX a cluster each worker knows from its environment as
+SLUICE_CLUSTER_<CLUSTER>_URL, _USERNAME, _PASSWORD, _API_KEY, _CA_CERT (CLUSTER upper-cased,
+'-' as '_'); no address or credential goes in the source. Each primary shard is one chunk, read
+through a point in time, so the copy is the source as of each shard's start; a chunk that
+stops resumes after its last acknowledged document. --query FILE keeps only the documents a
+query clause matches. --format, --compression and --id-field do not apply, and progress
+(chunk sizes, bytes) counts documents instead of bytes. Workers ('sluice worker', 'sluice dev') on the task queue do the work, with
 their own credentials. With --wait, follows it and exits with its outcome: 0 when every
 record was indexed or dead-lettered, 1 when it failed or was canceled or terminated, 3 when it
 completed with dead letters and --fail-on-dead-letters (or with chunks failed within
@@ -40,7 +52,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 		fs.PrintDefaults()
 	}
 	tf := addTemporalFlags(fs)
-	bf := addBackfillFlags(fs, sourceHelpS3)
+	bf := addBackfillFlags(fs, sourceHelp)
 	index := fs.String("index", "", "target index or alias (required)")
 	rf := addRunFlags(fs, "backfill", "sluice-<index>-<UTC timestamp>")
 	plan := fs.Bool("plan", false, "load nothing: list the source (on a worker) and print what would be loaded (objects, chunks, bytes, compression) and an estimate")
@@ -50,6 +62,9 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	in := bf.input(*index)
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "ingest", err)
+	}
+	if *plan && essource.Is(in.Source.URI) {
+		return usageError(stderr, "ingest", errors.New("--plan lists S3 objects and does not support an es:// source yet; a migration plans one chunk per primary shard of the source index (GET _cat/shards/INDEX lists them)"))
 	}
 	id := *rf.workflowID
 	if id == "" {
@@ -88,30 +103,11 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 // rest (that the bucket exists, that its limits fit in its memory budget).
 func validateIngest(in workflows.BackfillInput) error {
 	src := in.Source
-	if src.URI == "" {
-		return errors.New("--source is required (s3://bucket/prefix)")
-	}
-	bucket, _, err := s3source.ParseURI(src.URI)
-	if err != nil {
-		return fmt.Errorf("--source: %w", err)
-	}
-	if strings.ContainsAny(bucket, "@:") {
-		// s3://key:secret@bucket would put a credential into the workflow history.
-		// Not echoed: it may hold a secret.
-		return errors.New("--source: the bucket name holds '@' or ':'; credentials never go in the URI (workers read them from their environment)")
+	if err := validateSource(src); err != nil {
+		return err
 	}
 	if err := validateIndexName(src.Index); err != nil {
 		return err
-	}
-	switch src.Format {
-	case ingest.FormatNDJSON, ingest.FormatCSV:
-	default:
-		return fmt.Errorf("--format %q: want %s or %s", src.Format, ingest.FormatNDJSON, ingest.FormatCSV)
-	}
-	switch src.Compression {
-	case ingest.CompressionAuto, ingest.CompressionNone, ingest.CompressionGzip, ingest.CompressionZstd:
-	default:
-		return fmt.Errorf("--compression %q: want auto, none, gzip or zstd", src.Compression)
 	}
 	dl, err := ingest.ParseDeadLetter(src.DeadLetter, src.Index)
 	if err != nil {
@@ -149,6 +145,56 @@ func validateIngest(in workflows.BackfillInput) error {
 		return errors.New("--heartbeat-timeout must be at least 1s")
 	}
 	return ingest.Limits{MaxOps: l.MaxOps, MaxBytes: l.MaxBytes, Inflight: l.Inflight}.Validate()
+}
+
+// validateSource checks --source and the flags that describe how to read it.
+func validateSource(src activities.Source) error {
+	if src.URI == "" {
+		return errors.New("--source is required (s3://bucket/prefix or es://[CLUSTER/]INDEX)")
+	}
+	if essource.Is(src.URI) {
+		return validateIndexSource(src)
+	}
+	bucket, _, err := s3source.ParseURI(src.URI)
+	if err != nil {
+		return fmt.Errorf("--source: %w", err)
+	}
+	if strings.ContainsAny(bucket, "@:") {
+		// s3://key:secret@bucket would put a credential into the workflow history.
+		// Not echoed: it may hold a secret.
+		return errors.New("--source: the bucket name holds '@' or ':'; credentials never go in the URI (workers read them from their environment)")
+	}
+	if src.Query != nil {
+		return errors.New("--query applies to es:// sources only")
+	}
+	switch src.Format {
+	case ingest.FormatNDJSON, ingest.FormatCSV:
+	default:
+		return fmt.Errorf("--format %q: want %s or %s", src.Format, ingest.FormatNDJSON, ingest.FormatCSV)
+	}
+	switch src.Compression {
+	case ingest.CompressionAuto, ingest.CompressionNone, ingest.CompressionGzip, ingest.CompressionZstd:
+	default:
+		return fmt.Errorf("--compression %q: want auto, none, gzip or zstd", src.Compression)
+	}
+	return nil
+}
+
+// validateIndexSource checks an es:// source: the flags about objects do not apply to it.
+func validateIndexSource(src activities.Source) error {
+	if _, err := essource.Parse(src.URI); err != nil {
+		// Not echoed beyond what Parse says: the message names the source's parts only.
+		return fmt.Errorf("--source: %w", err)
+	}
+	switch {
+	case src.IDField != "":
+		return errors.New("--id-field does not apply to an es:// source: documents keep their own _id")
+	case src.Format != ingest.FormatNDJSON:
+		return errors.New("--format does not apply to an es:// source: documents are read as JSON from the index")
+	case src.Compression != ingest.CompressionAuto:
+		return errors.New("--compression does not apply to an es:// source")
+	}
+	return nil
 }
 
 // validateIndexName applies Elasticsearch's rules for index (and alias) names, so that a typo

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -619,6 +621,18 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--allow-failed-chunks", "-1"}, "--allow-failed-chunks"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "extra"}, "unexpected arguments"},
 		{[]string{"ingest", "--bogus"}, "bogus"},
+		{[]string{"ingest", "--source", "es://", "--index", "x"}, "no index"},
+		{[]string{"ingest", "--source", "es://user:pw@host/logs", "--index", "x"}, "addresses and credentials never go in the source"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--id-field", "id"}, "--id-field does not apply to an es:// source"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--format", "csv"}, "--format does not apply"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--compression", "gzip"}, "--compression does not apply"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--plan"}, "--plan lists S3 objects and does not support an es:// source"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--query", "/nonexistent/q.json"}, "no such file"},
+		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--query", writeFile(t, "q.json", `{"match_all":{}}`)}, "--query applies to es:// sources only"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--query", writeFile(t, "wrapped.json", `{"query":{"match_all":{}}}`)}, "without the outer"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--query", writeFile(t, "bad.json", `{"match_all":`)}, "not valid JSON"},
+		{[]string{"ingest", "--source", "es://old", "--index", "x", "--query", writeFile(t, "big.json", `{"match_all":{},"x":"`+strings.Repeat("y", 64<<10)+`"}`)}, "larger than 64 KiB"},
+		{[]string{"reindex", "--source", "es://old", "--alias", "a", "--id-field", "id"}, "--id-field does not apply to an es:// source"},
 		{[]string{"status"}, "want one workflow id"},
 		{[]string{"status", "a", "b"}, "want one workflow id"},
 		{[]string{"pause"}, "want one workflow id"},
@@ -783,4 +797,14 @@ func TestFormatting(t *testing.T) {
 	if got := defaultWorkflowID("logs", at); got != "sluice-logs-20251125T223412.123Z" {
 		t.Errorf("defaultWorkflowID = %q", got)
 	}
+}
+
+// writeFile writes content to a file named name in a temporary directory and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -20,10 +20,11 @@ import (
 )
 
 func init() {
-	register("reindex", "build a new index from S3, verify it, and move an alias to it atomically", runReindex)
+	register("reindex", "build a new index from S3 or an existing index, verify it, and move an alias to it atomically", runReindex)
 }
 
 const reindexUsage = `usage: sluice reindex --source s3://bucket/prefix --alias NAME [--index-config FILE] [flags]
+       sluice reindex --source es://[CLUSTER/]OLD-INDEX --alias NAME [--index-config FILE] [--query FILE] [flags]
 
 Starts a reindex workflow: it creates a new index <alias>-<UTC start time> with the settings and
 mappings of --index-config (no refresh and no replicas during the load; the file's values, or the
@@ -31,6 +32,8 @@ cluster's defaults, are put back after it), loads it with a backfill (the flags 
 ingest'), refreshes it and checks its document count, then moves the alias to it in one
 _aliases call (removed from every index it pointed to, added to the new one as write index).
 An alias that does not exist yet is created; an index named like the alias is an error.
+With an es:// source the new index is filled from an existing index (a new mapping for the
+same documents, with their _id kept); see 'sluice ingest -h' for es:// sources and --query.
 
 The count check: without --id-field the new index must hold exactly what the backfill indexed;
 with --id-field, records that share an id overwrite each other, so it must hold between 1 and
@@ -55,7 +58,7 @@ func runReindex(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.PrintDefaults()
 	}
 	tf := addTemporalFlags(fs)
-	bf := addBackfillFlags(fs, sourceHelpS3)
+	bf := addBackfillFlags(fs, sourceHelp)
 	rx := addReindexFlags(fs)
 	rf := addRunFlags(fs, "reindex", "sluice-reindex-<alias>-<UTC timestamp>")
 	if ok, code := rf.parse(fs, "reindex", args, stderr); !ok {

@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // call sends one index operation with a JSON body (nil for none) and decodes a 2xx answer into
@@ -107,6 +105,10 @@ func (c *Client) Refresh(ctx context.Context, index string) error {
 // Count returns the number of documents in index that match query (the JSON of a query
 // clause, such as {"term":{"status":400}}; nil: all of them).
 func (c *Client) Count(ctx context.Context, index string, query json.RawMessage) (int64, error) {
+	return c.count(ctx, indexPath(index, "/_count"), query)
+}
+
+func (c *Client) count(ctx context.Context, path string, query json.RawMessage) (int64, error) {
 	var body any
 	if query != nil {
 		body = map[string]json.RawMessage{"query": query}
@@ -114,7 +116,7 @@ func (c *Client) Count(ctx context.Context, index string, query json.RawMessage)
 	var out struct {
 		Count int64 `json:"count"`
 	}
-	return out.Count, c.call(ctx, http.MethodPost, indexPath(index, "/_count"), body, &out)
+	return out.Count, c.call(ctx, http.MethodPost, path, body, &out)
 }
 
 // IsDataStream reports whether name is an existing data stream (GET /_resolve/index/NAME,
@@ -190,118 +192,4 @@ type AliasRef struct {
 // UpdateAliases applies actions in one atomic _aliases call: all of them or none.
 func (c *Client) UpdateAliases(ctx context.Context, actions []AliasAction) error {
 	return c.call(ctx, http.MethodPost, "/_aliases", map[string]any{"actions": actions}, nil)
-}
-
-// keepAlive renders a duration as Elasticsearch's time unit, whole seconds (at least one).
-func keepAlive(d time.Duration) string {
-	return strconv.FormatInt(max(int64(d/time.Second), 1), 10) + "s"
-}
-
-// OpenPIT opens a point in time on index that lives keepAlive past each use, and returns its
-// id. Elasticsearch: POST /{index}/_pit; OpenSearch: POST /{index}/_search/point_in_time.
-func (c *Client) OpenPIT(ctx context.Context, index string, keep time.Duration) (string, error) {
-	var out struct {
-		ID    string `json:"id"`     // Elasticsearch
-		PITID string `json:"pit_id"` // OpenSearch
-	}
-	path := indexPath(index, "/_pit?keep_alive=", keepAlive(keep))
-	if c.flavor == OpenSearch {
-		path = indexPath(index, "/_search/point_in_time?keep_alive=", keepAlive(keep))
-	}
-	if err := c.call(ctx, http.MethodPost, path, nil, &out); err != nil {
-		return "", err
-	}
-	return out.ID + out.PITID, nil
-}
-
-// ClosePIT frees a point in time. One that expired already is not an error.
-func (c *Client) ClosePIT(ctx context.Context, id string) error {
-	var err error
-	if c.flavor == OpenSearch {
-		err = c.call(ctx, http.MethodDelete, "/_search/point_in_time", map[string][]string{"pit_id": {id}}, nil)
-	} else {
-		err = c.call(ctx, http.MethodDelete, "/_pit", map[string]string{"id": id}, nil)
-	}
-	if se, ok := err.(*StatusError); ok && se.Status == http.StatusNotFound {
-		return nil
-	}
-	return err
-}
-
-// SearchRequest is one page of a point-in-time search.
-type SearchRequest struct {
-	PIT       string          // from OpenPIT
-	KeepAlive time.Duration   // extends the point in time; 0: 1m
-	Size      int             // hits per page; 0: 1000
-	Query     json.RawMessage // a query clause; nil: all documents
-	// Sort must be total so that SearchAfter resumes exactly; nil: DefaultSort().
-	Sort        json.RawMessage
-	SearchAfter []json.RawMessage // the Sort of the last hit of the previous page; nil: from the start
-	// Slice (when SliceMax > 1) reads only slice SliceID of SliceMax disjoint parts.
-	SliceID, SliceMax int
-}
-
-// Hit is one document of a search answer.
-type Hit struct {
-	Index  string            `json:"_index"`
-	ID     string            `json:"_id"`
-	Source json.RawMessage   `json:"_source"`
-	Sort   []json.RawMessage `json:"sort"`
-}
-
-// SearchResult is one page: its hits and the point in time's id to use next (it may change).
-type SearchResult struct {
-	PIT  string
-	Hits []Hit
-}
-
-// DefaultSort is a total order of a point in time: _shard_doc on Elasticsearch; OpenSearch
-// has no _shard_doc and sorts by _id ("_doc" alone repeats across shards).
-func (c *Client) DefaultSort() json.RawMessage {
-	if c.flavor == OpenSearch {
-		return json.RawMessage(`[{"_id":"asc"}]`)
-	}
-	return json.RawMessage(`[{"_shard_doc":"asc"}]`)
-}
-
-// Search reads one page of a point-in-time search (POST /_search with pit, search_after and
-// slice). An empty Hits means the slice is read.
-func (c *Client) Search(ctx context.Context, r SearchRequest) (SearchResult, error) {
-	if r.KeepAlive <= 0 {
-		r.KeepAlive = time.Minute
-	}
-	if r.Size <= 0 {
-		r.Size = 1000
-	}
-	if r.Sort == nil {
-		r.Sort = c.DefaultSort()
-	}
-	body := map[string]any{
-		"size": r.Size,
-		"pit":  map[string]string{"id": r.PIT, "keep_alive": keepAlive(r.KeepAlive)},
-		"sort": r.Sort,
-	}
-	if r.Query != nil {
-		body["query"] = r.Query
-	}
-	if r.SearchAfter != nil {
-		body["search_after"] = r.SearchAfter
-	}
-	if r.SliceMax > 1 {
-		body["slice"] = map[string]int{"id": r.SliceID, "max": r.SliceMax}
-	}
-	var out struct {
-		PITID string `json:"pit_id"`
-		Hits  struct {
-			Hits []Hit `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := c.call(ctx, http.MethodPost, "/_search", body, &out); err != nil {
-		return SearchResult{}, err
-	}
-	res := SearchResult{PIT: out.PITID, Hits: out.Hits.Hits}
-	if res.PIT == "" {
-		res.PIT = r.PIT
-	}
-	return res, nil
 }

@@ -48,16 +48,26 @@ type Config struct {
 // ELASTICSEARCH_URL (comma-separated), ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME,
 // ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA_CERT (a PEM file path, read by New).
 func ConfigFromEnv(getenv func(string) string) Config {
+	return ConfigFromEnvPrefix(getenv, DefaultEnvPrefix)
+}
+
+// DefaultEnvPrefix is the prefix of the destination cluster's variables.
+const DefaultEnvPrefix = "ELASTICSEARCH_"
+
+// ConfigFromEnvPrefix reads the same variables under another prefix: prefix+"URL",
+// prefix+"API_KEY", prefix+"USERNAME", prefix+"PASSWORD" and prefix+"CA_CERT" (a source
+// cluster's SLUICE_CLUSTER_<NAME>_*).
+func ConfigFromEnvPrefix(getenv func(string) string, prefix string) Config {
 	var c Config
-	for _, a := range strings.Split(getenv("ELASTICSEARCH_URL"), ",") {
+	for _, a := range strings.Split(getenv(prefix+"URL"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.Addresses = append(c.Addresses, a)
 		}
 	}
-	c.APIKey = getenv("ELASTICSEARCH_API_KEY")
-	c.Username = getenv("ELASTICSEARCH_USERNAME")
-	c.Password = getenv("ELASTICSEARCH_PASSWORD")
-	c.CACertFile = getenv("ELASTICSEARCH_CA_CERT")
+	c.APIKey = getenv(prefix + "API_KEY")
+	c.Username = getenv(prefix + "USERNAME")
+	c.Password = getenv(prefix + "PASSWORD")
+	c.CACertFile = getenv(prefix + "CA_CERT")
 	return c
 }
 
