@@ -70,6 +70,10 @@ type Config struct {
 	// SLUICE_DEAD_LETTER_DIR). Empty: a chunk that asks for a file fails with a bad
 	// configuration.
 	DeadLetterDir string
+	// DeadLetterS3 lists the S3 locations, comma-separated "s3://bucket[/prefix]", that
+	// "s3://..." dead-letter targets may write under (env SLUICE_DEAD_LETTER_S3). Empty: such
+	// targets fail with a bad configuration. Letters are written with the S3 credentials.
+	DeadLetterS3 string
 	// Logger receives sluice's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
@@ -92,6 +96,7 @@ func ConfigFromEnv() (Config, error) {
 		Temporal:      temporal,
 		ES:            ESConfigFromEnv(os.Getenv),
 		DeadLetterDir: os.Getenv("SLUICE_DEAD_LETTER_DIR"),
+		DeadLetterS3:  os.Getenv("SLUICE_DEAD_LETTER_S3"),
 	}.WithDefaults(), nil
 }
 
@@ -163,6 +168,10 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	allowS3, err := ingest.ParseS3AllowList(cfg.DeadLetterS3)
+	if err != nil {
+		return nil, err
+	}
 	budget := ingest.NewBudget(cfg.MaxMemory)
 	var metrics *Metrics
 	var sdkMetrics client.MetricsHandler
@@ -187,6 +196,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger},
 		S3:            src,
 		DeadLetterDir: cfg.DeadLetterDir,
+		DeadLetterS3:  allowS3,
 		Logger:        cfg.Logger,
 	}
 	opts := sdkworker.Options{

@@ -50,7 +50,7 @@ func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 	fs.Var(&f.maxBytesPerSecond, "max-bytes-per-second", "cap on _bulk body bytes sent per second by the whole backfill, shared like --max-docs-per-second; 0: none")
 	f.allowFailed = fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
 	f.heartbeatTimeout = fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
-	f.deadLetter = fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
+	f.deadLetter = fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", "file:NAME" (relative, under each worker's --dead-letter-dir), or "s3://bucket/prefix" (NDJSON objects; the worker must allow it with --dead-letter-s3)`)
 	return f
 }
 

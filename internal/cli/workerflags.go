@@ -29,6 +29,7 @@ type WorkerFlags struct {
 	s3Region      string
 	logLevel      string
 	deadLetterDir string
+	deadLetterS3  string
 	metricsAddr   string
 }
 
@@ -49,6 +50,7 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.deadLetterDir, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; default: none, such targets fail)`)
+	fs.StringVar(&f.deadLetterS3, "dead-letter-s3", "", `S3 locations "s3://bucket[/prefix]" (comma-separated) that "s3://..." dead-letter targets may write under (env SLUICE_DEAD_LETTER_S3; default: none, such targets fail)`)
 	return f
 }
 
@@ -119,6 +121,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.S3.Region = f.s3Region
 		case "dead-letter-dir":
 			cfg.DeadLetterDir = f.deadLetterDir
+		case "dead-letter-s3":
+			cfg.DeadLetterS3 = f.deadLetterS3
 		}
 	})
 	return ferr
