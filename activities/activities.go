@@ -55,6 +55,8 @@ type Activities struct {
 	// under (see ingest.S3Allowed); a target outside them fails its chunk with
 	// ErrTypeBadConfig. Empty: no S3 target is allowed. Letters are written with the S3 client.
 	DeadLetterS3 []ingest.DeadLetterTarget
+	// LetterStore stores the letter objects of S3 targets. nil: S3.
+	LetterStore ingest.ObjectPutter
 	// Logger receives the activities' own logs. nil: slog.Default().
 	Logger *slog.Logger
 	// HeartbeatInterval is how often a chunk heartbeats its last checkpoint while it makes no
@@ -678,7 +680,11 @@ func (a *Activities) s3Sink(ctx context.Context, t ingest.DeadLetterTarget, in I
 	}
 	chunk := fmt.Sprintf("%s@%d", key, in.Chunk.Start)
 	prefix := ingest.S3LetterPrefix(t, in.Source.Index, activity.GetInfo(ctx).WorkflowExecution.ID, chunk)
-	return ingest.NewS3Sink(a.S3, ingest.S3SinkConfig{Bucket: t.S3Bucket, Prefix: prefix, Budget: a.Engine.Budget}), nil
+	var store ingest.ObjectPutter = a.S3
+	if a.LetterStore != nil {
+		store = a.LetterStore
+	}
+	return ingest.NewS3Sink(store, ingest.S3SinkConfig{Bucket: t.S3Bucket, Prefix: prefix, Budget: a.Engine.Budget}), nil
 }
 
 // bufferedSink is a dead-letter sink whose Write only buffers (ingest.S3Sink): a checkpoint
