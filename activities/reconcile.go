@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/ingest"
-	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // ReconcileName is the name the Reconcile activity is registered under.
@@ -42,16 +41,11 @@ func (a *Activities) Reconcile(ctx context.Context, in ReconcileInput) (Reconcil
 		err := errors.New("activities built without an Elasticsearch client")
 		return ReconcileOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadConfig, err)
 	}
-	index := in.Source.Index
-	where := "reconciling index " + index
 	// An index that does not exist holds no document: nothing was indexed into it (every chunk
 	// failed or dead-lettered all it read), which judgeCount then judges like any count.
-	if err := a.Engine.Bulk.Refresh(ctx, index); err != nil && es.ClassifyError(err) != es.IndexMissing {
-		return ReconcileOutput{}, classify(err, where+": refresh", nil)
-	}
-	count, err := a.Engine.Bulk.Count(ctx, index, nil)
-	if err != nil && es.ClassifyError(err) != es.IndexMissing {
-		return ReconcileOutput{}, classify(err, where+": _count", nil)
+	count, err := refreshAndCount(ctx, a.Engine.Bulk, in.Source.Index, true)
+	if err != nil {
+		return ReconcileOutput{}, err
 	}
 	return judgeCount(in, count), nil
 }
