@@ -67,7 +67,7 @@ func (l Limits) engine() ingest.Limits {
 // from the worker's environment.
 type Source struct {
 	URI         string // s3://bucket/prefix
-	Format      string // ingest.FormatNDJSON or ingest.FormatCSV; empty: NDJSON
+	Format      string // ingest.FormatNDJSON, FormatCSV or FormatDeadLetter (a replay); empty: NDJSON
 	Compression string // ingest.Compression*: auto (empty), none, gzip or zstd
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset

@@ -225,6 +225,9 @@ type Record struct {
 	Truncated bool
 	Length    int64
 	SHA256    [32]byte
+	// ID, when set, is the record's _id unless the chunk has an id field (a replayed dead
+	// letter keeps its original's); valid until the decoder's next call.
+	ID []byte
 }
 
 // Decoder yields the records a chunk owns, in order.

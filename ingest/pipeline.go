@@ -246,6 +246,9 @@ func (pr *producer) id(rec *Record) []byte {
 	if rec.Err != nil {
 		return nil
 	}
+	if pr.spec.IDField == "" && rec.ID != nil {
+		return rec.ID
+	}
 	if pr.spec.IDField == "" {
 		pr.idBuf = pr.ids.appendID(pr.idBuf[:0], rec.Offset)
 		return pr.idBuf
