@@ -35,7 +35,7 @@ func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 	lim := ingest.Limits{}.WithDefaults()
 	f := &backfillFlags{chunkSize: units.Bytes(workflows.DefaultChunkSize), maxBytes: units.Bytes(lim.MaxBytes)}
 	f.source = fs.String("source", "", sourceHelp)
-	f.format = fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
+	f.format = fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv (deadletter: dead letters to replay, as 'sluice dead-letters replay' does)")
 	f.compression = fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
 	f.idField = fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
 	f.pipeline = fs.String("pipeline", "", "ingest pipeline every document goes through (default: the index's own default pipeline, if any)")
