@@ -1,23 +1,20 @@
 package activities_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/internal/esfake"
+	"github.com/sluicehq/sluice/internal/s3test"
 )
 
 // flakyStore puts letter objects into the real S3 server until it is told to fail, and counts
@@ -50,28 +47,14 @@ func (s *flakyStore) storedLetters() int {
 	return s.stored
 }
 
-// lettersIn reads every letter object under bucket/prefix.
-func lettersIn(t *testing.T, c *s3.Client, bucket, prefix string) (letters []map[string]any, objects int) {
+// lettersIn decodes every letter of the objects under bucket/prefix.
+func lettersIn(t *testing.T, srv *s3test.Server, bucket, prefix string) (letters []map[string]any, objects int) {
 	t.Helper()
-	ctx := context.Background()
-	out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range out.Contents {
-		obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(obj.Body)
-		obj.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for sc := bufio.NewScanner(bytes.NewReader(body)); sc.Scan(); {
+	for key, body := range srv.Objects(t, bucket, prefix) {
+		for line := range bytes.Lines(body) {
 			var l map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Fatalf("%s: %v", *o.Key, err)
+			if err := json.Unmarshal(line, &l); err != nil {
+				t.Fatalf("%s: %v", key, err)
 			}
 			letters = append(letters, l)
 		}
@@ -153,7 +136,7 @@ func TestIngestDeadLettersToS3(t *testing.T) {
 	if out.Stats.Read != 3000 || out.Stats.DeadLettered != int64(len(bad)) || out.Stats.Indexed != 3000-int64(len(bad)) {
 		t.Fatalf("stats %+v, want 3000 read, %d dead-lettered", out.Stats, len(bad))
 	}
-	letters, objects := lettersIn(t, f.s3.Client(), "letters", "dl/logs/")
+	letters, objects := lettersIn(t, f.s3, "letters", "dl/logs/")
 	seen := map[int64]bool{}
 	for _, l := range letters {
 		off := int64(l["offset"].(float64))

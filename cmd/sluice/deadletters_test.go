@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicehq/sluice/ingest"
 	esclient "github.com/sluicehq/sluice/ingest/es"
@@ -84,7 +79,7 @@ func TestDeadLettersInS3AndReplay(t *testing.T) {
 	if code != exitOK || st.Result == nil || st.Result.Records.DeadLettered != int64(want) || st.Result.Records.Indexed != int64(200-want) {
 		t.Fatalf("ingest: exit %d, %s\n%s", code, stdout, stderr)
 	}
-	letters := readLetters(t, s3srv.Client(), "letters", "dl/run1/")
+	letters := readLetters(t, s3srv, "letters", "dl/run1/")
 	if len(letters) != want {
 		t.Fatalf("%d letters in S3, want %d", len(letters), want)
 	}
@@ -152,31 +147,15 @@ func TestDeadLettersInS3AndReplay(t *testing.T) {
 	}
 }
 
-// readLetters reads every letter object under bucket/prefix.
-func readLetters(t *testing.T, c *s3.Client, bucket, prefix string) []map[string]any {
+// readLetters decodes every letter of the objects under bucket/prefix.
+func readLetters(t *testing.T, srv *s3test.Server, bucket, prefix string) []map[string]any {
 	t.Helper()
-	ctx := context.Background()
-	out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var letters []map[string]any
-	for _, o := range out.Contents {
-		obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(obj.Body)
-		obj.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
+	for key, body := range srv.Objects(t, bucket, prefix) {
+		for line := range bytes.Lines(body) {
 			var l map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Fatalf("%s: %v", *o.Key, err)
+			if err := json.Unmarshal(line, &l); err != nil {
+				t.Fatalf("%s: %v", key, err)
 			}
 			letters = append(letters, l)
 		}
