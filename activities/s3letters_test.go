@@ -3,7 +3,6 @@ package activities_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"github.com/sluicehq/sluice/activities"
 	"github.com/sluicehq/sluice/ingest"
 	"github.com/sluicehq/sluice/internal/esfake"
-	"github.com/sluicehq/sluice/internal/s3test"
 )
 
 // flakyStore puts letter objects into the real S3 server until it is told to fail, and counts
@@ -45,22 +43,6 @@ func (s *flakyStore) storedLetters() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stored
-}
-
-// lettersIn decodes every letter of the objects under bucket/prefix.
-func lettersIn(t *testing.T, srv *s3test.Server, bucket, prefix string) (letters []map[string]any, objects int) {
-	t.Helper()
-	for key, body := range srv.Objects(t, bucket, prefix) {
-		for line := range bytes.Lines(body) {
-			var l map[string]any
-			if err := json.Unmarshal(line, &l); err != nil {
-				t.Fatalf("%s: %v", key, err)
-			}
-			letters = append(letters, l)
-		}
-		objects++
-	}
-	return letters, objects
 }
 
 // TestIngestDeadLettersToS3 fails the letter store after two objects: no heartbeat ever counts
@@ -136,7 +118,7 @@ func TestIngestDeadLettersToS3(t *testing.T) {
 	if out.Stats.Read != 3000 || out.Stats.DeadLettered != int64(len(bad)) || out.Stats.Indexed != 3000-int64(len(bad)) {
 		t.Fatalf("stats %+v, want 3000 read, %d dead-lettered", out.Stats, len(bad))
 	}
-	letters, objects := lettersIn(t, f.s3, "letters", "dl/logs/")
+	letters, objects := f.s3.JSONLines(t, "letters", "dl/logs/"), len(f.s3.Objects(t, "letters", "dl/logs/"))
 	seen := map[int64]bool{}
 	for _, l := range letters {
 		off := int64(l["offset"].(float64))

@@ -79,7 +79,7 @@ func TestDeadLettersInS3AndReplay(t *testing.T) {
 	if code != exitOK || st.Result == nil || st.Result.Records.DeadLettered != int64(want) || st.Result.Records.Indexed != int64(200-want) {
 		t.Fatalf("ingest: exit %d, %s\n%s", code, stdout, stderr)
 	}
-	letters := readLetters(t, s3srv, "letters", "dl/run1/")
+	letters := s3srv.JSONLines(t, "letters", "dl/run1/")
 	if len(letters) != want {
 		t.Fatalf("%d letters in S3, want %d", len(letters), want)
 	}
@@ -145,20 +145,4 @@ func TestDeadLettersInS3AndReplay(t *testing.T) {
 			t.Fatalf("record at %d: %d documents with its original id %s (%v)", off, n, id, err)
 		}
 	}
-}
-
-// readLetters decodes every letter of the objects under bucket/prefix.
-func readLetters(t *testing.T, srv *s3test.Server, bucket, prefix string) []map[string]any {
-	t.Helper()
-	var letters []map[string]any
-	for key, body := range srv.Objects(t, bucket, prefix) {
-		for line := range bytes.Lines(body) {
-			var l map[string]any
-			if err := json.Unmarshal(line, &l); err != nil {
-				t.Fatalf("%s: %v", key, err)
-			}
-			letters = append(letters, l)
-		}
-	}
-	return letters
 }

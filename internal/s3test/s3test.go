@@ -9,6 +9,7 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -254,6 +255,23 @@ func (s *Server) Objects(t testing.TB, bucket, prefix string) map[string][]byte 
 		objs[aws.ToString(o.Key)] = body
 	}
 	return objs
+}
+
+// JSONLines decodes every line of every object under bucket/prefix (NDJSON objects, such as
+// dead letters) as a JSON object, or fails the test.
+func (s *Server) JSONLines(t testing.TB, bucket, prefix string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for key, body := range s.Objects(t, bucket, prefix) {
+		for line := range bytes.Lines(body) {
+			var v map[string]any
+			if err := json.Unmarshal(line, &v); err != nil {
+				t.Fatalf("s3://%s/%s: %v", bucket, key, err)
+			}
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // gatewayEnv is this process's environment without the variables versitygw reads for its own
