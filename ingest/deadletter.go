@@ -143,7 +143,9 @@ func (t DeadLetterTarget) String() string {
 }
 
 // DeadLetterSink stores dead letters. Write must have stored them durably when it returns nil:
-// the records are acknowledged (and the checkpoint moves past them) right after. Write must
+// the records are acknowledged (and the checkpoint moves past them) right after. The one
+// exception, S3Sink, only buffers in Write and stores on Flush: whoever reports a checkpoint
+// (the activity's heartbeater) flushes it first. Write must
 // not keep the letters (their Record may alias a request's memory) after it returns, and may
 // cut a letter's Record shorter (its Length and SHA256 still describe the whole record). Writing the
 // same letter twice (a replayed tail after a resume) must be harmless. Implementations are safe
