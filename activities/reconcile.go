@@ -56,7 +56,8 @@ func (a *Activities) Reconcile(ctx context.Context, in ReconcileInput) (Reconcil
 // document the backfill indexed: fewer is a loss. It may hold more: documents that were there
 // before (a rerun overwrites its own, which does not count twice), or written by others.
 // With --id-field, records that repeat an id overwrite each other, so fewer documents than
-// indexed records is what duplicate ids in the data look like, and is not a failure.
+// indexed records is what duplicate ids in the data look like, and is not a failure. So it is
+// for a replay of dead letters (FormatDeadLetter): a letter stored twice keeps one id.
 func judgeCount(in ReconcileInput, count int64) ReconcileOutput {
 	out := ReconcileOutput{Count: count, Expected: in.Indexed}
 	if dl, err := ingest.ParseDeadLetter(in.Source.DeadLetter, in.Source.Index); err == nil && dl.Index == in.Source.Index {
@@ -66,6 +67,8 @@ func judgeCount(in ReconcileInput, count int64) ReconcileOutput {
 	switch {
 	case diff > 0:
 		out.Note = fmt.Sprintf("the index holds %d documents more than this backfill indexed: documents that were there before, or written by others", diff)
+	case diff < 0 && in.Source.Format == ingest.FormatDeadLetter && in.Source.IDField == "":
+		out.Note = fmt.Sprintf("the index holds %d documents fewer than this replay indexed: letters stored twice (a resumed chunk stores again what it had stored past its checkpoint) carry their record's original id, and overwrote each other", -diff)
 	case diff < 0 && in.Source.IDField != "":
 		out.Note = fmt.Sprintf("the index holds %d documents fewer than this backfill indexed: records whose --id-field value %q repeats another's overwrote it", -diff, in.Source.IDField)
 	case diff < 0:
