@@ -700,8 +700,8 @@ type bufferedSink interface {
 // engine never waits for a heartbeat.
 //
 // With a buffering dead-letter sink (letters), it stores the buffered letters before it sends
-// a checkpoint (at most once an interval; a checkpoint reached sooner waits for the next
-// store), so that no heartbeat covers a letter that is not stored. A store that fails cancels
+// a checkpoint (at most once per half interval; a checkpoint reached sooner waits for the
+// next store), so that no heartbeat covers a letter that is not stored. A store that fails cancels
 // the run with errDeadLetters: the chunk fails at the last checkpoint sent.
 //
 // It is also the stall detector: when neither the checkpoint nor the reader has moved for
@@ -760,7 +760,7 @@ func (h *heartbeater) send(ctx context.Context, force bool) (bool, error) {
 	h.mu.Unlock()
 	// Letters written before hb was reached are in the buffer, or stored.
 	if h.letters != nil && h.letters.Buffered() > 0 {
-		if !force && time.Since(h.storedAt) < h.interval {
+		if !force && time.Since(h.storedAt) < h.interval/2 {
 			return true, nil
 		}
 		if h.failed != nil {
