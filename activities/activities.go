@@ -763,15 +763,9 @@ func (h *heartbeater) send(ctx context.Context, force bool) (bool, error) {
 		if !force && time.Since(h.storedAt) < h.interval/2 {
 			return true, nil
 		}
-		if h.failed != nil {
-			return false, h.failed
+		if err := h.store(ctx); err != nil {
+			return false, err
 		}
-		if err := h.letters.Flush(ctx); err != nil {
-			h.failed = fmt.Errorf("%w: %w", errDeadLetters, err)
-			h.cancel(h.failed)
-			return false, h.failed
-		}
-		h.storedAt = time.Now()
 	}
 	if h.ctx.Err() == nil {
 		activity.RecordHeartbeat(h.ctx, hb)
@@ -780,6 +774,45 @@ func (h *heartbeater) send(ctx context.Context, force bool) (bool, error) {
 	h.sent = hb
 	h.mu.Unlock()
 	return true, nil
+}
+
+// store stores the buffered letters. Meanwhile it heartbeats the last checkpoint sent every
+// interval, since a PUT may take longer than the heartbeat timeout (Write may be storing a
+// full buffer too, which Flush waits for). A store that fails cancels the run; the failure
+// stays, so nothing is sent after it.
+func (h *heartbeater) store(ctx context.Context) error {
+	if h.failed != nil {
+		return h.failed
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(h.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				h.mu.Lock()
+				sent := h.sent
+				h.mu.Unlock()
+				if h.ctx.Err() == nil {
+					activity.RecordHeartbeat(h.ctx, sent)
+				}
+			}
+		}
+	})
+	err := h.letters.Flush(ctx)
+	close(done)
+	wg.Wait()
+	if err != nil {
+		h.failed = fmt.Errorf("%w: %w", errDeadLetters, err)
+		h.cancel(h.failed)
+		return h.failed
+	}
+	h.storedAt = time.Now()
+	return nil
 }
 
 func (h *heartbeater) run() {

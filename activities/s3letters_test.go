@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -132,5 +133,83 @@ func TestIngestDeadLettersToS3(t *testing.T) {
 	}
 	if f.acts.Engine.Budget.Used() != 0 {
 		t.Fatalf("%d bytes of the budget still held", f.acts.Engine.Budget.Used())
+	}
+}
+
+// gatedStore holds the first PUT until released: a letter store slower than the heartbeat
+// timeout.
+type gatedStore struct {
+	next    ingest.ObjectPutter
+	started chan struct{} // closed when the first PUT arrives
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *gatedStore) PutObject(ctx context.Context, bucket, key string, body []byte) error {
+	first := false
+	s.once.Do(func() { first = true; close(s.started) })
+	if first {
+		select {
+		case <-s.release:
+		case <-time.After(30 * time.Second):
+			return errors.New("test: the store was never released")
+		}
+	}
+	return s.next.PutObject(ctx, bucket, key, body)
+}
+
+// TestIngestHeartbeatsWhileStoringLetters: while a letter object is being stored, the chunk
+// keeps heartbeating its last stored checkpoint, so a slow PUT does not time the attempt out.
+func TestIngestHeartbeatsWhileStoringLetters(t *testing.T) {
+	f := newFixture(t, esfake.Options{})
+	f.s3.CreateBucket(t, "letters")
+	data := []byte("{\"n\":1}\nnot json\n{\"n\":2}\n")
+	etag := f.s3.Put(t, bucket, "slow.ndjson", data)
+	src := source("slow.ndjson")
+	src.DeadLetter = "s3://letters/dl"
+	allow, err := ingest.ParseS3AllowList("s3://letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &gatedStore{next: f.acts.S3, started: make(chan struct{}), release: make(chan struct{})}
+	f.acts.DeadLetterS3, f.acts.LetterStore = allow, store
+	var (
+		mu       sync.Mutex
+		during   []activities.ChunkProgress
+		released bool
+	)
+	hb := &heartbeats{onBeat: func(_ int, p activities.ChunkProgress) {
+		select {
+		case <-store.started:
+		default:
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if released {
+			return
+		}
+		during = append(during, p)
+		if len(during) == 3 {
+			released = true
+			close(store.release)
+		}
+	}}
+	out, err := f.ingest(t, f.env(hb), activities.IngestChunkInput{Source: src, Chunk: activities.Chunk{Key: "slow.ndjson", ETag: etag, Size: int64(len(data)), End: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(during) != 3 {
+		t.Fatalf("%d heartbeats while the letters were being stored, want 3", len(during))
+	}
+	for _, p := range during {
+		if p.Stats.DeadLettered != 0 {
+			t.Fatalf("a heartbeat during the store counts %d dead letters, none stored yet", p.Stats.DeadLettered)
+		}
+	}
+	if out.Stats.DeadLettered != 1 || len(f.s3.JSONLines(t, "letters", "dl/")) != 1 {
+		t.Fatalf("stats %+v", out.Stats)
 	}
 }

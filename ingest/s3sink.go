@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/ingest/s3source"
 )
@@ -61,6 +62,8 @@ type S3Sink struct {
 	cfg S3SinkConfig
 	put ObjectPutter
 
+	buffered atomic.Int64 // bytes, read without the lock (Buffered)
+
 	mu      sync.Mutex
 	pieces  [][]byte // encoded letters, each ending in a newline
 	bytes   int64    // their sum, charged to the budget
@@ -95,6 +98,7 @@ func (s *S3Sink) Write(ctx context.Context, letters []DeadLetter) error {
 	defer s.mu.Unlock()
 	if s.cfg.Budget == nil || s.cfg.Budget.TryAcquire(int64(len(enc))) {
 		s.pieces, s.bytes, s.letters = append(s.pieces, enc), s.bytes+int64(len(enc)), append(s.letters, ids...)
+		s.buffered.Store(s.bytes)
 		if s.bytes < s.cfg.FlushBytes {
 			return nil
 		}
@@ -113,12 +117,8 @@ func (s *S3Sink) Flush(ctx context.Context) error {
 	return s.flushLocked(ctx)
 }
 
-// Buffered returns the bytes of letters not stored yet.
-func (s *S3Sink) Buffered() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bytes
-}
+// Buffered returns the bytes of letters not stored yet. It does not wait for a store under way.
+func (s *S3Sink) Buffered() int64 { return s.buffered.Load() }
 
 func (s *S3Sink) flushLocked(ctx context.Context) error {
 	if len(s.pieces) == 0 {
@@ -137,6 +137,7 @@ func (s *S3Sink) release() {
 		s.cfg.Budget.Release(s.bytes)
 	}
 	s.pieces, s.bytes, s.letters = nil, 0, s.letters[:0]
+	s.buffered.Store(0)
 }
 
 // store puts pieces as one object named after ids.
