@@ -752,19 +752,19 @@ func (h *heartbeater) update(hb ChunkProgress) {
 	}
 }
 
-// send heartbeats the last checkpoint, after storing the letters it covers. It reports false
-// when they could not be stored (and cancels the run); ctx bounds the store.
-func (h *heartbeater) send(ctx context.Context, force bool) (bool, error) {
+// send heartbeats the last checkpoint, after storing the letters it covers (see store); ctx
+// bounds the store. force: store now, however recent the last store.
+func (h *heartbeater) send(ctx context.Context, force bool) error {
 	h.mu.Lock()
 	hb := h.last
 	h.mu.Unlock()
 	// Letters written before hb was reached are in the buffer, or stored.
 	if h.letters != nil && h.letters.Buffered() > 0 {
 		if !force && time.Since(h.storedAt) < h.interval/2 {
-			return true, nil
+			return nil
 		}
 		if err := h.store(ctx); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if h.ctx.Err() == nil {
@@ -773,7 +773,7 @@ func (h *heartbeater) send(ctx context.Context, force bool) (bool, error) {
 	h.mu.Lock()
 	h.sent = hb
 	h.mu.Unlock()
-	return true, nil
+	return nil
 }
 
 // store stores the buffered letters. Meanwhile it heartbeats the last checkpoint sent every
@@ -817,7 +817,7 @@ func (h *heartbeater) store(ctx context.Context) error {
 
 func (h *heartbeater) run() {
 	defer close(h.done)
-	h.send(h.ctx, true) // at once: the server learns the resume point, and the SDK sends the first at once
+	_ = h.send(h.ctx, true) // at once (nothing is buffered yet): the server learns the resume point, and the SDK sends the first at once
 	t := time.NewTicker(min(h.interval, h.stall))
 	defer t.Stop()
 	seen, since := h.moves.Load(), time.Now()
@@ -839,7 +839,7 @@ func (h *heartbeater) run() {
 			h.cancel(fmt.Errorf("%w: no progress for %s (no checkpoint past offset %d, no byte read)", errStalled, idle.Round(time.Millisecond), at))
 			return
 		}
-		if ok, _ := h.send(h.ctx, false); !ok {
+		if err := h.send(h.ctx, false); err != nil {
 			return
 		}
 	}
@@ -852,7 +852,7 @@ func (h *heartbeater) stop(final ChunkProgress) (ChunkProgress, error) {
 	close(h.quit)
 	<-h.done
 	h.update(final)
-	if _, err := h.send(context.WithoutCancel(h.ctx), true); err != nil {
+	if err := h.send(context.WithoutCancel(h.ctx), true); err != nil {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.sent, err
