@@ -71,7 +71,7 @@ type Source struct {
 	Compression string // ingest.Compression*: auto (empty), none, gzip or zstd
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset
-	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
+	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME", "file:PATH" or "s3://bucket/prefix"
 	Pipeline    string // ingest pipeline every document goes through; empty: the index's default
 }
 
