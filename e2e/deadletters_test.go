@@ -77,6 +77,15 @@ func TestDeadLettersInS3SurviveWorkerKill(t *testing.T) {
 	if s.Read != total || s.DeadLettered != int64(len(bad)) || s.Indexed != total-int64(len(bad)) {
 		t.Fatalf("stats %+v; want %d read, %d dead-lettered", s, total, len(bad))
 	}
+	retried := 0
+	for _, a := range chunkAttempts(t, c, started.WorkflowID) {
+		if a.Attempt > 1 {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Fatal("no chunk was retried: the kill did not catch a chunk running")
+	}
 	letters := e.s3.JSONLines(t, e.bucket, "letters/")
 	seen := map[letterKey]bool{}
 	for _, l := range letters {
