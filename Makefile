@@ -23,7 +23,7 @@ FUZZTIME ?= 5s
 # The fuzz targets, as package:Target (go test -fuzz takes one target of one package at a time).
 FUZZ_TARGETS := ./ingest:FuzzRanges ./ingest:FuzzDecoders ./ingest:FuzzCompressedDecoders \
 	./ingest/es:FuzzBulkResponse ./ingest/s3source:FuzzParseURI ./ingest/s3source:FuzzParseContentRange \
-	./internal/esfake:FuzzBulk ./internal/units:FuzzParseBytes
+	./ingest:FuzzLetters ./internal/esfake:FuzzBulk ./internal/units:FuzzParseBytes
 
 VERSITYGW_PKG := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 # Where `go install` puts binaries: $GOBIN, else the first $GOPATH entry's bin.

@@ -55,6 +55,12 @@ type Activities struct {
 	// empty: such targets fail their chunk with ErrTypeBadConfig. Workflow inputs choose only
 	// the name, never where on the worker's machine a file goes.
 	DeadLetterDir string
+	// DeadLetterS3 are the S3 locations "s3://bucket/prefix" dead-letter targets may write
+	// under (see ingest.S3Allowed); a target outside them fails its chunk with
+	// ErrTypeBadConfig. Empty: no S3 target is allowed. Letters are written with the S3 client.
+	DeadLetterS3 []ingest.DeadLetterTarget
+	// LetterStore stores the letter objects of S3 targets. nil: S3.
+	LetterStore ingest.ObjectPutter
 	// Logger receives the activities' own logs. nil: slog.Default().
 	Logger *slog.Logger
 	// HeartbeatInterval is how often a chunk heartbeats its last checkpoint while it makes no
@@ -339,6 +345,10 @@ var errWorkerStopping = errors.New("worker stopping")
 // errStalled is the cause that stops a chunk that made no progress for the stall timeout.
 var errStalled = errors.New("stalled")
 
+// errDeadLetters is the cause that stops a chunk whose buffered dead letters could not be
+// stored: its checkpoint may not pass them.
+var errDeadLetters = errors.New("dead letters not stored")
+
 // defaultStallTimeout is the least default of Activities.StallTimeout.
 const defaultStallTimeout = 5 * time.Minute
 
@@ -361,9 +371,16 @@ func (a *Activities) IngestChunk(ctx context.Context, in IngestChunkInput) (Chun
 	if err != nil {
 		return ChunkProgress{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
 	}
-	sink, err := a.sink(in.Source)
+	sink, err := a.sink(ctx, in)
 	if err != nil {
 		return ChunkProgress{}, classify(err, "ingesting "+job.where(job.from), nil)
+	}
+	if s, ok := sink.(*ingest.S3Sink); ok {
+		defer func() {
+			if err := s.Close(); err != nil {
+				a.logger().Warn("chunk ended with dead letters not stored; its checkpoint did not pass them", append(job.logAttrs(), "err", err)...)
+			}
+		}()
 	}
 	op, err := a.op(ctx, job.index)
 	if err != nil {
@@ -420,6 +437,7 @@ func (a *Activities) run(ctx context.Context, job chunkJob, op string, sink inge
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	hb := newHeartbeater(ctx, progressOf(job.from), a.heartbeatInterval(ctx), a.stallTimeout(job.limits), cancel)
+	hb.letters, _ = sink.(bufferedSink)
 	go hb.run()
 	go func() {
 		select {
@@ -431,13 +449,19 @@ func (a *Activities) run(ctx context.Context, job chunkJob, op string, sink inge
 	moving := func(rc io.ReadCloser) io.ReadCloser { return movingReader{rc, hb} }
 	last, err := job.run(runCtx, op, sink, moving, hb.update)
 	// The final checkpoint is heartbeated before the activity returns: on failure the SDK
-	// sends it, and the next attempt resumes there.
-	hb.stop(last)
+	// sends it, and the next attempt resumes there. When the dead letters it covers could not
+	// be stored, the last checkpoint heartbeated is what the chunk reached.
+	if stored, serr := hb.stop(last); serr != nil {
+		last = stored
+		if err == nil {
+			err = serr
+		}
+	}
 	if cause := context.Cause(runCtx); err != nil && ctx.Err() == nil {
 		switch {
 		case errors.Is(cause, errWorkerStopping):
 			err = errWorkerStopping
-		case errors.Is(cause, errStalled):
+		case errors.Is(cause, errStalled), errors.Is(cause, errDeadLetters):
 			err = cause
 		}
 	}
@@ -622,11 +646,17 @@ func (a *Activities) op(ctx context.Context, index string) (string, error) {
 
 // sink returns the dead-letter sink Source.DeadLetter names (see ingest.ParseDeadLetter),
 // opening it on first use. A file is under DeadLetterDir on the machine of whichever worker
-// runs the chunk.
-func (a *Activities) sink(src Source) (ingest.DeadLetterSink, error) {
+// runs the chunk. An S3 target gets a sink of the chunk's own (it buffers the chunk's letters
+// and names their objects after the chunk), which the caller closes, and only when
+// DeadLetterS3 allows it.
+func (a *Activities) sink(ctx context.Context, in IngestChunkInput) (ingest.DeadLetterSink, error) {
+	src := in.Source
 	target, err := ingest.ParseDeadLetter(src.DeadLetter, src.Index)
 	if err != nil {
 		return nil, err
+	}
+	if target.S3Bucket != "" {
+		return a.s3Sink(ctx, target, in)
 	}
 	key := target.String()
 	a.mu.Lock()
@@ -650,10 +680,41 @@ func (a *Activities) sink(src Source) (ingest.DeadLetterSink, error) {
 	return s, nil
 }
 
+// s3Sink is the chunk's sink for the S3 target t: objects under
+// <prefix>/<index>/<workflow id>/<chunk's first key>@<start>, memory from the worker's budget.
+func (a *Activities) s3Sink(ctx context.Context, t ingest.DeadLetterTarget, in IngestChunkInput) (ingest.DeadLetterSink, error) {
+	if err := ingest.S3Allowed(t, a.DeadLetterS3); err != nil {
+		return nil, err
+	}
+	key := in.Chunk.Key
+	if len(in.Chunk.Objects) > 0 {
+		key = in.Chunk.Objects[0].Key
+	}
+	chunk := fmt.Sprintf("%s@%d", key, in.Chunk.Start)
+	prefix := ingest.S3LetterPrefix(t, in.Source.Index, activity.GetInfo(ctx).WorkflowExecution.ID, chunk)
+	var store ingest.ObjectPutter = a.S3
+	if a.LetterStore != nil {
+		store = a.LetterStore
+	}
+	return ingest.NewS3Sink(store, ingest.S3SinkConfig{Bucket: t.S3Bucket, Prefix: prefix, Budget: a.Engine.Budget}), nil
+}
+
+// bufferedSink is a dead-letter sink whose Write only buffers (ingest.S3Sink): a checkpoint
+// may be reported only after Flush stored the letters written before it was reached.
+type bufferedSink interface {
+	Flush(ctx context.Context) error
+	Buffered() int64
+}
+
 // heartbeater is the only sender of a chunk's heartbeats: it sends each new checkpoint soon
 // after it is reached, and the last one again every interval while nothing moves. Only it
 // calls RecordHeartbeat, so an older checkpoint is never sent after a newer one, and the
 // engine never waits for a heartbeat.
+//
+// With a buffering dead-letter sink (letters), it stores the buffered letters before it sends
+// a checkpoint (at most once per half interval; a checkpoint reached sooner waits for the
+// next store), so that no heartbeat covers a letter that is not stored. A store that fails cancels
+// the run with errDeadLetters: the chunk fails at the last checkpoint sent.
 //
 // It is also the stall detector: when neither the checkpoint nor the reader has moved for
 // stall, it stops heartbeating for good and cancels the run with errStalled. Not beating
@@ -665,8 +726,13 @@ type heartbeater struct {
 	stall    time.Duration
 	cancel   context.CancelCauseFunc
 
+	letters  bufferedSink // nil: Write stores (index and file sinks)
+	storedAt time.Time    // last store of letters
+	failed   error        // the store that failed: nothing is sent after it
+
 	mu   sync.Mutex
 	last ChunkProgress
+	sent ChunkProgress // the last checkpoint sent
 
 	moves atomic.Int64 // counts progress: checkpoints and reads
 
@@ -677,7 +743,7 @@ type heartbeater struct {
 
 func newHeartbeater(ctx context.Context, start ChunkProgress, interval, stall time.Duration, cancel context.CancelCauseFunc) *heartbeater {
 	return &heartbeater{
-		ctx: ctx, interval: interval, stall: stall, cancel: cancel, last: start,
+		ctx: ctx, interval: interval, stall: stall, cancel: cancel, last: start, sent: start,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -698,16 +764,72 @@ func (h *heartbeater) update(hb ChunkProgress) {
 	}
 }
 
-func (h *heartbeater) send() {
+// send heartbeats the last checkpoint, after storing the letters it covers (see store); ctx
+// bounds the store. force: store now, however recent the last store.
+func (h *heartbeater) send(ctx context.Context, force bool) error {
 	h.mu.Lock()
 	hb := h.last
 	h.mu.Unlock()
-	activity.RecordHeartbeat(h.ctx, hb)
+	// Letters written before hb was reached are in the buffer, or stored.
+	if h.letters != nil && h.letters.Buffered() > 0 {
+		if !force && time.Since(h.storedAt) < h.interval/2 {
+			return nil
+		}
+		if err := h.store(ctx); err != nil {
+			return err
+		}
+	}
+	if h.ctx.Err() == nil {
+		activity.RecordHeartbeat(h.ctx, hb)
+	}
+	h.mu.Lock()
+	h.sent = hb
+	h.mu.Unlock()
+	return nil
+}
+
+// store stores the buffered letters. Meanwhile it heartbeats the last checkpoint sent every
+// interval, since a PUT may take longer than the heartbeat timeout (Write may be storing a
+// full buffer too, which Flush waits for). A store that fails cancels the run; the failure
+// stays, so nothing is sent after it.
+func (h *heartbeater) store(ctx context.Context) error {
+	if h.failed != nil {
+		return h.failed
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(h.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				h.mu.Lock()
+				sent := h.sent
+				h.mu.Unlock()
+				if h.ctx.Err() == nil {
+					activity.RecordHeartbeat(h.ctx, sent)
+				}
+			}
+		}
+	})
+	err := h.letters.Flush(ctx)
+	close(done)
+	wg.Wait()
+	if err != nil {
+		h.failed = fmt.Errorf("%w: %w", errDeadLetters, err)
+		h.cancel(h.failed)
+		return h.failed
+	}
+	h.storedAt = time.Now()
+	return nil
 }
 
 func (h *heartbeater) run() {
 	defer close(h.done)
-	h.send() // at once: the server learns the resume point, and the SDK sends the first at once
+	_ = h.send(h.ctx, true) // at once (nothing is buffered yet): the server learns the resume point, and the SDK sends the first at once
 	t := time.NewTicker(min(h.interval, h.stall))
 	defer t.Stop()
 	seen, since := h.moves.Load(), time.Now()
@@ -729,16 +851,23 @@ func (h *heartbeater) run() {
 			h.cancel(fmt.Errorf("%w: no progress for %s (no checkpoint past offset %d, no byte read)", errStalled, idle.Round(time.Millisecond), at))
 			return
 		}
-		h.send()
+		if err := h.send(h.ctx, false); err != nil {
+			return
+		}
 	}
 }
 
-// stop ends the loop and sends final (when it is at least the last checkpoint sent).
-func (h *heartbeater) stop(final ChunkProgress) {
+// stop ends the loop and sends final (when it is at least the last checkpoint sent), after
+// storing the letters it covers, even when the activity was canceled (a canceled chunk
+// reports final too). When they cannot be stored it returns the last checkpoint sent, and why.
+func (h *heartbeater) stop(final ChunkProgress) (ChunkProgress, error) {
 	close(h.quit)
 	<-h.done
 	h.update(final)
-	if h.ctx.Err() == nil {
-		h.send()
+	if err := h.send(context.WithoutCancel(h.ctx), true); err != nil {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.sent, err
 	}
+	return final, nil
 }

@@ -164,17 +164,29 @@ type CountOutput struct {
 	Count int64
 }
 
-// RefreshAndCount refreshes the index and counts its documents.
+// RefreshAndCount refreshes the index and counts its documents (see refreshAndCount); an
+// index that does not exist is an ErrTypeNotFound failure.
 func (a *Admin) RefreshAndCount(ctx context.Context, in IndexInput) (CountOutput, error) {
-	where := "refreshing and counting index " + in.Index
-	if err := a.ES.Refresh(ctx, in.Index); err != nil {
-		return CountOutput{}, classifyAdmin(err, where)
+	n, err := refreshAndCount(ctx, a.ES, in.Index, false)
+	return CountOutput{Count: n}, err
+}
+
+// refreshAndCount refreshes index and counts its documents: the one implementation behind
+// the reindex's RefreshAndCount and the backfill's Reconcile (two activity names, because
+// recorded histories schedule both). An index that does not exist counts 0 when
+// missingIsEmpty, else fails. Errors are classified by classifyAdmin.
+func refreshAndCount(ctx context.Context, c *es.Client, index string, missingIsEmpty bool) (int64, error) {
+	err := c.Refresh(ctx, index)
+	if err == nil {
+		var n int64
+		if n, err = c.Count(ctx, index, nil); err == nil {
+			return n, nil
+		}
 	}
-	n, err := a.ES.Count(ctx, in.Index, nil)
-	if err != nil {
-		return CountOutput{}, classifyAdmin(err, where)
+	if missingIsEmpty && es.ClassifyError(err) == es.IndexMissing {
+		return 0, nil
 	}
-	return CountOutput{Count: n}, nil
+	return 0, classifyAdmin(err, "refreshing and counting index "+index)
 }
 
 // SwapAliasInput points an alias at one index.

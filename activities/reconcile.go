@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/ingest"
-	"github.com/sluicehq/sluice/ingest/es"
 )
 
 // ReconcileName is the name the Reconcile activity is registered under.
@@ -42,16 +41,11 @@ func (a *Activities) Reconcile(ctx context.Context, in ReconcileInput) (Reconcil
 		err := errors.New("activities built without an Elasticsearch client")
 		return ReconcileOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadConfig, err)
 	}
-	index := in.Source.Index
-	where := "reconciling index " + index
 	// An index that does not exist holds no document: nothing was indexed into it (every chunk
 	// failed or dead-lettered all it read), which judgeCount then judges like any count.
-	if err := a.Engine.Bulk.Refresh(ctx, index); err != nil && es.ClassifyError(err) != es.IndexMissing {
-		return ReconcileOutput{}, classify(err, where+": refresh", nil)
-	}
-	count, err := a.Engine.Bulk.Count(ctx, index, nil)
-	if err != nil && es.ClassifyError(err) != es.IndexMissing {
-		return ReconcileOutput{}, classify(err, where+": _count", nil)
+	count, err := refreshAndCount(ctx, a.Engine.Bulk, in.Source.Index, true)
+	if err != nil {
+		return ReconcileOutput{}, err
 	}
 	return judgeCount(in, count), nil
 }
@@ -62,7 +56,8 @@ func (a *Activities) Reconcile(ctx context.Context, in ReconcileInput) (Reconcil
 // document the backfill indexed: fewer is a loss. It may hold more: documents that were there
 // before (a rerun overwrites its own, which does not count twice), or written by others.
 // With --id-field, records that repeat an id overwrite each other, so fewer documents than
-// indexed records is what duplicate ids in the data look like, and is not a failure.
+// indexed records is what duplicate ids in the data look like, and is not a failure. So it is
+// for a replay of dead letters (FormatDeadLetter): a letter stored twice keeps one id.
 func judgeCount(in ReconcileInput, count int64) ReconcileOutput {
 	out := ReconcileOutput{Count: count, Expected: in.Indexed}
 	if dl, err := ingest.ParseDeadLetter(in.Source.DeadLetter, in.Source.Index); err == nil && dl.Index == in.Source.Index {
@@ -72,6 +67,8 @@ func judgeCount(in ReconcileInput, count int64) ReconcileOutput {
 	switch {
 	case diff > 0:
 		out.Note = fmt.Sprintf("the index holds %d documents more than this backfill indexed: documents that were there before, or written by others", diff)
+	case diff < 0 && in.Source.Format == ingest.FormatDeadLetter && in.Source.IDField == "":
+		out.Note = fmt.Sprintf("the index holds %d documents fewer than this replay indexed: letters stored twice (a resumed chunk stores again what it had stored past its checkpoint) carry their record's original id, and overwrote each other", -diff)
 	case diff < 0 && in.Source.IDField != "":
 		out.Note = fmt.Sprintf("the index holds %d documents fewer than this backfill indexed: records whose --id-field value %q repeats another's overwrote it", -diff, in.Source.IDField)
 	case diff < 0:

@@ -43,6 +43,7 @@ func TestReconcileCountsTheIndex(t *testing.T) {
 		for _, tc := range []struct {
 			indexed, dl int64
 			idField     string
+			format      string
 			deadLetter  string
 			missing     int64
 			note        string
@@ -52,8 +53,9 @@ func TestReconcileCountsTheIndex(t *testing.T) {
 			{indexed: 7, missing: 2},
 			{indexed: 7, idField: "id", note: `2 documents fewer than this backfill indexed: records whose --id-field value "id" repeats`},
 			{indexed: 4, dl: 1, deadLetter: "index:" + index}, // dead letters into the target count too
+			{indexed: 7, format: ingest.FormatDeadLetter, note: "2 documents fewer than this replay indexed: letters stored twice"},
 		} {
-			in := activities.ReconcileInput{Source: activities.Source{URI: "s3://b/p", Index: index, IDField: tc.idField, DeadLetter: tc.deadLetter},
+			in := activities.ReconcileInput{Source: activities.Source{URI: "s3://b/p", Index: index, IDField: tc.idField, Format: tc.format, DeadLetter: tc.deadLetter},
 				Indexed: tc.indexed, DeadLettered: tc.dl}
 			v, err := env.ExecuteActivity(activities.ReconcileName, in)
 			if err != nil {

@@ -71,11 +71,11 @@ type Source struct {
 	// worker's own cluster or es://CLUSTER/INDEX on a cluster the worker has
 	// SLUICE_CLUSTER_<NAME>_* variables for (see package essource).
 	URI         string
-	Format      string // ingest.FormatNDJSON or ingest.FormatCSV; empty: NDJSON
+	Format      string // ingest.FormatNDJSON, FormatCSV or FormatDeadLetter (a replay); empty: NDJSON
 	Compression string // ingest.Compression*: auto (empty), none, gzip or zstd
 	Index       string // target index or alias
 	IDField     string // top-level field whose value becomes _id; empty: hash of bucket, key, offset
-	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME" or "file:PATH"
+	DeadLetter  string // ingest.ParseDeadLetter's grammar: "index" (default), "index:NAME", "file:PATH" or "s3://bucket/prefix"
 	Pipeline    string // ingest pipeline every document goes through; empty: the index's default
 	// Query is a query clause (JSON, at most essource.MaxQueryBytes) that filters the
 	// documents of an es:// source; nil: all of them. Unused for s3:// sources.

@@ -88,21 +88,33 @@ func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// DeadLetterTarget is where a chunk's refused records go: an index, or a local file.
-// Exactly one field is set.
+// DeadLetterTarget is where a chunk's refused records go: an index, a local file, or NDJSON
+// objects in S3. Exactly one of Index, File and S3Bucket is set.
 type DeadLetterTarget struct {
 	Index string // name of the dead-letter index
 	// File is the name of a local NDJSON file, relative to the dead-letter directory of the
 	// worker that runs the chunk (see OpenFileSink).
 	File string
+	// S3Bucket and S3Prefix say where letter objects go (see S3Sink); the worker allows only
+	// the buckets and prefixes of its own configuration (see S3Allowed).
+	S3Bucket, S3Prefix string
 }
 
 // ParseDeadLetter parses a dead-letter destination: "" or "index" for DeadLetterIndex(index),
-// "index:NAME" for the index NAME, "file:NAME" for a local file. It is the one parser of that
-// grammar; it does not check that NAME is a valid index name. A file NAME comes from the
-// workflow input, so it must be local (filepath.IsLocal): relative, without "..": a worker
-// writes only under the directory it was given.
+// "index:NAME" for the index NAME, "file:NAME" for a local file, "s3://bucket/prefix" for
+// letter objects in S3. It is the one parser of that grammar; it does not check that NAME is a
+// valid index name. A file NAME comes from the workflow input, so it must be local
+// (filepath.IsLocal): relative, without "..": a worker writes only under the directory it was
+// given. An S3 prefix may not hold a ".." segment; whether the worker may write there is the
+// worker's decision (S3Allowed).
 func ParseDeadLetter(s, index string) (DeadLetterTarget, error) {
+	if strings.HasPrefix(s, "s3://") {
+		bucket, prefix, err := parseS3Prefix(s)
+		if err != nil {
+			return DeadLetterTarget{}, fmt.Errorf("%w: dead-letter destination: %v", ErrBadInput, err)
+		}
+		return DeadLetterTarget{S3Bucket: bucket, S3Prefix: prefix}, nil
+	}
 	if s == "" || s == "index" {
 		return DeadLetterTarget{Index: DeadLetterIndex(index)}, nil
 	}
@@ -115,19 +127,25 @@ func ParseDeadLetter(s, index string) (DeadLetterTarget, error) {
 		}
 		return DeadLetterTarget{File: filepath.Clean(name)}, nil
 	}
-	return DeadLetterTarget{}, fmt.Errorf("%w: dead-letter destination %q: want \"index\", \"index:NAME\" or \"file:NAME\"", ErrBadInput, s)
+	return DeadLetterTarget{}, fmt.Errorf("%w: dead-letter destination %q: want \"index\", \"index:NAME\", \"file:NAME\" or \"s3://bucket/prefix\"", ErrBadInput, s)
 }
 
-// String is the target in ParseDeadLetter's grammar: "index:NAME" or "file:PATH".
+// String is the target in ParseDeadLetter's grammar: "index:NAME", "file:PATH" or
+// "s3://bucket/prefix".
 func (t DeadLetterTarget) String() string {
 	if t.File != "" {
 		return "file:" + t.File
+	}
+	if t.S3Bucket != "" {
+		return "s3://" + t.S3Bucket + "/" + t.S3Prefix
 	}
 	return "index:" + t.Index
 }
 
 // DeadLetterSink stores dead letters. Write must have stored them durably when it returns nil:
-// the records are acknowledged (and the checkpoint moves past them) right after. Write must
+// the records are acknowledged (and the checkpoint moves past them) right after. The one
+// exception, S3Sink, only buffers in Write and stores on Flush: whoever reports a checkpoint
+// (the activity's heartbeater) flushes it first. Write must
 // not keep the letters (their Record may alias a request's memory) after it returns, and may
 // cut a letter's Record shorter (its Length and SHA256 still describe the whole record). Writing the
 // same letter twice (a replayed tail after a resume) must be harmless. Implementations are safe

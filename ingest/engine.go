@@ -91,7 +91,7 @@ type ChunkSpec struct {
 	// Name, when set, names the chunk's source in errors, logs and dead letters instead of
 	// s3://Bucket/Key (a slice of an index source).
 	Name   string
-	Format string // FormatNDJSON or FormatCSV
+	Format string // FormatNDJSON, FormatCSV or FormatDeadLetter
 	// Compression is trusted as given: CompressionNone, Gzip or Zstd. With CompressionAuto (or
 	// empty) the engine decides from the key's extension and, for a whole-object chunk, from
 	// the first bytes. Compressed objects are read whole.
@@ -202,8 +202,8 @@ func (e *Engine) limits(spec ChunkSpec) (Limits, error) {
 	if lim.MaxBytes > e.Budget.Max() || lim.QueueBytes > e.Budget.Max() {
 		return lim, fmt.Errorf("%w: request cap (%d bytes) and queue (%d bytes) must fit in the memory budget (%d bytes)", ErrBadConfig, lim.MaxBytes, lim.QueueBytes, e.Budget.Max())
 	}
-	if spec.Format != FormatNDJSON && spec.Format != FormatCSV {
-		return lim, fmt.Errorf("%w: unknown format %q (want ndjson or csv)", ErrBadConfig, spec.Format)
+	if spec.Format != FormatNDJSON && spec.Format != FormatCSV && spec.Format != FormatDeadLetter {
+		return lim, fmt.Errorf("%w: unknown format %q (want ndjson, csv or deadletter)", ErrBadConfig, spec.Format)
 	}
 	if spec.Op != "" && spec.Op != OpIndex && spec.Op != OpCreate {
 		return lim, fmt.Errorf("%w: unknown bulk action %q (want index or create)", ErrBadConfig, spec.Op)

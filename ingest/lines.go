@@ -225,9 +225,9 @@ type Record struct {
 	Truncated bool
 	Length    int64
 	SHA256    [32]byte
-	// ID, when set, is the document's _id, used as it is (a hit of an index source keeps its
-	// own); it beats ChunkSpec.IDField and the hash of bucket, key and offset. Routing, when
-	// set, is its _routing.
+	// ID, when set, is the record's _id unless the chunk has an id field (a hit of an index
+	// source keeps its own, a replayed dead letter its original's); Routing, when set, is its
+	// _routing. Both are valid until the decoder's next call.
 	ID, Routing []byte
 }
 

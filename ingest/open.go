@@ -82,8 +82,11 @@ func (s *stream) decoder() (Decoder, error) {
 	}
 	lines := newOwnedLines(r, rs, maxLine, s.mem)
 	s.lines = lines.lr
-	if s.spec.Format == FormatNDJSON {
+	switch s.spec.Format {
+	case FormatNDJSON:
 		return &ndjsonDecoder{lines: lines, maxBytes: maxLine}, nil
+	case FormatDeadLetter:
+		return &letterDecoder{ndjsonDecoder: &ndjsonDecoder{lines: lines, maxBytes: maxLine}}, nil
 	}
 	var header []string
 	if rs.headerElsewhere() {

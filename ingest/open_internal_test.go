@@ -71,6 +71,8 @@ func TestParseDeadLetter(t *testing.T) {
 		{"index:rejects", DeadLetterTarget{Index: "rejects"}, "index:rejects"},
 		{"file:dl.ndjson", DeadLetterTarget{File: "dl.ndjson"}, "file:dl.ndjson"},
 		{"file:jobs/./a.ndjson", DeadLetterTarget{File: "jobs/a.ndjson"}, "file:jobs/a.ndjson"},
+		{"s3://b/k", DeadLetterTarget{S3Bucket: "b", S3Prefix: "k"}, "s3://b/k"},
+		{"s3://b", DeadLetterTarget{S3Bucket: "b"}, "s3://b/"},
 	}
 	for _, c := range cases {
 		got, err := ParseDeadLetter(c.in, "logs")
@@ -78,7 +80,7 @@ func TestParseDeadLetter(t *testing.T) {
 			t.Errorf("ParseDeadLetter(%q) = %+v (%q), %v; want %+v (%q)", c.in, got, got.String(), err, c.want, c.wantStr)
 		}
 	}
-	for _, bad := range []string{"index:", "file:", "files:/x", "s3://b/k", "Index",
+	for _, bad := range []string{"index:", "file:", "files:/x", "s3://", "s3://b/a/../x", "s3://b/./x", "Index",
 		"file:/var/dl.ndjson", "file:../dl.ndjson", "file:a/../../dl.ndjson", "file:.."} {
 		if _, err := ParseDeadLetter(bad, "logs"); !errors.Is(err, ErrBadInput) {
 			t.Errorf("ParseDeadLetter(%q): %v, want ErrBadInput", bad, err)

@@ -246,7 +246,7 @@ func (pr *producer) id(rec *Record) []byte {
 	if rec.Err != nil {
 		return nil
 	}
-	if rec.ID != nil {
+	if pr.spec.IDField == "" && rec.ID != nil {
 		return rec.ID
 	}
 	if pr.spec.IDField == "" {

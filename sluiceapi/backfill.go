@@ -55,8 +55,9 @@ type Source struct {
 	Index       string // target index or alias; required
 	IDField     string // top-level field (CSV: column) whose value becomes _id; default: a hash of bucket, key and offset
 	// DeadLetter is where records Elasticsearch refuses for good go: "index" (default:
-	// <index>-dead-letters), "index:NAME", or "file:NAME" (a relative name, under each
-	// worker's --dead-letter-dir).
+	// <index>-dead-letters), "index:NAME", "file:NAME" (a relative name, under each
+	// worker's --dead-letter-dir), or "s3://bucket/prefix" (NDJSON objects, under a location
+	// the workers allow with --dead-letter-s3).
 	DeadLetter string
 	Pipeline   string // ingest pipeline every document goes through; empty: the index's default
 	// Query is a query clause (JSON, at most 64 KiB) selecting the documents of an es://

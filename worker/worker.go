@@ -76,6 +76,10 @@ type Config struct {
 	// SLUICE_DEAD_LETTER_DIR). Empty: a chunk that asks for a file fails with a bad
 	// configuration.
 	DeadLetterDir string
+	// DeadLetterS3 lists the S3 locations, comma-separated "s3://bucket[/prefix]", that
+	// "s3://..." dead-letter targets may write under (env SLUICE_DEAD_LETTER_S3). Empty: such
+	// targets fail with a bad configuration. Letters are written with the S3 credentials.
+	DeadLetterS3 string
 	// Logger receives sluice's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// SDKLogLevel is the lowest level of the Temporal SDK's logs passed on to Logger.
@@ -111,6 +115,7 @@ func ConfigFromEnv() (Config, error) {
 		ES:            ESConfigFromEnv(os.Getenv),
 		DeadLetterDir: os.Getenv("SLUICE_DEAD_LETTER_DIR"),
 		StallTimeout:  stall,
+		DeadLetterS3:  os.Getenv("SLUICE_DEAD_LETTER_S3"),
 	}.WithDefaults(), nil
 }
 
@@ -184,6 +189,10 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	allowS3, err := ingest.ParseS3AllowList(cfg.DeadLetterS3)
+	if err != nil {
+		return nil, err
+	}
 	budget := ingest.NewBudget(cfg.MaxMemory)
 	var metrics *Metrics
 	var sdkMetrics client.MetricsHandler
@@ -210,6 +219,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		Clusters:      &essource.Clusters{Local: bulk, Getenv: cfg.sourceEnv(), Configure: wrapTransport(cfg.ES.WrapTransport)},
 		DeadLetterDir: cfg.DeadLetterDir,
 		StallTimeout:  cfg.StallTimeout,
+		DeadLetterS3:  allowS3,
 		Logger:        cfg.Logger,
 	}
 	opts := sdkworker.Options{

@@ -40,7 +40,7 @@ func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 	lim := ingest.Limits{}.WithDefaults()
 	f := &backfillFlags{chunkSize: units.Bytes(workflows.DefaultChunkSize), maxBytes: units.Bytes(lim.MaxBytes)}
 	f.source = fs.String("source", "", sourceHelp)
-	f.format = fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv")
+	f.format = fs.String("format", ingest.FormatNDJSON, "record format: ndjson or csv (deadletter: dead letters to replay, as 'sluice dead-letters replay' does)")
 	f.compression = fs.String("compression", ingest.CompressionAuto, "auto (from the extension and magic bytes), none, gzip or zstd")
 	f.idField = fs.String("id-field", "", "top-level field (CSV: column) whose value becomes _id (default: a hash of bucket, key and offset)")
 	fs.Var(&f.query, "query", fmt.Sprintf("es:// sources only: JSON file holding a query clause (such as {\"range\":{\"@timestamp\":{\"gte\":\"2024-01-01\"}}}) that selects the documents to copy, at most %d KiB (default: all)", essource.MaxQueryBytes>>10))
@@ -56,7 +56,7 @@ func addBackfillFlags(fs *flag.FlagSet, sourceHelp string) *backfillFlags {
 	fs.Var(&f.maxBytesPerSecond, "max-bytes-per-second", "cap on _bulk body bytes sent per second by the whole backfill, shared like --max-docs-per-second; 0: none")
 	f.allowFailed = fs.Int("allow-failed-chunks", 0, "chunks that may fail for good before the backfill fails")
 	f.heartbeatTimeout = fs.Duration("heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a chunk whose worker is silent this long is resumed elsewhere from its last checkpoint (heartbeats go out every 0.8 x this)")
-	f.deadLetter = fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", or "file:NAME" (relative, under each worker's --dead-letter-dir)`)
+	f.deadLetter = fs.String("dead-letter", "index", `where rejected records go: "index" (<index>`+ingest.DeadLetterIndexSuffix+`), "index:NAME", "file:NAME" (relative, under each worker's --dead-letter-dir), or "s3://bucket/prefix" (NDJSON objects; the worker must allow it with --dead-letter-s3)`)
 	return f
 }
 

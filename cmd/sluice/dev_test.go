@@ -275,6 +275,7 @@ func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 	t.Setenv("ELASTICSEARCH_URL", "http://env:9200")
 	t.Setenv("ELASTICSEARCH_API_KEY", "env-key")
 	t.Setenv("ELASTICSEARCH_CA_CERT", "")
+	t.Setenv("SLUICE_DEAD_LETTER_S3", "s3://env-dl")
 
 	parse := func(args ...string) worker.Config {
 		t.Helper()
@@ -295,16 +296,18 @@ func TestWorkerFlagsOverrideEnvironment(t *testing.T) {
 	t.Setenv("SLUICE_STALL_TIMEOUT", "7m")
 	cfg := parse()
 	if cfg.Temporal.Address != "env:7233" || cfg.Temporal.Namespace != "env-ns" || cfg.ES.Addresses[0] != "http://env:9200" ||
-		cfg.ES.APIKey != "env-key" || cfg.MaxMemory != worker.DefaultMaxMemory || cfg.TaskQueue != "sluice" || cfg.StallTimeout != 7*time.Minute {
+		cfg.ES.APIKey != "env-key" || cfg.MaxMemory != worker.DefaultMaxMemory || cfg.TaskQueue != "sluice" || cfg.StallTimeout != 7*time.Minute ||
+		cfg.DeadLetterS3 != "s3://env-dl" {
 		t.Fatalf("from the environment: %+v", cfg)
 	}
 	cfg = parse("--temporal-address", "flag:7233", "--namespace", "flag-ns", "--es-url", "http://a:9200,http://b:9200",
 		"--es-api-key-file", keyFile, "--max-memory", "1GiB", "--max-concurrent-chunks", "9", "--task-queue", "tq",
-		"--s3-endpoint", "http://s3:9000", "--s3-region", "eu-west-1", "--stall-timeout", "90s", "--metrics-addr", "127.0.0.1:9464")
+		"--s3-endpoint", "http://s3:9000", "--s3-region", "eu-west-1", "--stall-timeout", "90s", "--metrics-addr", "127.0.0.1:9464",
+		"--dead-letter-s3", "s3://flag-dl/a,s3://flag-dl/b")
 	if cfg.Temporal.Address != "flag:7233" || cfg.Temporal.Namespace != "flag-ns" || len(cfg.ES.Addresses) != 2 ||
 		cfg.ES.APIKey != "file-key" || cfg.MaxMemory != 1<<30 || cfg.MemoryLimit != 1<<30+worker.MemoryOverhead ||
 		cfg.MaxConcurrentChunks != 9 || cfg.TaskQueue != "tq" || cfg.S3.Endpoint != "http://s3:9000" || cfg.S3.Region != "eu-west-1" ||
-		cfg.StallTimeout != 90*time.Second || cfg.MetricsAddr != "127.0.0.1:9464" {
+		cfg.StallTimeout != 90*time.Second || cfg.MetricsAddr != "127.0.0.1:9464" || cfg.DeadLetterS3 != "s3://flag-dl/a,s3://flag-dl/b" {
 		t.Fatalf("from the flags: %+v", cfg)
 	}
 

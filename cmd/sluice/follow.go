@@ -81,24 +81,9 @@ func follow(ctx context.Context, c client.Client, id, runID string, pp *progress
 // following, leaves the workflow running, and says how to re-attach.
 func waitAndReport(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd, id, runID string,
 	asJSON, failOnDeadLetters bool, stdout, stderr io.Writer) int {
-	progressOut := stdout
-	if asJSON {
-		progressOut = stderr // stdout holds the JSON object only
-	}
-	// Describe first: an unknown id fails at once, and a closed workflow needs no following.
-	// The latest run, not runID: a backfill that continued as new is still running.
-	r, err := inspect(ctx, c, id, "")
-	if err == nil && r.Status == statusRunning {
-		r, err = follow(ctx, c, id, runID, newProgressPrinter(progressOut))
-	}
-	if err != nil && ctx.Err() != nil {
-		detach(ctx, c, tf, cmd, id, runID, asJSON, stdout, stderr)
-		return exitInterrupted
-	}
-	if err != nil {
-		ns := tf.Namespace()
-		fmt.Fprintf(stderr, "sluice %s: %v\n", cmd, describeError(id, ns, err))
-		return exitFailed
+	r, code := awaitClose(ctx, c, tf, cmd, id, runID, asJSON, stdout, stderr)
+	if r == nil {
+		return code
 	}
 	code, why := r.verdict(failOnDeadLetters)
 	if asJSON {
@@ -112,6 +97,32 @@ func waitAndReport(ctx context.Context, c client.Client, tf *cli.TemporalFlags, 
 		fmt.Fprintf(stderr, "sluice %s: %s\n", cmd, why)
 	}
 	return code
+}
+
+// awaitClose follows workflow id, showing its progress, until it closes, and returns its
+// report; or nil and the exit code when following failed or was interrupted (said on stderr).
+func awaitClose(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd, id, runID string,
+	asJSON bool, stdout, stderr io.Writer) (*report, int) {
+	progressOut := stdout
+	if asJSON {
+		progressOut = stderr // stdout holds the JSON object only
+	}
+	// Describe first: an unknown id fails at once, and a closed workflow needs no following.
+	// The latest run, not runID: a backfill that continued as new is still running.
+	r, err := inspect(ctx, c, id, "")
+	if err == nil && r.Status == statusRunning {
+		r, err = follow(ctx, c, id, runID, newProgressPrinter(progressOut))
+	}
+	if err != nil && ctx.Err() != nil {
+		detach(ctx, c, tf, cmd, id, runID, asJSON, stdout, stderr)
+		return nil, exitInterrupted
+	}
+	if err != nil {
+		ns := tf.Namespace()
+		fmt.Fprintf(stderr, "sluice %s: %v\n", cmd, describeError(id, ns, err))
+		return nil, exitFailed
+	}
+	return r, exitOK
 }
 
 // detach says that following stopped and how to re-attach or cancel; with --json it prints the

@@ -114,7 +114,7 @@ func validateIngest(in workflows.BackfillInput) error {
 		return fmt.Errorf("--dead-letter: %w", err)
 	}
 	if src.DeadLetter == "" {
-		return errors.New(`--dead-letter "": want "index", "index:NAME" or "file:NAME"`)
+		return errors.New(`--dead-letter "": want "index", "index:NAME", "file:NAME" or "s3://bucket/prefix"`)
 	}
 	if src.DeadLetter != "index" && dl.Index != "" {
 		if err := validateIndexName(dl.Index); err != nil {
@@ -168,9 +168,9 @@ func validateSource(src activities.Source) error {
 		return errors.New("--query applies to es:// sources only")
 	}
 	switch src.Format {
-	case ingest.FormatNDJSON, ingest.FormatCSV:
+	case ingest.FormatNDJSON, ingest.FormatCSV, ingest.FormatDeadLetter:
 	default:
-		return fmt.Errorf("--format %q: want %s or %s", src.Format, ingest.FormatNDJSON, ingest.FormatCSV)
+		return fmt.Errorf("--format %q: want %s or %s (or %s: dead letters to replay)", src.Format, ingest.FormatNDJSON, ingest.FormatCSV, ingest.FormatDeadLetter)
 	}
 	switch src.Compression {
 	case ingest.CompressionAuto, ingest.CompressionNone, ingest.CompressionGzip, ingest.CompressionZstd:

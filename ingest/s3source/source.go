@@ -1,6 +1,7 @@
 package s3source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,8 @@ type Config struct {
 	// It only runs while the caller is inside Read, so a slow consumer is not a stall.
 	// Default 30s.
 	ReadIdleTimeout time.Duration
+	// PutTimeout bounds one PutObject (dead-letter objects), retries included. Default 2m.
+	PutTimeout time.Duration
 }
 
 const (
@@ -251,4 +254,30 @@ func kindOf(err error) errKind {
 		}
 	}
 	return kindOther
+}
+
+// defaultPutTimeout bounds one PutObject, the SDK's own retries included.
+const defaultPutTimeout = 2 * time.Minute
+
+// PutObject stores body as bucket/key, replacing what is there. It waits at most
+// Config.PutTimeout (default 2m) in all, the SDK's standard retries of throttling and 5xx
+// answers included; an error is retryable unless IsPermanent.
+func (s *Source) PutObject(ctx context.Context, bucket, key string, body []byte) error {
+	timeout := s.cfg.PutTimeout
+	if timeout <= 0 {
+		timeout = defaultPutTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String("application/x-ndjson"),
+	})
+	if err != nil {
+		return classify(fmt.Errorf("putting s3://%s/%s: %w", bucket, key, err))
+	}
+	return nil
 }

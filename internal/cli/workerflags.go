@@ -30,6 +30,7 @@ type WorkerFlags struct {
 	s3Region      string
 	logLevel      string
 	deadLetterDir string
+	deadLetterS3  string
 	metricsAddr   string
 	stallTimeout  time.Duration
 }
@@ -53,6 +54,7 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.deadLetterDir, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; default: none, such targets fail)`)
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", `serve Prometheus metrics on /metrics at this address, such as ":9090" (default: none)`)
 	fs.DurationVar(&f.stallTimeout, "stall-timeout", 0, "a chunk that makes no progress (no checkpoint, no byte read from S3) this long fails its attempt and resumes from its checkpoint (env SLUICE_STALL_TIMEOUT; default: the larger of 5m and --retry-max-elapsed of the job plus the request timeout)")
+	fs.StringVar(&f.deadLetterS3, "dead-letter-s3", "", `S3 locations "s3://bucket[/prefix]" (comma-separated) that "s3://..." dead-letter targets may write under (env SLUICE_DEAD_LETTER_S3; default: none, such targets fail)`)
 	return f
 }
 
@@ -128,6 +130,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.DeadLetterDir = f.deadLetterDir
 		case "stall-timeout":
 			cfg.StallTimeout = f.stallTimeout
+		case "dead-letter-s3":
+			cfg.DeadLetterS3 = f.deadLetterS3
 		}
 	})
 	return ferr

@@ -9,7 +9,9 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -227,6 +229,49 @@ func (s *Server) Put(t testing.TB, bucket, key string, data []byte) string {
 		t.Fatalf("put s3://%s/%s: %v", bucket, key, err)
 	}
 	return aws.ToString(out.ETag)
+}
+
+// Objects returns the contents of every object under bucket/prefix (one listing page: at most
+// 1000), by key, or fails the test.
+func (s *Server) Objects(t testing.TB, bucket, prefix string) map[string][]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := s.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		t.Fatalf("list s3://%s/%s: %v", bucket, prefix, err)
+	}
+	objs := map[string][]byte{}
+	for _, o := range out.Contents {
+		obj, err := s.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		if err != nil {
+			t.Fatalf("get s3://%s/%s: %v", bucket, aws.ToString(o.Key), err)
+		}
+		body, err := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if err != nil {
+			t.Fatalf("get s3://%s/%s: %v", bucket, aws.ToString(o.Key), err)
+		}
+		objs[aws.ToString(o.Key)] = body
+	}
+	return objs
+}
+
+// JSONLines decodes every line of every object under bucket/prefix (NDJSON objects, such as
+// dead letters) as a JSON object, or fails the test.
+func (s *Server) JSONLines(t testing.TB, bucket, prefix string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for key, body := range s.Objects(t, bucket, prefix) {
+		for line := range bytes.Lines(body) {
+			var v map[string]any
+			if err := json.Unmarshal(line, &v); err != nil {
+				t.Fatalf("s3://%s/%s: %v", bucket, key, err)
+			}
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // gatewayEnv is this process's environment without the variables versitygw reads for its own
