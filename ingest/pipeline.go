@@ -33,6 +33,7 @@ type pipeline struct {
 	// unavailable reports the read errors that fail only the object being read; nil: none.
 	unavailable func(error) string
 	throttle    *throttle // Limits.MaxDocsPerSecond, MaxBytesPerSecond
+	adaptive    *Adaptive // the worker's limit on requests in flight; nil: Limits.Inflight
 
 	progressMu sync.Mutex
 	reported   Progress // the last checkpoint given to onProgress
@@ -48,6 +49,10 @@ func (p *pipeline) fail(err error) {
 
 // run starts the producer, the batcher and the senders and waits for all of them.
 func (p *pipeline) run(ctx context.Context, src objectSource) {
+	if p.adaptive != nil {
+		p.adaptive.join(p.lim.Inflight)
+		defer p.adaptive.leave(p.lim.Inflight)
+	}
 	var wg sync.WaitGroup
 	wg.Add(2 + p.lim.Inflight)
 	go func() { defer wg.Done(); p.fail(p.produce(ctx, src)) }()

@@ -1,0 +1,202 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/ingest/es"
+)
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newTestAdaptive(t *testing.T, maxInflight int) (*Adaptive, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	a := NewAdaptive(AdaptiveConfig{Clock: clk.now})
+	a.join(maxInflight)
+	return a, clk
+}
+
+var (
+	good     = es.Outcome{Full: true}
+	pushback = es.Outcome{Full: true, Pushback: true}
+)
+
+// round fills every slot (n requests, or the limit when n is 0), lets latency pass, and
+// answers them all with o. It returns how many were sent.
+func round(t *testing.T, a *Adaptive, clk *fakeClock, n int, latency time.Duration, o es.Outcome) int {
+	t.Helper()
+	if n == 0 {
+		n = a.Limit()
+	}
+	slots := make([]es.Slot, n)
+	for i := range slots {
+		var err error
+		if slots[i], err = a.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.advance(latency)
+	for _, s := range slots {
+		a.Release(s, o)
+	}
+	return n
+}
+
+func TestAdaptiveGrowsUpToTheChunksInflight(t *testing.T) {
+	a, clk := newTestAdaptive(t, 12)
+	if got := a.Limit(); got != 1 {
+		t.Fatalf("limit at start %d, want 1", got)
+	}
+	var limits []int
+	for range 14 {
+		round(t, a, clk, 0, 50*time.Millisecond, good)
+		limits = append(limits, a.Limit())
+	}
+	// One more per window of answers (a round of the test), up to the bound.
+	want := []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12, 12, 12}
+	for i := range want {
+		if limits[i] != want[i] {
+			t.Fatalf("limits after each round %v, want %v", limits, want)
+		}
+	}
+	a.leave(4)
+	if got := a.Limit(); got != 8 {
+		t.Fatalf("limit after a chunk of 4 left: %d, want 8", got)
+	}
+}
+
+func TestAdaptiveDecreasesOnPushbackOncePerWindow(t *testing.T) {
+	a, clk := newTestAdaptive(t, 10)
+	for a.Limit() < 10 {
+		round(t, a, clk, 0, 50*time.Millisecond, good)
+	}
+	// Ten requests in flight, all answered 429 (or a per-item 429 in a 200): one decrease.
+	round(t, a, clk, 10, 5*time.Millisecond, pushback)
+	if got := a.Limit(); got != 7 {
+		t.Fatalf("limit after a window of pushback: %d, want 7 (10 x 0.7)", got)
+	}
+	round(t, a, clk, 0, 5*time.Millisecond, es.Outcome{Pushback: true}) // a retry's 503
+	if got := a.Limit(); got != 4 {
+		t.Fatalf("limit after the next window's pushback: %d, want 4 (7 x 0.7)", got)
+	}
+	for range 10 {
+		round(t, a, clk, 0, 5*time.Millisecond, pushback)
+	}
+	if got := a.Limit(); got != 1 {
+		t.Fatalf("limit after ten windows of pushback: %d, want the minimum 1", got)
+	}
+	// An answer cut short by the caller says nothing.
+	round(t, a, clk, 0, time.Millisecond, es.Outcome{Pushback: true, Aborted: true})
+	if got := a.Limit(); got != 1 {
+		t.Fatalf("limit %d after an aborted request", got)
+	}
+}
+
+func TestAdaptiveDecreasesOnLatencyRise(t *testing.T) {
+	a, clk := newTestAdaptive(t, 16)
+	for a.Limit() < 8 {
+		round(t, a, clk, 0, 100*time.Millisecond, good)
+	}
+	before := a.Limit()
+	// Slower, but within 1.5 x the floor: still near it.
+	round(t, a, clk, 0, 140*time.Millisecond, good)
+	if got := a.Limit(); got < before {
+		t.Fatalf("limit fell from %d to %d at 1.4 x the latency floor", before, got)
+	}
+	before = a.Limit()
+	// Retries and halves are not timed: a slow small request is no rise.
+	round(t, a, clk, 0, 400*time.Millisecond, es.Outcome{})
+	if got := a.Limit(); got < before {
+		t.Fatalf("limit fell from %d to %d on slow requests that were not full", before, got)
+	}
+	before = a.Limit()
+	round(t, a, clk, 0, 200*time.Millisecond, good)
+	if got, want := a.Limit(), int(float64(before)*0.7); got != want {
+		t.Fatalf("limit %d after full requests at 2 x the floor, want %d (%d x 0.7)", got, want, before)
+	}
+}
+
+func TestAdaptiveAdditiveIncreaseOnlyWhenTheLimitIsUsed(t *testing.T) {
+	a, clk := newTestAdaptive(t, 32)
+	for a.Limit() < 10 {
+		round(t, a, clk, 0, 50*time.Millisecond, good)
+	}
+	limit := a.Limit()
+	// Senders that use only half the limit (the source is slow) do not raise it.
+	for range 20 {
+		round(t, a, clk, limit/2, 50*time.Millisecond, good)
+	}
+	if got := a.Limit(); got != limit {
+		t.Fatalf("limit moved from %d to %d while half used", limit, got)
+	}
+	// Used in full: one more per window, not one per answer.
+	for i := 1; i <= 3; i++ {
+		round(t, a, clk, 0, 50*time.Millisecond, good)
+		if got := a.Limit(); got != limit+i {
+			t.Fatalf("limit %d after %d full windows, want %d", got, i, limit+i)
+		}
+	}
+}
+
+func TestAdaptiveFloorFollowsASlowerCluster(t *testing.T) {
+	a, clk := newTestAdaptive(t, 8)
+	for a.Limit() < 8 {
+		round(t, a, clk, 0, 20*time.Millisecond, good)
+	}
+	// The cluster is now 5 x slower for good: the limit falls, then, once the fast windows
+	// have aged out of the floor, grows back to the bound.
+	round(t, a, clk, 0, 100*time.Millisecond, good)
+	if a.Limit() >= 8 {
+		t.Fatalf("limit %d did not fall when latency rose 5 x", a.Limit())
+	}
+	for range 200 {
+		round(t, a, clk, 0, 100*time.Millisecond, good)
+	}
+	if got := a.Limit(); got != 8 {
+		t.Fatalf("limit %d: the floor did not follow the slower cluster", got)
+	}
+}
+
+func TestAdaptiveAcquireWaitsForASlot(t *testing.T) {
+	a, clk := newTestAdaptive(t, 4)
+	s, err := a.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The limit is 1: the next sender waits until its context ends...
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := errors.New("stopped")
+	cancel(stop)
+	if _, err := a.Acquire(ctx); !errors.Is(err, stop) {
+		t.Fatalf("Acquire at the limit with a canceled context: %v, want %v", err, stop)
+	}
+	// ...or until a slot is given back.
+	got := make(chan error, 1)
+	go func() {
+		s2, err := a.Acquire(context.Background())
+		if err == nil {
+			a.Release(s2, good)
+		}
+		got <- err
+	}()
+	clk.advance(time.Millisecond)
+	a.Release(s, good)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting sender did not get the slot given back")
+	}
+	if n := a.InFlight(); n != 0 {
+		t.Fatalf("%d in flight after every slot came back", n)
+	}
+}
