@@ -78,6 +78,11 @@ type Config struct {
 	// MetricsAddr is where Start serves Prometheus metrics on /metrics (see Metrics), such as
 	// ":9090". Defaults to none: no metrics.
 	MetricsAddr string
+	// FixedInflight turns off the adaptive limit on _bulk requests in flight (ingest.Adaptive):
+	// every chunk then keeps its --inflight requests in flight. Defaults to false: the
+	// chunks of this process share one limit that backs off on 429s, 5xx and rising latency
+	// and grows while the cluster keeps up, up to the sum of their --inflight.
+	FixedInflight bool
 }
 
 // ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv, SLUICE_DEAD_LETTER_DIR and
@@ -164,10 +169,14 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	budget := ingest.NewBudget(cfg.MaxMemory)
+	var adaptive *ingest.Adaptive
+	if !cfg.FixedInflight {
+		adaptive = ingest.NewAdaptive(ingest.AdaptiveConfig{})
+	}
 	var metrics *Metrics
 	var sdkMetrics client.MetricsHandler
 	if cfg.MetricsAddr != "" {
-		metrics = newMetrics(budget)
+		metrics = newMetrics(budget, adaptive)
 		cfg.ES.WrapTransport = metrics.WrapTransport
 		sdkMetrics = metrics.SDKHandler()
 	}
@@ -184,7 +193,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	acts := &activities.Activities{
-		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger},
+		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger, Adaptive: adaptive},
 		S3:            src,
 		DeadLetterDir: cfg.DeadLetterDir,
 		Logger:        cfg.Logger,
@@ -207,7 +216,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	Register(w, acts)
 	cfg.Logger.Info("worker ready", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
-		"elasticsearch", bulk.String())
+		"adaptiveInflight", !cfg.FixedInflight, "elasticsearch", bulk.String())
 	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts, metrics: metrics}, nil
 }
 

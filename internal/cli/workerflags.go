@@ -30,6 +30,7 @@ type WorkerFlags struct {
 	logLevel      string
 	deadLetterDir string
 	metricsAddr   string
+	adaptive      bool
 }
 
 // AddWorkerFlags registers the worker flags on fs; withTemporal adds the Temporal connection
@@ -49,6 +50,8 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.deadLetterDir, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; default: none, such targets fail)`)
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", `serve Prometheus metrics on /metrics at this address, such as ":9090" (default: off)`)
+	fs.BoolVar(&f.adaptive, "adaptive", true, "adapt the _bulk requests in flight of this process's chunks to the cluster (back off on 429s, 5xx and rising latency), up to their --inflight; false: each chunk keeps --inflight requests in flight")
 	return f
 }
 
@@ -97,6 +100,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.MaxConcurrentChunks = f.maxChunks
 		case "metrics-addr":
 			cfg.MetricsAddr = f.metricsAddr
+		case "adaptive":
+			cfg.FixedInflight = !f.adaptive
 		case "es-url":
 			cfg.ES.Addresses = splitList(f.esURL)
 		case "es-api-key-file":
