@@ -3,10 +3,13 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/ingest/es"
+	"github.com/sluicehq/sluice/internal/esfake"
 )
 
 // fakeClock is a clock the test moves.
@@ -198,5 +201,54 @@ func TestAdaptiveAcquireWaitsForASlot(t *testing.T) {
 	}
 	if n := a.InFlight(); n != 0 {
 		t.Fatalf("%d in flight after every slot came back", n)
+	}
+}
+
+// TestIngestUnderOneAdaptiveLimit runs four chunks on one Adaptive against a node that answers
+// the first send of every fourth request with per-item 429s: every record is indexed, and once
+// the chunks are done (one of them canceled midway) no slot is held and the bound is back to
+// nothing.
+func TestIngestUnderOneAdaptiveLimit(t *testing.T) {
+	fake := esfake.New(esfake.Options{ItemFault: func(it *esfake.Item) esfake.ItemError {
+		if it.Seq%4 == 0 && it.Attempt == 1 {
+			return esfake.Rejected()
+		}
+		return esfake.ItemError{}
+	}})
+	defer fake.Close()
+	eng, _ := newTestEngine(t, fake, 8<<20)
+	eng.Adaptive = NewAdaptive(AdaptiveConfig{})
+	data, valid, _ := dataset(3000)
+	spec := func(key string) ChunkSpec {
+		return ChunkSpec{Bucket: "b", Key: key, Format: FormatNDJSON, Index: "logs", End: -1,
+			Limits: Limits{MaxOps: 50, Inflight: 4, RetryInitial: time.Millisecond}}
+	}
+	var wg sync.WaitGroup
+	for c := range 3 {
+		wg.Go(func() {
+			if _, err := eng.Ingest(context.Background(), spec(fmt.Sprint("k", c)), bytesOpener(data), nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Go(func() {
+		_, err := eng.Ingest(ctx, spec("canceled"), bytesOpener(data), func(Progress) { cancel() })
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("canceled chunk: %v", err)
+		}
+	})
+	wg.Wait()
+	if got := fake.Count("logs"); got < 3*len(valid) || got > 4*len(valid) {
+		t.Fatalf("index holds %d, want the 3 x %d of the finished chunks and part of the canceled one", got, len(valid))
+	}
+	if fake.Stats().ItemStatuses[429] == 0 {
+		t.Fatal("no item was rejected: the test tests nothing")
+	}
+	a := eng.Adaptive
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight != 0 || len(a.waiters) != 0 || a.max != 0 || a.capLocked() != 1 {
+		t.Fatalf("after the run: %d in flight, %d waiting, bound %d, limit %d", a.inflight, len(a.waiters), a.max, a.capLocked())
 	}
 }
