@@ -353,7 +353,8 @@ func (pr *producer) flush(ctx context.Context) error {
 }
 
 // batcher joins queued requests into full ones: at most MaxOps documents and MaxBytes of body
-// each, handed to a sender when full, when the flush interval has passed since their first
+// each (a queued request that does not fit is split at a document boundary, sharing its
+// block), handed to a sender when full, when the flush interval has passed since their first
 // record, when the producer waits for memory, or at the end of the chunk. A request that is
 // full on its own is sent as it is, without copying.
 type batcher struct {
@@ -411,6 +412,9 @@ func (b *batcher) add(ctx context.Context, r *request) error {
 	case b.cur.fits(r, b.lim):
 		b.cur.join(r)
 	default:
+		if k := b.cur.headFits(r, b.lim); k > 0 {
+			b.cur.joinHead(r, k) // fill the request to its limits; the rest of r starts the next
+		}
 		if err := b.send(ctx); err != nil {
 			r.release()
 			return err
