@@ -31,6 +31,14 @@ var (
 	pushback = es.Outcome{Full: true, Pushback: true}
 )
 
+// wantLimit fails the test unless the limit is want; format says when, with %d for the limit.
+func wantLimit(t *testing.T, a *Adaptive, want int, format string) {
+	t.Helper()
+	if got := a.Limit(); got != want {
+		t.Fatalf(format, got)
+	}
+}
+
 // round fills every slot (n requests, or the limit when n is 0), lets latency pass, and
 // answers them all with o. It returns how many were sent.
 func round(t *testing.T, a *Adaptive, clk *fakeClock, n int, latency time.Duration, o es.Outcome) int {
@@ -54,9 +62,7 @@ func round(t *testing.T, a *Adaptive, clk *fakeClock, n int, latency time.Durati
 
 func TestAdaptiveGrowsUpToTheChunksInflight(t *testing.T) {
 	a, clk := newTestAdaptive(t, 12)
-	if got := a.Limit(); got != 1 {
-		t.Fatalf("limit at start %d, want 1", got)
-	}
+	wantLimit(t, a, 1, "limit at start %d, want 1")
 	var limits []int
 	for range 14 {
 		round(t, a, clk, 0, 50*time.Millisecond, good)
@@ -70,9 +76,7 @@ func TestAdaptiveGrowsUpToTheChunksInflight(t *testing.T) {
 		}
 	}
 	a.leave(4)
-	if got := a.Limit(); got != 8 {
-		t.Fatalf("limit after a chunk of 4 left: %d, want 8", got)
-	}
+	wantLimit(t, a, 8, "limit after a chunk of 4 left: %d, want 8")
 }
 
 func TestAdaptiveDecreasesOnPushbackOncePerWindow(t *testing.T) {
@@ -82,24 +86,16 @@ func TestAdaptiveDecreasesOnPushbackOncePerWindow(t *testing.T) {
 	}
 	// Ten requests in flight, all answered 429 (or a per-item 429 in a 200): one decrease.
 	round(t, a, clk, 10, 5*time.Millisecond, pushback)
-	if got := a.Limit(); got != 7 {
-		t.Fatalf("limit after a window of pushback: %d, want 7 (10 x 0.7)", got)
-	}
+	wantLimit(t, a, 7, "limit after a window of pushback: %d, want 7 (10 x 0.7)")
 	round(t, a, clk, 0, 5*time.Millisecond, es.Outcome{Pushback: true}) // a retry's 503
-	if got := a.Limit(); got != 4 {
-		t.Fatalf("limit after the next window's pushback: %d, want 4 (7 x 0.7)", got)
-	}
+	wantLimit(t, a, 4, "limit after the next window's pushback: %d, want 4 (7 x 0.7)")
 	for range 10 {
 		round(t, a, clk, 0, 5*time.Millisecond, pushback)
 	}
-	if got := a.Limit(); got != 1 {
-		t.Fatalf("limit after ten windows of pushback: %d, want the minimum 1", got)
-	}
+	wantLimit(t, a, 1, "limit after ten windows of pushback: %d, want the minimum 1")
 	// An answer cut short by the caller says nothing.
 	round(t, a, clk, 0, time.Millisecond, es.Outcome{Pushback: true, Aborted: true})
-	if got := a.Limit(); got != 1 {
-		t.Fatalf("limit %d after an aborted request", got)
-	}
+	wantLimit(t, a, 1, "limit %d after an aborted request")
 }
 
 func TestAdaptiveDecreasesOnLatencyRise(t *testing.T) {
@@ -162,9 +158,7 @@ func TestAdaptiveFloorFollowsASlowerCluster(t *testing.T) {
 	for range 200 {
 		round(t, a, clk, 0, 100*time.Millisecond, good)
 	}
-	if got := a.Limit(); got != 8 {
-		t.Fatalf("limit %d: the floor did not follow the slower cluster", got)
-	}
+	wantLimit(t, a, 8, "limit %d: the floor did not follow the slower cluster")
 }
 
 func TestAdaptiveAcquireWaitsForASlot(t *testing.T) {
