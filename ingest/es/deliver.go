@@ -85,7 +85,8 @@ func outcome(ctx context.Context, class Class, out BulkResult, full bool) Outcom
 // whole request stop it with a *StatusError (permanent); a 404 settles every item as
 // IndexMissing. It returns nil when every item is settled, ErrRetriesExhausted (wrapped, with
 // the last failure) when the backoff gives up, the context's cause when ctx ends, or what
-// Settle returned.
+// Settle returned. With job.Gate, each request (retries and halves too) waits for a slot and
+// reports its Outcome.
 func (c *Client) Deliver(ctx context.Context, job *BulkJob, idx []int, body [][]byte, items *[]ItemResult) error {
 	whole := body != nil // the job's request as the caller built it
 	for attempt := 0; ; attempt++ {
