@@ -18,10 +18,12 @@ import (
 //     round trips of a tenth of a second, growing from 1 to 10 takes about a second, while
 //     doubling overshoots the cluster's queue by up to the limit before the first answers
 //     say so (measured: 2% of items rejected against BenchmarkAdaptive's node, none without).
-//   - Pushback (429 or 5xx for the request or any item, or no answer) and a rise in latency (a
-//     full request slower than AdaptiveConfig.Tolerance times the latency floor) multiply the
-//     limit by AdaptiveConfig.Decrease, at most once per window: answers to requests sent
-//     before the last decrease do not decrease it again.
+//   - Pushback (429 or 5xx for the request or any item, or no answer) multiplies the limit by
+//     AdaptiveConfig.Decrease at once, and so does a rise in latency at the end of a window:
+//     even its fastest full request slower than AdaptiveConfig.Tolerance times the latency
+//     floor, so that one slow request (a merge, a GC pause) is no signal but a queue building
+//     up is. At most once per window: answers to requests sent before the last decrease do
+//     not decrease it again.
 //   - The latency floor is the fastest full request of the last AdaptiveConfig.FloorWindows
 //     windows, so it follows a cluster that gets slower (or faster) for good. Only full
 //     requests (es.Outcome.Full) are timed: a request's service time grows with its size.
@@ -53,7 +55,7 @@ type Adaptive struct {
 type AdaptiveConfig struct {
 	Min          int              // fewest requests in flight. Defaults to 1.
 	Decrease     float64          // factor applied to the limit on pushback or a rise in latency. Defaults to 0.7.
-	Tolerance    float64          // a full request slower than Tolerance x the latency floor is a rise. Defaults to 1.5.
+	Tolerance    float64          // a window whose fastest full request is slower than Tolerance x the latency floor is a rise. Defaults to 1.5.
 	FloorWindows int              // windows whose fastest full request the floor is the minimum of. Defaults to 20.
 	Clock        func() time.Time // defaults to time.Now
 }
@@ -177,25 +179,28 @@ func (a *Adaptive) Release(s es.Slot, o es.Outcome) {
 // learn moves the limit by one answer of the current window.
 func (a *Adaptive) learn(latency time.Duration, o es.Outcome) {
 	a.answers++
-	rise := false
-	if o.Full && !o.Pushback {
-		floor := a.floor()
-		rise = floor > 0 && float64(latency) > a.cfg.Tolerance*float64(floor)
-		if a.winMin == 0 || latency < a.winMin {
-			a.winMin = latency
-		}
+	if o.Full && !o.Pushback && (a.winMin == 0 || latency < a.winMin) {
+		a.winMin = latency
 	}
 	switch {
-	case o.Pushback || rise:
-		a.limit = max(float64(a.cfg.Min), a.limit*a.cfg.Decrease)
-		a.epoch++
-		a.endWindow()
+	case o.Pushback:
+		a.decrease()
 	case float64(a.answers) >= a.limit:
+		if floor := a.floor(); floor > 0 && float64(a.winMin) > a.cfg.Tolerance*float64(floor) {
+			a.decrease() // even the fastest full request of the window was slow: a queue builds
+			return
+		}
 		if a.busy {
 			a.limit = min(a.limit+1, float64(max(a.max, a.cfg.Min)))
 		}
 		a.endWindow()
 	}
+}
+
+func (a *Adaptive) decrease() {
+	a.limit = max(float64(a.cfg.Min), a.limit*a.cfg.Decrease)
+	a.epoch++
+	a.endWindow()
 }
 
 // endWindow starts a new window, keeping the old one's fastest full request for the floor.
@@ -208,9 +213,9 @@ func (a *Adaptive) endWindow() {
 	a.busy = len(a.waiters) > 0
 }
 
-// floor is the fastest full request of the current and the last FloorWindows windows; 0: none yet.
+// floor is the fastest full request of the last FloorWindows windows; 0: none yet.
 func (a *Adaptive) floor() time.Duration {
-	f := a.winMin
+	var f time.Duration
 	for _, w := range a.floors {
 		if w > 0 && (f == 0 || w < f) {
 			f = w

@@ -110,6 +110,21 @@ func TestAdaptiveDecreasesOnLatencyRise(t *testing.T) {
 		t.Fatalf("limit fell from %d to %d at 1.4 x the latency floor", before, got)
 	}
 	before = a.Limit()
+	// One slow request (a merge, a GC pause) among fast ones is no rise either.
+	slots := make([]es.Slot, before)
+	for i := range slots {
+		slots[i], _ = a.Acquire(context.Background())
+	}
+	clk.advance(100 * time.Millisecond)
+	for _, s := range slots[1:] {
+		a.Release(s, good)
+	}
+	clk.advance(900 * time.Millisecond)
+	a.Release(slots[0], good)
+	if got := a.Limit(); got < before {
+		t.Fatalf("limit fell from %d to %d on one slow request", before, got)
+	}
+	before = a.Limit()
 	// Retries and halves are not timed: a slow small request is no rise.
 	round(t, a, clk, 0, 400*time.Millisecond, es.Outcome{})
 	if got := a.Limit(); got < before {
