@@ -50,7 +50,6 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (env AWS_REGION; default us-east-1)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.deadLetterDir, "dead-letter-dir", "", `directory for "file:NAME" dead-letter targets (env SLUICE_DEAD_LETTER_DIR; default: none, such targets fail)`)
-	fs.StringVar(&f.metricsAddr, "metrics-addr", "", `serve Prometheus metrics on /metrics at this address, such as ":9090" (default: off)`)
 	fs.BoolVar(&f.adaptive, "adaptive", true, "adapt the _bulk requests in flight of this process's chunks to the cluster (back off on 429s, 5xx and rising latency), up to their --inflight; false: each chunk keeps --inflight requests in flight")
 	return f
 }

@@ -6,17 +6,15 @@ import (
 	"testing"
 )
 
-// TestWorkerFlagsAdaptiveAndMetrics: the adaptive limit is on unless --adaptive=false, and
-// --metrics-addr reaches the configuration.
-func TestWorkerFlagsAdaptiveAndMetrics(t *testing.T) {
+// TestWorkerFlagsAdaptive: the adaptive limit is on unless --adaptive=false.
+func TestWorkerFlagsAdaptive(t *testing.T) {
 	for _, tc := range []struct {
-		args    []string
-		fixed   bool
-		metrics string
+		args  []string
+		fixed bool
 	}{
-		{nil, false, ""},
-		{[]string{"--adaptive=false", "--metrics-addr", "127.0.0.1:0"}, true, "127.0.0.1:0"},
-		{[]string{"--adaptive"}, false, ""},
+		{nil, false},
+		{[]string{"--adaptive=false"}, true},
+		{[]string{"--adaptive"}, false},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		wf := AddWorkerFlags(fs, false)
@@ -27,8 +25,8 @@ func TestWorkerFlagsAdaptiveAndMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		if cfg.FixedInflight != tc.fixed || cfg.MetricsAddr != tc.metrics {
-			t.Errorf("%v: FixedInflight %v MetricsAddr %q, want %v %q", tc.args, cfg.FixedInflight, cfg.MetricsAddr, tc.fixed, tc.metrics)
+		if cfg.FixedInflight != tc.fixed {
+			t.Errorf("%v: FixedInflight %v, want %v", tc.args, cfg.FixedInflight, tc.fixed)
 		}
 	}
 }
