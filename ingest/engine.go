@@ -83,6 +83,10 @@ type Engine struct {
 	Budget *Budget
 	Bulk   *es.Client
 	Logger *slog.Logger // nil: slog.Default()
+	// Adaptive, when set, limits the _bulk requests in flight of every chunk together, moved
+	// by the cluster's answers (see Adaptive). nil: each chunk keeps Limits.Inflight requests
+	// in flight.
+	Adaptive *Adaptive
 }
 
 // ChunkSpec names the records to ingest: those that start in [Start, End) of one object.
@@ -171,6 +175,7 @@ func (e *Engine) newPipeline(spec ChunkSpec, lim Limits, sink DeadLetterSink, wm
 		wm:         wm,
 		onProgress: onProgress,
 		throttle:   newThrottle(lim),
+		adaptive:   e.Adaptive,
 	}
 }
 

@@ -51,7 +51,18 @@ func benchEngine(b *testing.B) *Engine {
 // BenchmarkIngest measures the whole engine on 1 KiB documents into the in-process discard
 // sink (one op: one document); compare with `sluice bench --compare`.
 func BenchmarkIngest(b *testing.B) {
+	benchIngest(b, benchEngine(b))
+}
+
+// BenchmarkIngestAdaptive is BenchmarkIngest with the worker's adaptive limit on requests in
+// flight (Engine.Adaptive), which a worker has by default: it must cost nothing measurable.
+func BenchmarkIngestAdaptive(b *testing.B) {
 	eng := benchEngine(b)
+	eng.Adaptive = NewAdaptive(AdaptiveConfig{})
+	benchIngest(b, eng)
+}
+
+func benchIngest(b *testing.B, eng *Engine) {
 	data := benchLines(b.N, 1024)
 	b.SetBytes(1024)
 	b.ReportAllocs()

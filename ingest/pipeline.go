@@ -33,6 +33,7 @@ type pipeline struct {
 	// unavailable reports the read errors that fail only the object being read; nil: none.
 	unavailable func(error) string
 	throttle    *throttle // Limits.MaxDocsPerSecond, MaxBytesPerSecond
+	adaptive    *Adaptive // the worker's limit on requests in flight; nil: Limits.Inflight
 
 	progressMu sync.Mutex
 	reported   Progress // the last checkpoint given to onProgress
@@ -48,6 +49,10 @@ func (p *pipeline) fail(err error) {
 
 // run starts the producer, the batcher and the senders and waits for all of them.
 func (p *pipeline) run(ctx context.Context, src objectSource) {
+	if p.adaptive != nil {
+		p.adaptive.join(p.lim.Inflight)
+		defer p.adaptive.leave(p.lim.Inflight)
+	}
 	var wg sync.WaitGroup
 	wg.Add(2 + p.lim.Inflight)
 	go func() { defer wg.Done(); p.fail(p.produce(ctx, src)) }()
@@ -355,7 +360,8 @@ func (pr *producer) flush(ctx context.Context) error {
 }
 
 // batcher joins queued requests into full ones: at most MaxOps documents and MaxBytes of body
-// each, handed to a sender when full, when the flush interval has passed since their first
+// each (a queued request that does not fit is split at a document boundary, sharing its
+// block), handed to a sender when full, when the flush interval has passed since their first
 // record, when the producer waits for memory, or at the end of the chunk. A request that is
 // full on its own is sent as it is, without copying.
 type batcher struct {
@@ -413,6 +419,9 @@ func (b *batcher) add(ctx context.Context, r *request) error {
 	case b.cur.fits(r, b.lim):
 		b.cur.join(r)
 	default:
+		if k := b.cur.headFits(r, b.lim); k > 0 {
+			b.cur.joinHead(r, k) // fill the request to its limits; the rest of r starts the next
+		}
 		if err := b.send(ctx); err != nil {
 			r.release()
 			return err

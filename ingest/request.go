@@ -1,6 +1,9 @@
 package ingest
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // request is a run of consecutive records of a chunk: the documents as they stand in a _bulk
 // body, and the records refused before sending. Documents are written into blocks of
@@ -8,8 +11,10 @@ import "sync"
 //
 // The producer fills small requests (one block, or less when the source is slow) and queues
 // them; the batcher joins consecutive ones into requests of up to MaxOps documents and
-// MaxBytes of body; a sender sends each. The bytes a request holds are charged to the budget
-// from the moment its block is taken until release: whoever holds the request owns them.
+// MaxBytes of body, splitting one at a document boundary to fill a request to its limits (see
+// joinHead); a sender sends each. The bytes a request holds are charged to the budget from the
+// moment its block is taken until release: whoever holds the request owns them. A block split
+// between two requests is owned by its sharedBlock, which both hold.
 type request struct {
 	budget   *Budget
 	seq      uint64          // the watermark's number for the request (see watermark.open)
@@ -20,9 +25,10 @@ type request struct {
 	size     int             // bytes of body in blocks
 	items    []item
 	rejects  []DeadLetter
-	reserved int64 // bytes charged to the budget: the capacity of blocks plus the rejects
-	urgent   bool  // send without waiting for more: the producer is blocked on the budget
-	final    bool  // the chunk's last request; end is the final checkpoint
+	reserved int64          // bytes charged to the budget: the capacity of blocks plus the rejects
+	shared   []*sharedBlock // blocks split with another request, charged to the sharedBlock
+	urgent   bool           // send without waiting for more: the producer is blocked on the budget
+	final    bool           // the chunk's last request; end is the final checkpoint
 }
 
 // item is one document of a request.
@@ -70,17 +76,19 @@ func newRequest(budget *Budget) *request {
 // charge records n more bytes the caller took from r's budget for r.
 func (r *request) charge(n int64) { r.reserved += n }
 
-// release gives r's reserved bytes back to the budget. It is the only way they go back, and
-// it may be called more than once.
+// release gives r's reserved bytes back to the budget, and lets go of its shared blocks. It
+// is the only way they go back, and it may be called more than once.
 func (r *request) release() {
 	r.budget.Release(r.reserved)
 	r.reserved = 0
+	r.leaveShared(false)
 }
 
 // free releases r's bytes and puts its blocks and r itself back in their pools. r must not be
 // used afterwards. (After a failed send a request is only released: the HTTP transport may
 // still read a body it gave up on.)
 func (r *request) free() {
+	r.leaveShared(true)
 	r.release()
 	for _, b := range r.blocks {
 		if cap(b) == blockBytes {
@@ -96,8 +104,9 @@ func (r *request) free() {
 func (r *request) recycle() {
 	clear(r.blocks)
 	clear(r.rejects)
+	clear(r.shared)
 	*r = request{ // failed is not pooled: the watermark keeps it
-		blocks: r.blocks[:0], items: r.items[:0], rejects: r.rejects[:0]}
+		blocks: r.blocks[:0], items: r.items[:0], rejects: r.rejects[:0], shared: r.shared[:0]}
 	requestPool.Put(r)
 }
 
@@ -125,11 +134,96 @@ func (r *request) join(o *request) {
 	r.size += o.size
 	r.rejects = append(r.rejects, o.rejects...)
 	r.failed = append(r.failed, o.failed...)
+	r.shared = append(r.shared, o.shared...)
+	clear(o.shared) // r holds them now
 	r.reserved += o.reserved
 	r.advance(o.obj, o.end)
 	r.urgent = r.urgent || o.urgent
 	r.final = r.final || o.final
 	o.recycle()
+}
+
+// headFits returns how many of o's first documents fit at the end of r within the limits
+// when o as a whole does not; 0 when none do, or when o cannot be split: joinHead takes a
+// request of one block of documents of one object, without refused records or failed
+// objects, as the producer queues them.
+func (r *request) headFits(o *request, lim Limits) int {
+	if len(o.blocks) != 1 || len(o.items) < 2 || len(o.rejects) > 0 || len(o.failed) > 0 || len(o.shared) > 0 ||
+		o.items[0].start != 0 || o.items[0].obj != o.obj || o.items[len(o.items)-1].obj != o.obj {
+		return 0
+	}
+	room := lim.MaxBytes - int64(r.size)
+	k := 0
+	for k < len(o.items)-1 && len(r.items)+k < lim.MaxOps && int64(o.items[k].end) <= room {
+		k++
+	}
+	return k
+}
+
+// joinHead moves o's first k documents (see headFits) to the end of r without copying: both
+// requests then hold a part of o's block, which a sharedBlock owns from now on, with its
+// charge. r ends where o's remaining documents start.
+func (r *request) joinHead(o *request, k int) {
+	blk := o.blocks[0]
+	cut := o.items[k].start
+	sb := sharedPool.Get().(*sharedBlock)
+	sb.buf, sb.charge = blk, int64(cap(blk))
+	sb.refs.Store(2)
+	sb.dirty.Store(false)
+	o.reserved -= sb.charge
+
+	n := len(r.blocks)
+	r.blocks = append(r.blocks, blk[:cut:cut])
+	for _, it := range o.items[:k] {
+		it.block = n
+		r.items = append(r.items, it)
+	}
+	r.size += cut
+	r.advance(o.obj, o.items[k].off)
+	r.shared = append(r.shared, sb)
+
+	o.blocks[0] = blk[cut:]
+	rest := copy(o.items, o.items[k:])
+	o.items = o.items[:rest]
+	for i := range o.items {
+		it := &o.items[i]
+		it.start, it.doc, it.end = it.start-cut, it.doc-cut, it.end-cut
+	}
+	o.size -= cut
+	o.shared = append(o.shared, sb)
+}
+
+// sharedBlock is a block whose documents two requests hold after joinHead. It owns the
+// block's charge and gives it back when both have let go; the block goes back to the pool
+// then too, unless one of them was only released (its transport may still read it).
+type sharedBlock struct {
+	buf    []byte
+	charge int64
+	refs   atomic.Int32
+	dirty  atomic.Bool
+}
+
+var sharedPool = sync.Pool{New: func() any { return new(sharedBlock) }}
+
+// leaveShared lets go of r's shared blocks; clean says r's transport is done with them.
+func (r *request) leaveShared(clean bool) {
+	for i, sb := range r.shared {
+		r.shared[i] = nil
+		if !clean {
+			sb.dirty.Store(true)
+		}
+		if sb.refs.Add(-1) > 0 {
+			continue
+		}
+		r.budget.Release(sb.charge)
+		if !sb.dirty.Load() && cap(sb.buf) == blockBytes {
+			b := sb.buf[:0]
+			blockPool.Put(&b)
+		}
+		sb.buf = nil
+		sharedPool.Put(sb)
+	}
+	r.shared = r.shared[:0]
 }
 
 // room returns the free space of r's last block.

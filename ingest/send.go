@@ -73,6 +73,10 @@ func (p *pipeline) sendItems(ctx context.Context, b *request, idx []int, results
 		OnRetry: func(i int, err error) {
 			p.log.Warn("bulk request failed; retrying", "object", p.objects[b.items[i].obj], "offset", b.items[i].off, "err", err)
 		},
+		Full: b.full(p.lim),
+	}
+	if p.adaptive != nil {
+		job.Gate = p.adaptive
 	}
 	var body [][]byte
 	if len(idx) == len(b.items) {

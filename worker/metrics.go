@@ -49,8 +49,9 @@ type Metrics struct {
 	sdk   map[string]sdkMetric // Temporal SDK metrics by name
 }
 
-// newMetrics registers every metric; budget is the worker's memory budget.
-func newMetrics(budget *ingest.Budget) *Metrics {
+// newMetrics registers every metric; budget is the worker's memory budget, adaptive its limit
+// on requests in flight (nil: fixed).
+func newMetrics(budget *ingest.Budget, adaptive *ingest.Adaptive) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), sdk: map[string]sdkMetric{}}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_records_total",
@@ -79,6 +80,11 @@ func newMetrics(budget *ingest.Budget) *Metrics {
 		func() float64 { return float64(budget.Max()) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_budget_waiting", Help: "Readers blocked waiting for memory."},
 		func() float64 { return float64(budget.Waiting()) }))
+	if adaptive != nil {
+		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_inflight_limit",
+			Help: "_bulk requests the chunks of this worker may have in flight now: the adaptive limit (absent with --adaptive=false)."},
+			func() float64 { return float64(adaptive.Limit()) }))
+	}
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -101,6 +101,11 @@ func TestMetricsMatchTheBackfill(t *testing.T) {
 			t.Errorf("%s = %v after the backfill, want 0", name, got)
 		}
 	}
+	// Adaptive by default: the limit is back within [1, the sum of the running chunks'
+	// --inflight], which is 1 once no chunk runs.
+	if got := value(m, "sluice_inflight_limit"); got != 1 {
+		t.Errorf("sluice_inflight_limit = %v after the backfill, want 1", got)
+	}
 	if got := value(m, "sluice_budget_max_bytes"); got != 64<<20 {
 		t.Errorf("sluice_budget_max_bytes = %v", got)
 	}

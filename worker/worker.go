@@ -93,6 +93,11 @@ type Config struct {
 	// SLUICE_STALL_TIMEOUT; see activities.Activities.StallTimeout). 0: the default, the
 	// larger of 5m and the chunk's retry-max-elapsed plus the request timeout.
 	StallTimeout time.Duration
+	// FixedInflight turns off the adaptive limit on _bulk requests in flight (ingest.Adaptive):
+	// every chunk then keeps its --inflight requests in flight. Defaults to false: the
+	// chunks of this process share one limit that backs off on 429s, 5xx and rising latency
+	// and grows while the cluster keeps up, up to the sum of their --inflight.
+	FixedInflight bool
 }
 
 // ConfigFromEnv reads the TEMPORAL_* variables of TemporalConnFromEnv, SLUICE_DEAD_LETTER_DIR,
@@ -194,10 +199,14 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	budget := ingest.NewBudget(cfg.MaxMemory)
+	var adaptive *ingest.Adaptive
+	if !cfg.FixedInflight {
+		adaptive = ingest.NewAdaptive(ingest.AdaptiveConfig{})
+	}
 	var metrics *Metrics
 	var sdkMetrics client.MetricsHandler
 	if cfg.MetricsAddr != "" {
-		metrics = newMetrics(budget)
+		metrics = newMetrics(budget, adaptive)
 		cfg.ES.WrapTransport = metrics.WrapTransport
 		sdkMetrics = metrics.SDKHandler()
 	}
@@ -214,7 +223,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	acts := &activities.Activities{
-		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger},
+		Engine:        &ingest.Engine{Budget: budget, Bulk: bulk, Logger: cfg.Logger, Adaptive: adaptive},
 		S3:            src,
 		Clusters:      &essource.Clusters{Local: bulk, Getenv: cfg.sourceEnv(), Configure: wrapTransport(cfg.ES.WrapTransport)},
 		DeadLetterDir: cfg.DeadLetterDir,
@@ -240,7 +249,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	Register(w, acts)
 	cfg.Logger.Info("worker ready", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"taskQueue", cfg.TaskQueue, "maxMemory", cfg.MaxMemory, "maxConcurrentChunks", cfg.MaxConcurrentChunks,
-		"elasticsearch", bulk.String())
+		"adaptiveInflight", !cfg.FixedInflight, "elasticsearch", bulk.String())
 	return &Worker{cfg: cfg, client: c, sdk: w, acts: acts, metrics: metrics}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // BulkJob is what Deliver sends: items of one index, numbered by the caller, and what to do
@@ -26,6 +27,55 @@ type BulkJob struct {
 	Resent int64
 	// OnRetry, when set, is told each failed request that is retried (for a log line).
 	OnRetry func(first int, err error)
+	// Gate, when set, admits each _bulk request of the job and is told its outcome. nil:
+	// every request goes at once.
+	Gate Gate
+	// Full says the items make a full request (the batch limits were reached): its latency
+	// is comparable with other full requests' (see Outcome.Full).
+	Full bool
+}
+
+// Gate admits _bulk requests and learns from their outcomes: adaptive concurrency
+// (ingest.Adaptive). Deliver holds a slot for each request, from just before it is sent
+// until its answer is read, never across a backoff. A Gate is safe for concurrent use.
+type Gate interface {
+	// Acquire waits for a slot; it returns the context's cause when ctx ends first.
+	Acquire(ctx context.Context) (Slot, error)
+	// Release gives the slot back with what the request's answer said.
+	Release(Slot, Outcome)
+}
+
+// Slot is a request admitted by a Gate. Its fields belong to the Gate that made it.
+type Slot struct {
+	Start time.Time // when the request was admitted
+	Epoch uint64    // the Gate's state when the request was admitted
+}
+
+// Outcome is what an answer says about the cluster's load.
+type Outcome struct {
+	// Full: the request was a job's whole first request and the job was Full, so its latency
+	// compares with other full requests'. Retries and halves are smaller: their latency says
+	// nothing about the cluster's queue.
+	Full bool
+	// Pushback: the cluster answered 429 or 5xx to the request or to any of its items, or did
+	// not answer (timeout, reset).
+	Pushback bool
+	// Aborted: the caller's context ended; the answer says nothing about the cluster.
+	Aborted bool
+}
+
+// outcome is what the answer (or err) to one request says about the cluster's load.
+func outcome(ctx context.Context, class Class, out BulkResult, full bool) Outcome {
+	o := Outcome{Full: full, Pushback: class == Retry, Aborted: ctx.Err() != nil}
+	if class == OK && out.Errors {
+		for _, r := range out.Items {
+			if ClassifyItem(r.Status, r.Type) == Retry {
+				o.Pushback = true
+				break
+			}
+		}
+	}
+	return o
 }
 
 // Deliver sends the items idx of job (whose body is body; nil: built with job.Body) until
@@ -35,8 +85,10 @@ type BulkJob struct {
 // whole request stop it with a *StatusError (permanent); a 404 settles every item as
 // IndexMissing. It returns nil when every item is settled, ErrRetriesExhausted (wrapped, with
 // the last failure) when the backoff gives up, the context's cause when ctx ends, or what
-// Settle returned.
+// Settle returned. With job.Gate, each request (retries and halves too) waits for a slot and
+// reports its Outcome.
 func (c *Client) Deliver(ctx context.Context, job *BulkJob, idx []int, body [][]byte, items *[]ItemResult) error {
+	whole := body != nil // the job's request as the caller built it
 	for attempt := 0; ; attempt++ {
 		if body == nil {
 			body = job.Body(idx)
@@ -44,11 +96,16 @@ func (c *Client) Deliver(ctx context.Context, job *BulkJob, idx []int, body [][]
 		if attempt > 0 {
 			job.Resent += int64(len(idx))
 		}
+		slot, err := job.admit(ctx)
+		if err != nil {
+			return err
+		}
 		out, err := c.Bulk(ctx, job.Index, body, len(idx), *items)
 		class := out.Class()
 		if err != nil {
 			class = ClassifyError(err)
 		}
+		job.release(ctx, slot, class, out, whole && attempt == 0)
 		var retry []int
 		var last error // why the items of retry failed
 		switch class {
@@ -98,6 +155,21 @@ func (c *Client) Deliver(ctx context.Context, job *BulkJob, idx []int, body [][]
 			idx = append([]int(nil), retry...)
 			body = nil
 		}
+	}
+}
+
+// admit waits for a slot of job.Gate, when the job has one.
+func (job *BulkJob) admit(ctx context.Context) (Slot, error) {
+	if job.Gate == nil {
+		return Slot{}, nil
+	}
+	return job.Gate.Acquire(ctx)
+}
+
+// release gives a slot back to job.Gate with what the answer (or err) said.
+func (job *BulkJob) release(ctx context.Context, slot Slot, class Class, out BulkResult, full bool) {
+	if job.Gate != nil {
+		job.Gate.Release(slot, outcome(ctx, class, out, full && job.Full))
 	}
 }
 

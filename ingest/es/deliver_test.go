@@ -141,3 +141,55 @@ func TestDeliverGivesUpAfterMaxElapsed(t *testing.T) {
 		t.Fatalf("err = %v, want it to name the first document", err)
 	}
 }
+
+// recordingGate is a Gate that admits everything and records the outcomes it is told.
+type recordingGate struct {
+	held     int
+	outcomes []es.Outcome
+}
+
+func (g *recordingGate) Acquire(context.Context) (es.Slot, error) {
+	g.held++
+	return es.Slot{}, nil
+}
+
+func (g *recordingGate) Release(_ es.Slot, o es.Outcome) {
+	g.held--
+	g.outcomes = append(g.outcomes, o)
+}
+
+// TestDeliverTellsTheGateEachOutcome: a per-item 429 inside a 200 and a 503 are pushback, a
+// good answer is not; only the job's whole first request is Full; every slot comes back.
+func TestDeliverTellsTheGateEachOutcome(t *testing.T) {
+	var requests atomic.Int64
+	c, _ := newFakeClient(t, esfake.Options{
+		Fault: func(r *esfake.Request) esfake.Decision {
+			if r.Endpoint == esfake.Bulk && requests.Add(1) == 2 {
+				return esfake.Decision{Status: http.StatusServiceUnavailable}
+			}
+			return esfake.Decision{}
+		},
+		ItemFault: func(it *esfake.Item) esfake.ItemError {
+			if it.ID == "d1" && it.Attempt == 1 {
+				return esfake.Rejected()
+			}
+			return esfake.ItemError{}
+		},
+	})
+	d := &docs{n: 4}
+	job := d.job("gate")
+	gate := &recordingGate{}
+	job.Gate, job.Full = gate, true
+	var items []es.ItemResult
+	if err := c.Deliver(ctxT(t), job, d.all(), job.Body(d.all()), &items); err != nil {
+		t.Fatal(err)
+	}
+	// 1: all four, d1 answered 429 in a 200; 2: d1 alone, 503; 3: d1 alone, indexed.
+	want := []es.Outcome{{Full: true, Pushback: true}, {Pushback: true}, {}}
+	if fmt.Sprint(gate.outcomes) != fmt.Sprint(want) || gate.held != 0 {
+		t.Fatalf("outcomes %+v (%d slots held), want %+v", gate.outcomes, gate.held, want)
+	}
+	if len(d.settled) != 4 {
+		t.Fatalf("settled %v", d.settled)
+	}
+}

@@ -43,6 +43,9 @@ type Config struct {
 	// Chunks is how many chunks run at once on the one budget, each with Docs/Chunks
 	// documents (sluice only). Defaults to 1.
 	Chunks int
+	// Adaptive runs the chunks under one adaptive limit on requests in flight
+	// (ingest.Adaptive), Inflight per chunk being its upper bound (sluice only).
+	Adaptive bool
 }
 
 // Result is what one engine did.
@@ -134,6 +137,9 @@ func Sluice(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	eng := &ingest.Engine{Budget: ingest.NewBudget(cfg.MaxMemory), Bulk: bulk}
+	if cfg.Adaptive {
+		eng.Adaptive = ingest.NewAdaptive(ingest.AdaptiveConfig{})
+	}
 	chunks := max(cfg.Chunks, 1)
 	letters := newDiscardLetters()
 	heap := sampleHeap(ctx)

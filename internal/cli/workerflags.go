@@ -33,6 +33,7 @@ type WorkerFlags struct {
 	deadLetterS3  string
 	metricsAddr   string
 	stallTimeout  time.Duration
+	adaptive      bool
 }
 
 // AddWorkerFlags registers the worker flags on fs; withTemporal adds the Temporal connection
@@ -55,6 +56,7 @@ func AddWorkerFlags(fs *flag.FlagSet, withTemporal bool) *WorkerFlags {
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", `serve Prometheus metrics on /metrics at this address, such as ":9090" (default: none)`)
 	fs.DurationVar(&f.stallTimeout, "stall-timeout", 0, "a chunk that makes no progress (no checkpoint, no byte read from S3) this long fails its attempt and resumes from its checkpoint (env SLUICE_STALL_TIMEOUT; default: the larger of 5m and --retry-max-elapsed of the job plus the request timeout)")
 	fs.StringVar(&f.deadLetterS3, "dead-letter-s3", "", `S3 locations "s3://bucket[/prefix]" (comma-separated) that "s3://..." dead-letter targets may write under (env SLUICE_DEAD_LETTER_S3; default: none, such targets fail)`)
+	fs.BoolVar(&f.adaptive, "adaptive", true, "adapt the _bulk requests in flight of this process's chunks to the cluster (back off on 429s, 5xx and rising latency), up to their --inflight; false: each chunk keeps --inflight requests in flight")
 	return f
 }
 
@@ -106,6 +108,8 @@ func (f *WorkerFlags) apply(cfg *worker.Config) error {
 			cfg.MaxConcurrentChunks = f.maxChunks
 		case "metrics-addr":
 			cfg.MetricsAddr = f.metricsAddr
+		case "adaptive":
+			cfg.FixedInflight = !f.adaptive
 		case "es-url":
 			cfg.ES.Addresses = splitList(f.esURL)
 		case "es-api-key-file":

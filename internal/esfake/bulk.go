@@ -242,6 +242,10 @@ func (s *Server) bulk(r *http.Request, req *Request, body []byte, out *[]byte, s
 		}
 	}
 
+	var answerAt time.Time // with a capacity: when the documents have been indexed
+	if s.capacity != nil {
+		answerAt = s.throttle(items, time.Now())
+	}
 	itemFault := s.itemFault.Load()
 	if s.opts.Discard {
 		s.applyDiscard(items, itemFault, req.Seq, bs)
@@ -263,6 +267,7 @@ func (s *Server) bulk(r *http.Request, req *Request, body []byte, out *[]byte, s
 		run++
 	}
 	s.st.countItems(lastStatus, run)
+	s.waitUntil(r, answerAt)
 
 	b = append(b, `{"took":`...)
 	b = strconv.AppendInt(b, time.Since(start).Milliseconds(), 10)

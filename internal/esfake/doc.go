@@ -66,6 +66,14 @@
 // status, error type and reason. Options.MaxContentLength answers 413 to large bodies as
 // http.max_content_length does.
 //
+// # Capacity
+//
+// Options.Capacity makes the server a node of fixed throughput: documents are indexed at
+// DocsPerSecond one request after another, each bulk answer waits for its documents' turn and
+// service time, and a request that finds the queue (QueueDocs) full gets every item rejected
+// with 429 es_rejected_execution_exception inside a 200, as a full write thread pool answers.
+// It is what the adaptive concurrency benchmark of internal/bench runs against.
+//
 // # Concurrency
 //
 // A Server is safe for concurrent use. Hooks are called from the request goroutines and must

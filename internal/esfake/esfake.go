@@ -51,6 +51,10 @@ type Options struct {
 
 	// ItemFault is the initial bulk item fault hook (see SetItemFault). Defaults to none.
 	ItemFault ItemFault
+
+	// Capacity limits how fast the server indexes and how much it queues (see Capacity).
+	// Defaults to no limit: every bulk request is served at once.
+	Capacity Capacity
 }
 
 // Server is a fake Elasticsearch. It is an http.Handler; New also serves it on a loopback
@@ -76,6 +80,9 @@ type Server struct {
 
 	st    stats
 	store store
+
+	capacity  *capacityQueue // nil: no capacity limit
+	queueFull string         // the reason of a rejection by capacity
 }
 
 // New starts a Server on a random port of 127.0.0.1. Call Close when done.
@@ -124,6 +131,9 @@ func NewHandler(opts Options) *Server {
 		s.productHdr = []string{"Elasticsearch"}
 	}
 	s.store.init(opts.Discard)
+	if s.capacity = newCapacityQueue(opts.Capacity); s.capacity != nil {
+		s.queueFull = queueFullReason(int(s.capacity.queue))
+	}
 	return s
 }
 
