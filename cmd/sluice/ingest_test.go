@@ -493,7 +493,7 @@ func TestClientCommands(t *testing.T) {
 		// Source bytes: 2048 finished + 1024 running of 4096; the ETA is the remaining 1024 at
 		// the average rate since the start.
 		if pr.SourceUnit != "bytes" || pr.BytesDone == nil || *pr.BytesDone != 3072 || *pr.Bytes != 4096 || *pr.BytesPerSecond <= 0 ||
-			pr.ETASeconds == nil || math.Abs(*pr.ETASeconds-1024 / *pr.BytesPerSecond) > 1 || pr.SourceDocs != nil {
+			pr.ETASeconds == nil || math.Abs(*pr.ETASeconds - 1024 / *pr.BytesPerSecond) > 1 || pr.SourceDocs != nil {
 			t.Errorf("progress %+v, want 3072 of 4096 bytes done", pr.sourceJSON)
 		}
 		code, out, _ = e.sluice("status", id)
