@@ -205,3 +205,65 @@ func TestControlOfScheduledRuns(t *testing.T) {
 		t.Fatalf("cancel --wait of a reindex: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// TestJSONFieldsBySourceUnit: an s3:// source's progress and result keep every field they had
+// (source_unit is the only addition); an es:// source's carry its sizes under source_docs*.
+func TestJSONFieldsBySourceUnit(t *testing.T) {
+	wp := &workflows.Progress{Phase: workflows.PhaseRunning, ChunksPlanned: 2, ListingDone: true, Bytes: 100, BytesDone: 10, Elapsed: time.Second}
+	run := &runningChunks{Chunks: 1, Heartbeated: 1, SourceBytes: 5}
+	res := &workflows.BackfillResult{Bytes: 100}
+	keys := func(v any) (top []string, nested map[string][]string) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		nested = map[string][]string{}
+		for k, v := range m {
+			top = append(top, k)
+			if sub, ok := v.(map[string]any); ok {
+				for sk := range sub {
+					nested[k] = append(nested[k], sk)
+				}
+				slices.Sort(nested[k])
+			}
+		}
+		slices.Sort(top)
+		return top, nested
+	}
+	for _, tc := range []struct {
+		unit                  sourceUnit
+		progress, result, run []string
+		records               []string
+	}{
+		{unitBytes,
+			[]string{"bytes", "bytes_done", "bytes_per_second", "chunks_done", "chunks_failed", "chunks_pending", "chunks_planned", "chunks_running",
+				"concurrency", "docs_per_second", "elapsed_seconds", "eta_seconds", "finished", "listing_done", "objects", "paused", "phase", "records",
+				"run", "running", "source_unit"},
+			[]string{"bytes", "chunks_done", "chunks_failed", "chunks_planned", "docs_per_second", "duration_seconds", "objects", "records", "runs", "source_unit"},
+			[]string{"chunks", "heartbeated", "records", "source_bytes"},
+			[]string{"bytes_read", "dead_lettered", "indexed", "read", "retried"}},
+		{unitDocs,
+			[]string{"chunks_done", "chunks_failed", "chunks_pending", "chunks_planned", "chunks_running", "concurrency", "docs_per_second",
+				"elapsed_seconds", "eta_seconds", "finished", "listing_done", "objects", "paused", "phase", "records", "run", "running",
+				"source_docs", "source_docs_done", "source_docs_per_second", "source_unit"},
+			[]string{"chunks_done", "chunks_failed", "chunks_planned", "docs_per_second", "duration_seconds", "objects", "records", "runs", "source_docs", "source_unit"},
+			[]string{"chunks", "heartbeated", "records", "source_docs"},
+			[]string{"dead_lettered", "indexed", "read", "retried"}},
+	} {
+		p, pn := keys(progressOf(newSnapshot(wp, run, tc.unit, wp.StartTime.Add(time.Second), nil)))
+		r, rn := keys(resultOf(res, tc.unit))
+		if !slices.Equal(p, tc.progress) || !slices.Equal(r, tc.result) {
+			t.Errorf("%s: progress %q\nwant %q\nresult %q\nwant %q", tc.unit, p, tc.progress, r, tc.result)
+		}
+		if run, _ := keys(progressOf(newSnapshot(wp, run, tc.unit, wp.StartTime.Add(time.Second), nil)).Running); !slices.Equal(run, tc.run) {
+			t.Errorf("%s: running %q, want %q", tc.unit, run, tc.run)
+		}
+		if !slices.Equal(pn["records"], tc.records) || !slices.Equal(pn["finished"], tc.records) || !slices.Equal(rn["records"], tc.records) {
+			t.Errorf("%s: records %q, finished %q, result records %q; want %q", tc.unit, pn["records"], pn["finished"], rn["records"], tc.records)
+		}
+	}
+}
