@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/ingest/es"
-	"github.com/sluicehq/sluice/internal/teststack"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/teststack"
 )
 
 // TestScheduleLoadsThePeriods runs a schedule end to end on the real servers: the in-process
