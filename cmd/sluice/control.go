@@ -27,6 +27,13 @@ func init() {
 // workflow applies it on its next workflow task, which may wait for a worker.
 const confirmTimeout = 5 * time.Second
 
+// runIDUsage ends the usage of pause, resume, set-concurrency and cancel.
+const runIDUsage = `The id of a schedule's run ('sluice schedule describe' lists them) works too: for an ingest
+run the command acts on its backfill <id>-backfill (said on stderr); cancel cancels the run,
+and with it its backfill. A reindex (a reindex schedule's run is one) takes cancel only.
+
+`
+
 // control is what the control commands share: flags, the workflow id, a client.
 type control struct {
 	name   string // command name
@@ -72,7 +79,7 @@ func (k *control) fail(err error) int {
 // target is the workflow a control command acts on (resolveRun's answer).
 type target struct {
 	id     string // the workflow signaled, canceled or followed
-	run    string // the scheduled ingest run the user named, which runs id; "" when none
+	run    string // the scheduled ingest run the user named, which runs backfill id; "" when none
 	typ    string // id's workflow type
 	source string // id's memo's source: the unit of its progress
 }
@@ -101,7 +108,7 @@ func (k *control) describe(ctx context.Context, c client.Client, id string, acce
 	t := target{}
 	var scheduled bool
 	t.id, scheduled = resolveRun(ctx, c, k.name, id, doing, k.stderr)
-	if scheduled {
+	if scheduled && t.id != id {
 		t.run = id
 	}
 	resp, err := c.DescribeWorkflowExecution(ctx, t.id, "")
@@ -221,7 +228,7 @@ func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 Pauses a backfill: no new chunk starts; running chunks finish. Undo with 'sluice resume'.
 
-`, stdout, stderr)
+`+runIDUsage, stdout, stderr)
 	if ok, code := k.parse(args, 1, "one workflow id"); !ok {
 		return code
 	}
@@ -241,7 +248,7 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 Resumes a paused backfill: chunks start again, up to its concurrency.
 
-`, stdout, stderr)
+`+runIDUsage, stdout, stderr)
 	if ok, code := k.parse(args, 1, "one workflow id"); !ok {
 		return code
 	}
@@ -262,7 +269,7 @@ func runSetConcurrency(ctx context.Context, args []string, stdout, stderr io.Wri
 Sets how many chunks of a backfill run at once (1 to %d). Lowering it stops nothing: the
 window shrinks as running chunks finish.
 
-`, workflows.MaxConcurrency), stdout, stderr)
+`, workflows.MaxConcurrency)+runIDUsage, stdout, stderr)
 	if ok, code := k.parse(args, 2, "a workflow id and a number"); !ok {
 		return code
 	}
@@ -282,8 +289,10 @@ window shrinks as running chunks finish.
 }
 
 // runCancel requests cancellation: the backfill stops starting chunks, cancels the running
-// ones (they stop at a checkpoint) and closes as canceled. With --wait it follows the backfill
-// until it has closed, and exits 0 only if it closed as canceled.
+// ones (they stop at a checkpoint) and closes as canceled; a scheduled run's id cancels the run
+// and its backfill; a reindex before its swap closes canceled with the alias untouched. With
+// --wait it follows the backfill (or reindex) until it has closed, and exits 0 only if it
+// closed as canceled.
 func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	k := newControl("cancel", `usage: sluice cancel WORKFLOW-ID [flags]
 
@@ -292,7 +301,7 @@ workflow closes as canceled. Records indexed so far stay indexed. With --wait, f
 until it has closed; exits 0 if it closed as canceled, 1 otherwise (for example when it
 completed first).
 
-`, stdout, stderr)
+`+runIDUsage, stdout, stderr)
 	wait := k.fs.Bool("wait", false, "wait until the backfill has closed")
 	if ok, code := k.parse(args, 1, "one workflow id"); !ok {
 		return code
@@ -313,11 +322,15 @@ completed first).
 	}
 	if !*wait {
 		if *k.asJSON {
+			backfill := ""
+			if t.run != "" {
+				backfill = t.id
+			}
 			return writeJSON(stdout, stderr, struct {
 				WorkflowID string `json:"workflow_id"`
 				Canceled   string `json:"cancel"`
-				Followed   string `json:"backfill_workflow_id,omitempty"` // a scheduled run's backfill, canceled with it
-			}{canceled, "requested", map[bool]string{true: t.id}[t.run != ""]})
+				Backfill   string `json:"backfill_workflow_id,omitempty"` // a scheduled run's backfill, canceled with it
+			}{canceled, "requested", backfill})
 		}
 		fmt.Fprintf(stdout, "%s: cancellation requested; running chunks stop at a checkpoint, then it closes as canceled (follow with: sluice status %s --wait%s)\n",
 			canceled, id, k.tf.HintArgs())
@@ -358,7 +371,15 @@ func (k *control) followCanceled(ctx context.Context, c client.Client, t target,
 		}
 		return r.Status, nil
 	}
-	r, err := follow(ctx, c, t.id, "", unitOf(t.source), pp)
+	var r *report
+	var err error
+	if t.typ == workflows.BackfillName {
+		r, err = follow(ctx, c, t.id, "", unitOf(t.source), pp)
+	} else { // a scheduled run that has not started its backfill: no progress to show
+		if err = c.GetWorkflow(ctx, t.id, "").Get(ctx, nil); ctx.Err() == nil {
+			r, err = inspect(ctx, c, t.id, "")
+		}
+	}
 	if err != nil {
 		return "", err
 	}
