@@ -27,14 +27,7 @@ import (
 // keep heartbeating past the test's bound; the heartbeat timeout (30s) cannot explain a
 // failure inside the bound either.
 func TestStallTimeoutReachesTheActivities(t *testing.T) {
-	s3 := s3test.Start(t)
-	s3.SetEnv(t)
-	s3.CreateBucket(t, "data")
-	var data []byte
-	for j := range 100 {
-		data = fmt.Appendf(data, `{"n":%d}`+"\n", j)
-	}
-	s3.Put(t, "data", "in/a.ndjson", data)
+	startS3WithOneObject(t)
 	es := esfake.New(esfake.Options{Fault: func(r *esfake.Request) esfake.Decision {
 		return esfake.Decision{Hang: r.Endpoint == esfake.Bulk && r.Seq >= 2}
 	}})
@@ -71,4 +64,18 @@ func TestStallTimeoutReachesTheActivities(t *testing.T) {
 		t.Fatalf("failed chunk %+v, want a stall at the first batch's checkpoint", fc)
 	}
 	t.Logf("failed as stalled after %s", time.Since(began).Round(time.Millisecond))
+}
+
+// startS3WithOneObject starts an S3 server for the test (its AWS_* variables set) holding
+// s3://data/in/a.ndjson: 100 records of 8 bytes, {"n":0} to {"n":99}.
+func startS3WithOneObject(t *testing.T) {
+	t.Helper()
+	s3 := s3test.Start(t)
+	s3.SetEnv(t)
+	s3.CreateBucket(t, "data")
+	var data []byte
+	for j := range 100 {
+		data = fmt.Appendf(data, `{"n":%d}`+"\n", j)
+	}
+	s3.Put(t, "data", "in/a.ndjson", data)
 }
