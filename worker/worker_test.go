@@ -192,14 +192,7 @@ func nodeCount(t *testing.T, ctx context.Context, c *esclient.Client, index stri
 // TestCancelStopsRunningChunks cancels a backfill while a chunk's _bulk request hangs: the
 // activity learns of it through its heartbeats, stops, and the workflow ends canceled.
 func TestCancelStopsRunningChunks(t *testing.T) {
-	s3 := s3test.Start(t)
-	s3.SetEnv(t)
-	s3.CreateBucket(t, "data")
-	var data []byte
-	for j := range 100 {
-		data = fmt.Appendf(data, `{"n":%d}`+"\n", j)
-	}
-	s3.Put(t, "data", "in/a.ndjson", data)
+	startS3WithOneObject(t)
 
 	hung := make(chan struct{})
 	var once sync.Once

@@ -25,6 +25,9 @@ func TestRenderSource(t *testing.T) {
 		{`s3://logs/{scheduled:2006-01-02T15}/{yesterday:Jan}/`, "s3://logs/2026-03-01T02/Feb/"},
 		{`s3://logs/static/`, "s3://logs/static/"},
 		{`s3://logs/{other:2006}/`, "s3://logs/{other:2006}/"}, // not a shorthand: kept
+		// es:// sources: an index (or pattern) per period, of the workers' or another cluster.
+		{`es://logs-{yesterday:2006.01.02}`, "es://logs-2026.02.28"},
+		{`es://legacy/logs-{{ .ScheduledTime.Format "2006.01" }}-*`, "es://legacy/logs-2026.03-*"},
 	} {
 		got, err := RenderSource(tc.tmpl, at)
 		if err != nil || got != tc.want {

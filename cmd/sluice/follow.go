@@ -25,10 +25,10 @@ const (
 	detachTimeout      = 10 * time.Second // describing the workflow after an interrupt
 )
 
-// follow shows the progress of workflow id on pp until it closes, then inspects it. runID ""
-// follows the latest run; continue-as-new is followed either way. It returns ctx's error when
-// ctx is done first.
-func follow(ctx context.Context, c client.Client, id, runID string, pp *progressPrinter) (*report, error) {
+// follow shows the progress of workflow id, whose source's sizes count unit, on pp until it
+// closes, then inspects it. runID "" follows the latest run; continue-as-new is followed
+// either way. It returns ctx's error when ctx is done first.
+func follow(ctx context.Context, c client.Client, id, runID string, unit sourceUnit, pp *progressPrinter) (*report, error) {
 	closed := make(chan error, 1)
 	go func() { closed <- c.GetWorkflow(ctx, id, runID).Get(ctx, nil) }()
 	tick := time.NewTicker(progressPollEvery)
@@ -43,7 +43,7 @@ func follow(ctx context.Context, c client.Client, id, runID string, pp *progress
 		var s *snapshot
 		if p != nil {
 			last = p
-			s = newSnapshot(p, run, now, &pp.meter)
+			s = newSnapshot(p, run, unit, now, &pp.meter)
 		}
 		pp.show(s, err, now)
 	}
@@ -111,7 +111,7 @@ func awaitClose(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd
 	// The latest run, not runID: a backfill that continued as new is still running.
 	r, err := inspect(ctx, c, id, "")
 	if err == nil && r.Status == statusRunning {
-		r, err = follow(ctx, c, id, runID, newProgressPrinter(progressOut))
+		r, err = follow(ctx, c, id, runID, r.unit(), newProgressPrinter(progressOut))
 	}
 	if err != nil && ctx.Err() != nil {
 		detach(ctx, c, tf, cmd, id, runID, asJSON, stdout, stderr)

@@ -484,17 +484,17 @@ func TestClientCommands(t *testing.T) {
 			t.Fatalf("status --json: exit %d, %+v", code, s)
 		}
 		pr := s.Progress
-		if want := (recordsJSON{Read: 800, Indexed: 790, DeadLettered: 10, BytesRead: 7048}); pr.Records != want {
-			t.Errorf("records %+v, want %+v", pr.Records, want)
+		if r := pr.Records; r.Read != 800 || r.Indexed != 790 || r.DeadLettered != 10 || r.BytesRead == nil || *r.BytesRead != 7048 {
+			t.Errorf("records %+v, want 800 read, 790 indexed, 10 dead-lettered, 7048 bytes", r)
 		}
-		if r := pr.Running; r.Chunks != 1 || r.SourceBytes != 1024 || r.Records.Read != 300 {
+		if r := pr.Running; r.Chunks != 1 || r.SourceBytes == nil || *r.SourceBytes != 1024 || r.SourceDocs != nil || r.Records.Read != 300 {
 			t.Errorf("running %+v", r)
 		}
 		// Source bytes: 2048 finished + 1024 running of 4096; the ETA is the remaining 1024 at
 		// the average rate since the start.
-		if pr.BytesDone != 3072 || pr.BytesPerSecond <= 0 || pr.ETASeconds == nil ||
-			math.Abs(*pr.ETASeconds-1024/pr.BytesPerSecond) > 1 {
-			t.Errorf("bytes done %d, %.1f/s, ETA %v", pr.BytesDone, pr.BytesPerSecond, pr.ETASeconds)
+		if pr.SourceUnit != "bytes" || pr.BytesDone == nil || *pr.BytesDone != 3072 || *pr.Bytes != 4096 || *pr.BytesPerSecond <= 0 ||
+			pr.ETASeconds == nil || math.Abs(*pr.ETASeconds - 1024 / *pr.BytesPerSecond) > 1 || pr.SourceDocs != nil {
+			t.Errorf("progress %+v, want 3072 of 4096 bytes done", pr.sourceJSON)
 		}
 		code, out, _ = e.sluice("status", id)
 		for _, want := range []string{"800 read, 790 indexed, 10 dead-lettered", "running      1 chunks, as of their last heartbeats: 300 read",
@@ -686,17 +686,17 @@ func TestProgressPrinter(t *testing.T) {
 	}
 	run := &runningChunks{Chunks: 3, Heartbeated: 2, Stats: activities.ChunkStats{Indexed: 100}, SourceBytes: 1 << 30}
 	// Elapsed is the clock's, not the workflow's last task; no ETA while the listing goes on.
-	p := newSnapshot(wp, run, start.Add(100*time.Second), nil)
+	p := newSnapshot(wp, run, unitBytes, start.Add(100*time.Second), nil)
 	want := "running: chunks 12/40+, 3 running, 1 failed | 1,234,667 indexed, 12 dead-lettered | 12,347 docs/s | 3.0 GiB of 10.0 GiB, 30.7 MiB/s | 1m40s"
 	if got := progressLine(p); got != want {
 		t.Fatalf("progressLine\n got %q\nwant %q", got, want)
 	}
 	wp.ListingDone = true
-	if got := newSnapshot(wp, run, start.Add(100*time.Second), nil).ETA.Round(time.Second); got != 233*time.Second {
+	if got := newSnapshot(wp, run, unitBytes, start.Add(100*time.Second), nil).ETA.Round(time.Second); got != 233*time.Second {
 		t.Fatalf("ETA %v, want 233s: 7 GiB at 3 GiB per 100s", got)
 	}
 	// Source bytes done never pass the planned bytes, whatever the heartbeats say.
-	if got := newSnapshot(wp, &runningChunks{SourceBytes: 20 << 30}, start, nil).BytesDone; got != wp.Bytes {
+	if got := newSnapshot(wp, &runningChunks{SourceBytes: 20 << 30}, unitBytes, start, nil).BytesDone; got != wp.Bytes {
 		t.Fatalf("BytesDone %d, want at most %d", got, wp.Bytes)
 	}
 	wp.ListingDone = false

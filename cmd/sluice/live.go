@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/ingest/essource"
 	"github.com/sluicehq/sluice/workflows"
 )
 
@@ -21,12 +22,74 @@ import (
 // whole run instead.
 const rateWindow = 30 * time.Second
 
+// sourceUnit is what the sizes of a backfill's source count: Progress.Bytes and BytesDone,
+// BackfillResult.Bytes, ChunkProgress.SourceBytes and the derived rates and ETA. They are bytes
+// of the stored objects for an s3:// source and documents for an es:// source (a slice's
+// Chunk.Size is its document count); ChunkStats.Bytes then counts hits, not bytes.
+type sourceUnit int
+
+const (
+	unitBytes sourceUnit = iota // s3:// objects, and sources sluice does not know
+	unitDocs                    // es://[CLUSTER/]INDEX
+)
+
+// unitOf is the unit of source (a URI from the memo or the input; "" when unknown: bytes, as
+// every backfill before es:// sources).
+func unitOf(source string) sourceUnit {
+	if essource.Is(source) {
+		return unitDocs
+	}
+	return unitBytes
+}
+
+// String is the unit's name in text and in JSON's source_unit.
+func (u sourceUnit) String() string {
+	if u == unitDocs {
+		return "documents"
+	}
+	return "bytes"
+}
+
+// amount is n in the unit, for a person: "3.0 GiB", "12,345 docs".
+func (u sourceUnit) amount(n int64) string {
+	if u == unitDocs {
+		return commas(n) + " docs"
+	}
+	return humanBytes(n)
+}
+
+// of is done of total: "3.0 GiB of 10.0 GiB", "12,345 of 200,000 docs".
+func (u sourceUnit) of(done, total int64) string {
+	if u == unitDocs {
+		return commas(done) + " of " + commas(total) + " docs"
+	}
+	return humanBytes(done) + " of " + humanBytes(total)
+}
+
+// rate is perSecond in the unit: "30.7 MiB/s", "1,234 docs/s".
+func (u sourceUnit) rate(perSecond float64) string {
+	n := int64(perSecond + 0.5)
+	if u == unitDocs {
+		return commas(n) + " docs/s"
+	}
+	return humanBytes(n) + "/s"
+}
+
+// parts is what a source is made of, for a person: objects, or the concrete indices of an
+// es:// source (PlanPageOutput.Objects counts them).
+func (u sourceUnit) parts(n int64) string {
+	if u == unitDocs {
+		return commas(n) + " indices"
+	}
+	return commas(n) + " objects"
+}
+
 // runningChunks is what the last heartbeats of a backfill's running chunks say.
 type runningChunks struct {
 	Chunks      int                   // IngestChunk activities pending (running or waiting to retry)
 	Heartbeated int                   // of them, those with progress in a heartbeat
 	Stats       activities.ChunkStats // their counters: records behind their checkpoints
-	SourceBytes int64                 // source bytes behind their checkpoints (see ChunkProgress.SourceBytes)
+	SourceBytes int64                 // source bytes (documents of an es:// source) behind their checkpoints (see ChunkProgress.SourceBytes)
 }
 
 // runningOf sums the heartbeat details of the pending IngestChunk activities. Details that do
@@ -72,6 +135,8 @@ func queryLive(ctx context.Context, c client.Client, id string) (*workflows.Prog
 // progress query, the heartbeats of its running chunks, and what follows from both.
 type snapshot struct {
 	*workflows.Progress
+	// Unit is what Bytes, BytesDone, BytesPerSecond and Running.SourceBytes count.
+	Unit    sourceUnit
 	Running runningChunks
 	// Done counts the records of the finished and the running chunks (the latter as of their
 	// last heartbeat).
@@ -80,18 +145,18 @@ type snapshot struct {
 	// units of Bytes (compressed objects count their compressed size).
 	BytesDone      int64
 	DocsPerSecond  float64       // documents indexed per second
-	BytesPerSecond float64       // source bytes per second
-	ETA            time.Duration // from the bytes remaining at BytesPerSecond; 0: unknown
+	BytesPerSecond float64       // source bytes (documents of an es:// source) per second
+	ETA            time.Duration // from the bytes (documents) remaining at BytesPerSecond; 0: unknown
 }
 
-// newSnapshot puts p and run together at now. meter (nil for one look) keeps recent samples for
+// newSnapshot puts p and run, whose sizes count unit, together at now. meter (nil for one look) keeps recent samples for
 // the rates; without enough of them the rates are averages since the backfill started.
-func newSnapshot(p *workflows.Progress, run *runningChunks, now time.Time, meter *rateMeter) *snapshot {
+func newSnapshot(p *workflows.Progress, run *runningChunks, unit sourceUnit, now time.Time, meter *rateMeter) *snapshot {
 	q := *p
 	if !p.StartTime.IsZero() && now.Sub(p.StartTime) > p.Elapsed {
 		q.Elapsed = now.Sub(p.StartTime) // the workflow's own is as of its last task
 	}
-	s := &snapshot{Progress: &q, Done: p.Stats, BytesDone: p.BytesDone}
+	s := &snapshot{Progress: &q, Unit: unit, Done: p.Stats, BytesDone: p.BytesDone}
 	if run != nil {
 		s.Running = *run
 		s.Done.Add(run.Stats)

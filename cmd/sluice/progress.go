@@ -83,7 +83,8 @@ func (pp *progressPrinter) end() {
 }
 
 // progressLine is one line of progress, ASCII only (its length is its width). Its counts
-// include the running chunks' heartbeats.
+// include the running chunks' heartbeats. For an es:// source the source's progress is in
+// documents, with their rate.
 func progressLine(p *snapshot) string {
 	phase := p.Phase
 	if phase == "" {
@@ -101,8 +102,12 @@ func progressLine(p *snapshot) string {
 	if p.Done.DeadLettered > 0 {
 		fmt.Fprintf(&b, ", %s dead-lettered", commas(p.Done.DeadLettered))
 	}
-	fmt.Fprintf(&b, " | %s docs/s | %s of %s, %s/s", commas(int64(p.DocsPerSecond+0.5)),
-		humanBytes(p.BytesDone), humanBytes(p.Bytes), humanBytes(int64(p.BytesPerSecond+0.5)))
+	if p.Unit == unitDocs {
+		// One rate: the documents read from the source, whose remainder the ETA is of.
+		fmt.Fprintf(&b, " | %s, %s", p.Unit.of(p.BytesDone, p.Bytes), p.Unit.rate(p.BytesPerSecond))
+	} else {
+		fmt.Fprintf(&b, " | %s docs/s | %s, %s", commas(int64(p.DocsPerSecond+0.5)), p.Unit.of(p.BytesDone, p.Bytes), p.Unit.rate(p.BytesPerSecond))
+	}
 	if p.ETA > 0 {
 		fmt.Fprintf(&b, ", ETA %s", p.ETA.Round(time.Second))
 	}

@@ -322,7 +322,7 @@ func (r *reindexReport) progressLine() string {
 	case p == nil:
 		return "waiting for the progress query to be answered (is a worker polling the task queue?)"
 	case r.Load != nil:
-		return fmt.Sprintf("%s %s: %s", p.Phase, p.Index, progressLine(newSnapshot(r.Load, nil, time.Now(), nil)))
+		return fmt.Sprintf("%s %s: %s", p.Phase, p.Index, progressLine(newSnapshot(r.Load, nil, unitOf(r.Source), time.Now(), nil)))
 	case p.Count > 0:
 		return fmt.Sprintf("%s %s: %s documents", p.Phase, p.Index, commas(p.Count))
 	}

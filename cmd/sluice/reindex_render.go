@@ -44,10 +44,10 @@ func (r *reindexReport) toJSON() reindexJSON {
 	}
 	if res := r.Result; res != nil {
 		j.Index, j.Previous, j.Deleted, j.Count, j.PruneError = res.Index, res.Previous, res.Deleted, res.Count, res.PruneError
-		j.Backfill = resultOf(&res.Backfill)
+		j.Backfill = resultOf(&res.Backfill, unitOf(r.Source))
 	}
 	if r.Load != nil {
-		j.Load = progressOf(newSnapshot(r.Load, nil, time.Now(), nil))
+		j.Load = progressOf(newSnapshot(r.Load, nil, unitOf(r.Source), time.Now(), nil))
 	}
 	return j
 }
@@ -93,17 +93,17 @@ func (r *reindexReport) writeText(w io.Writer) {
 		if res.PruneError != "" {
 			line("prune", "deleting older indices failed: %s", res.PruneError)
 		}
-		writeResult(w, line, &res.Backfill)
+		writeResult(w, line, &res.Backfill, unitOf(r.Source))
 	case p != nil:
 		line("phase", "%s; new index %s, alias %s on %s", p.Phase, p.Index, p.Alias, listOrNone(p.Previous))
 		if p.Count > 0 {
 			line("count", "%s documents in %s", commas(p.Count), p.Index)
 		}
 		if r.Load != nil {
-			writeProgress(w, line, newSnapshot(r.Load, nil, time.Now(), nil))
+			writeProgress(w, line, newSnapshot(r.Load, nil, unitOf(r.Source), time.Now(), nil))
 		}
 		if res != nil {
-			writeResult(w, line, &res.Backfill)
+			writeResult(w, line, &res.Backfill, unitOf(r.Source))
 		}
 	}
 }

@@ -30,17 +30,30 @@ type (
 		Detached     bool          `json:"detached,omitempty"`
 	}
 	recordsJSON struct {
-		Read         int64 `json:"read"`
-		Indexed      int64 `json:"indexed"`
-		DeadLettered int64 `json:"dead_lettered"`
-		Retried      int64 `json:"retried"`
-		BytesRead    int64 `json:"bytes_read"` // of the records, after decompression
+		Read         int64  `json:"read"`
+		Indexed      int64  `json:"indexed"`
+		DeadLettered int64  `json:"dead_lettered"`
+		Retried      int64  `json:"retried"`
+		BytesRead    *int64 `json:"bytes_read,omitempty"` // of the records, after decompression; absent for an es:// source
 	}
 	runningJSON struct {
-		Chunks      int         `json:"chunks"`      // IngestChunk activities pending
-		Heartbeated int         `json:"heartbeated"` // of them, those that reported progress
-		Records     recordsJSON `json:"records"`     // as of their last heartbeats
-		SourceBytes int64       `json:"source_bytes"`
+		Chunks      int         `json:"chunks"`                 // IngestChunk activities pending
+		Heartbeated int         `json:"heartbeated"`            // of them, those that reported progress
+		Records     recordsJSON `json:"records"`                // as of their last heartbeats
+		SourceBytes *int64      `json:"source_bytes,omitempty"` // s3:// sources
+		SourceDocs  *int64      `json:"source_docs,omitempty"`  // es:// sources: documents behind their checkpoints
+	}
+	// sourceJSON is a source's size, done and rate under names that say their unit: the
+	// bytes_* fields for an s3:// source, the source_docs* fields for an es:// source, whose
+	// sizes count documents. SourceUnit says which ("bytes" or "documents").
+	sourceJSON struct {
+		SourceUnit          string   `json:"source_unit"`
+		Bytes               *int64   `json:"bytes,omitempty"` // source bytes planned
+		BytesDone           *int64   `json:"bytes_done,omitempty"`
+		BytesPerSecond      *float64 `json:"bytes_per_second,omitempty"`
+		SourceDocs          *int64   `json:"source_docs,omitempty"` // source documents planned
+		SourceDocsDone      *int64   `json:"source_docs_done,omitempty"`
+		SourceDocsPerSecond *float64 `json:"source_docs_per_second,omitempty"`
 	}
 	failedChunkJSON struct {
 		Key        string `json:"key"`
@@ -55,8 +68,8 @@ type (
 		ChunksPlanned   int64             `json:"chunks_planned"`
 		ChunksDone      int64             `json:"chunks_done"`
 		ChunksFailed    int64             `json:"chunks_failed"`
-		Objects         int64             `json:"objects"`
-		Bytes           int64             `json:"bytes"` // source bytes planned
+		Objects         int64             `json:"objects"` // concrete indices of an es:// source
+		sourceJSON                        // bytes planned, or source_docs
 		DurationSeconds float64           `json:"duration_seconds"`
 		DocsPerSecond   float64           `json:"docs_per_second"`
 		Runs            int               `json:"runs"`
@@ -83,8 +96,7 @@ type (
 		Records        recordsJSON       `json:"records"`  // finished and running chunks
 		Finished       recordsJSON       `json:"finished"` // finished chunks only
 		Running        *runningJSON      `json:"running,omitempty"`
-		BytesDone      int64             `json:"bytes_done"` // source bytes, comparable with bytes
-		BytesPerSecond float64           `json:"bytes_per_second"`
+		sourceJSON                       // bytes, bytes_done, bytes_per_second or source_docs...
 		ETASeconds     *float64          `json:"eta_seconds,omitempty"` // absent while unknown
 		ChunksPlanned  int64             `json:"chunks_planned"`
 		ChunksDone     int64             `json:"chunks_done"`
@@ -93,8 +105,7 @@ type (
 		ChunksPending  int               `json:"chunks_pending"`
 		ListingDone    bool              `json:"listing_done"`
 		Objects        int64             `json:"objects"`
-		Bytes          int64             `json:"bytes"`
-		DocsPerSecond  float64           `json:"docs_per_second"`
+		DocsPerSecond  float64           `json:"docs_per_second"` // documents indexed
 		ElapsedSeconds float64           `json:"elapsed_seconds"`
 		Paused         bool              `json:"paused"`
 		Concurrency    int               `json:"concurrency"`
@@ -116,7 +127,7 @@ func (r *report) toJSON() statusJSON {
 		j.CloseTime = &r.Close
 	}
 	if res := r.Result; res != nil {
-		j.Result = resultOf(res)
+		j.Result = resultOf(res, r.unit())
 	}
 	if p := r.snapshot(); p != nil {
 		j.Progress = progressOf(p)
@@ -124,11 +135,12 @@ func (r *report) toJSON() statusJSON {
 	return j
 }
 
-func resultOf(res *workflows.BackfillResult) *resultJSON {
+// resultOf is res in JSON; unit counts the sizes of its source.
+func resultOf(res *workflows.BackfillResult, unit sourceUnit) *resultJSON {
 	j := &resultJSON{
-		Records:       recordsOf(res.Stats),
+		Records:       recordsOf(res.Stats, unit),
 		ChunksPlanned: res.ChunksPlanned, ChunksDone: res.ChunksDone, ChunksFailed: res.ChunksFailed,
-		Objects: res.Objects, Bytes: res.Bytes,
+		Objects: res.Objects, sourceJSON: sourceOf(unit, res.Bytes, nil, nil),
 		DurationSeconds: res.Duration.Seconds(), DocsPerSecond: docsPerSecond(res), Runs: res.Runs,
 		FailedChunks: failedOf(res.Failed),
 	}
@@ -145,16 +157,21 @@ func resultOf(res *workflows.BackfillResult) *resultJSON {
 
 func progressOf(p *snapshot) *progressJSON {
 	j := &progressJSON{
-		Phase: p.Phase, Records: recordsOf(p.Done), Finished: recordsOf(p.Stats),
-		BytesDone: p.BytesDone, BytesPerSecond: p.BytesPerSecond,
+		Phase: p.Phase, Records: recordsOf(p.Done, p.Unit), Finished: recordsOf(p.Stats, p.Unit),
+		sourceJSON:    sourceOf(p.Unit, p.Bytes, &p.BytesDone, &p.BytesPerSecond),
 		ChunksPlanned: p.ChunksPlanned, ChunksDone: p.ChunksDone, ChunksFailed: p.ChunksFailed,
 		ChunksRunning: p.ChunksRunning, ChunksPending: p.ChunksPending, ListingDone: p.ListingDone,
-		Objects: p.Objects, Bytes: p.Bytes, DocsPerSecond: p.DocsPerSecond, ElapsedSeconds: p.Elapsed.Seconds(),
+		Objects: p.Objects, DocsPerSecond: p.DocsPerSecond, ElapsedSeconds: p.Elapsed.Seconds(),
 		Paused: p.Paused, Concurrency: p.Concurrency, Run: p.Run, FailedChunks: failedOf(p.Failed),
 	}
 	if p.Running.Chunks > 0 {
 		j.Running = &runningJSON{Chunks: p.Running.Chunks, Heartbeated: p.Running.Heartbeated,
-			Records: recordsOf(p.Running.Stats), SourceBytes: p.Running.SourceBytes}
+			Records: recordsOf(p.Running.Stats, p.Unit)}
+		if n := p.Running.SourceBytes; p.Unit == unitDocs {
+			j.Running.SourceDocs = &n
+		} else {
+			j.Running.SourceBytes = &n
+		}
 	}
 	if p.ETA > 0 {
 		eta := p.ETA.Seconds()
@@ -163,8 +180,25 @@ func progressOf(p *snapshot) *progressJSON {
 	return j
 }
 
-func recordsOf(s activities.ChunkStats) recordsJSON {
-	return recordsJSON{Read: s.Read, Indexed: s.Indexed, DeadLettered: s.DeadLettered, Retried: s.Retried, BytesRead: s.Bytes}
+// recordsOf is s in JSON; bytes_read only for objects (an es:// source's Stats.Bytes counts hits).
+func recordsOf(s activities.ChunkStats, unit sourceUnit) recordsJSON {
+	j := recordsJSON{Read: s.Read, Indexed: s.Indexed, DeadLettered: s.DeadLettered, Retried: s.Retried}
+	if unit == unitBytes {
+		j.BytesRead = &s.Bytes
+	}
+	return j
+}
+
+// sourceOf puts planned, done and perSecond (nil: not part of the object) under the names of
+// unit.
+func sourceOf(unit sourceUnit, planned int64, done *int64, perSecond *float64) sourceJSON {
+	j := sourceJSON{SourceUnit: unit.String()}
+	if unit == unitDocs {
+		j.SourceDocs, j.SourceDocsDone, j.SourceDocsPerSecond = &planned, done, perSecond
+	} else {
+		j.Bytes, j.BytesDone, j.BytesPerSecond = &planned, done, perSecond
+	}
+	return j
 }
 
 func failedOf(failed []workflows.FailedChunk) []failedChunkJSON {

@@ -44,7 +44,7 @@ func (r *report) writeText(w io.Writer) {
 	}
 	switch {
 	case r.Result != nil:
-		writeResult(w, line, r.Result)
+		writeResult(w, line, r.Result, r.unit())
 	case r.Progress != nil:
 		writeProgress(w, line, r.snapshot())
 	case r.ProgressErr != nil:
@@ -56,10 +56,11 @@ func (r *report) writeText(w io.Writer) {
 type textLine func(label, format string, args ...any)
 
 // writeResult prints the result of a closed backfill.
-func writeResult(w io.Writer, line textLine, res *workflows.BackfillResult) {
-	writeStats(line, res.Stats)
-	line("chunks", "%s done of %s planned, %s failed; %s objects, %s", commas(res.ChunksDone), commas(res.ChunksPlanned),
-		commas(res.ChunksFailed), commas(res.Objects), humanBytes(res.Bytes))
+// unit counts the sizes of res's source.
+func writeResult(w io.Writer, line textLine, res *workflows.BackfillResult, unit sourceUnit) {
+	writeStats(line, res.Stats, unit)
+	line("chunks", "%s done of %s planned, %s failed; %s, %s", commas(res.ChunksDone), commas(res.ChunksPlanned),
+		commas(res.ChunksFailed), unit.parts(res.Objects), unit.amount(res.Bytes))
 	runs := ""
 	if res.Runs > 1 {
 		runs = fmt.Sprintf(" (%d runs: continued as new %d times)", res.Runs, res.Runs-1)
@@ -101,9 +102,9 @@ func writeProgress(w io.Writer, line textLine, p *snapshot) {
 		phase = workflows.PhaseRunning
 	}
 	line("phase", "%s; concurrency %d, run %d", phase, p.Concurrency, p.Run)
-	line("chunks", "%s done of %s planned, %d running, %d pending, %s failed; %s objects, %s",
-		commas(p.ChunksDone), planned(p.Progress), p.ChunksRunning, p.ChunksPending, commas(p.ChunksFailed), commas(p.Objects), humanBytes(p.Bytes))
-	writeStats(line, p.Done)
+	line("chunks", "%s done of %s planned, %d running, %d pending, %s failed; %s, %s",
+		commas(p.ChunksDone), planned(p.Progress), p.ChunksRunning, p.ChunksPending, commas(p.ChunksFailed), p.Unit.parts(p.Objects), p.Unit.amount(p.Bytes))
+	writeStats(line, p.Done, p.Unit)
 	if p.Running.Heartbeated > 0 {
 		line("running", "%d chunks, as of their last heartbeats: %s read, %s indexed, %s dead-lettered (included above)",
 			p.Running.Chunks, commas(p.Running.Stats.Read), commas(p.Running.Stats.Indexed), commas(p.Running.Stats.DeadLettered))
@@ -117,12 +118,11 @@ func writeProgress(w io.Writer, line textLine, p *snapshot) {
 	case p.ETA > 0:
 		eta = "ETA " + p.ETA.Round(time.Second).String()
 	case p.ListingDone && p.BytesDone < p.Bytes:
-		eta = "no ETA before the first bytes are done"
+		eta = "no ETA before the first " + p.Unit.String() + " are done"
 	case p.ListingDone:
-		eta = "all bytes done"
+		eta = "all " + p.Unit.String() + " done"
 	}
-	line("bytes", "%s of %s done (%s), %s/s; %s", humanBytes(p.BytesDone), humanBytes(p.Bytes), percent(p.BytesDone, p.Bytes),
-		humanBytes(int64(p.BytesPerSecond+0.5)), eta)
+	line(p.Unit.String(), "%s done (%s), %s; %s", p.Unit.of(p.BytesDone, p.Bytes), percent(p.BytesDone, p.Bytes), p.Unit.rate(p.BytesPerSecond), eta)
 	line("rate", "%s docs/s over %s", commas(int64(p.DocsPerSecond+0.5)), p.Elapsed.Round(time.Second))
 	writeFailed(w, p.Failed, p.ChunksFailed)
 }
@@ -135,9 +135,14 @@ func percent(done, total int64) string {
 	return strconv.FormatInt(done*100/total, 10) + "%"
 }
 
-func writeStats(line textLine, st activities.ChunkStats) {
-	line("records", "%s read, %s indexed, %s dead-lettered, %s retried; %s of data after decompression",
-		commas(st.Read), commas(st.Indexed), commas(st.DeadLettered), commas(st.Retried), humanBytes(st.Bytes))
+// writeStats prints the record counts; st.Bytes only for objects (an es:// source's counts hits).
+func writeStats(line textLine, st activities.ChunkStats, unit sourceUnit) {
+	data := ""
+	if unit == unitBytes {
+		data = fmt.Sprintf("; %s of data after decompression", humanBytes(st.Bytes))
+	}
+	line("records", "%s read, %s indexed, %s dead-lettered, %s retried%s",
+		commas(st.Read), commas(st.Indexed), commas(st.DeadLettered), commas(st.Retried), data)
 }
 
 func writeFailed(w io.Writer, failed []workflows.FailedChunk, total int64) {

@@ -10,6 +10,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluicehq/sluice/sluiceapi"
@@ -93,6 +94,9 @@ func inspect(ctx context.Context, c client.Client, id, runID string) (*report, e
 	if r.Type != workflows.BackfillName {
 		return r, nil // not ours: status only
 	}
+	if r.Source == "" {
+		r.readInput(ctx, c) // a child started without sluiceapi's memo
+	}
 	if r.Status == statusRunning {
 		r.Progress, r.Running, r.ProgressErr = queryLive(ctx, c, id)
 		r.At = time.Now()
@@ -109,6 +113,27 @@ func (r *report) readMemo(memo *commonpb.Memo) {
 	m := memoStrings(memo)
 	r.Source, r.Index, r.DeadLetter = m[memoSource], m[memoIndex], m[memoDeadLetter]
 }
+
+// readInput takes the source and index from the input of the run, when the memo does not
+// have them: the source's unit decides how its progress reads. Best effort: without them the
+// sizes are shown as bytes, as before es:// sources.
+func (r *report) readInput(ctx context.Context, c client.Client) {
+	ev, err := c.GetWorkflowHistory(ctx, r.WorkflowID, r.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT).Next()
+	if err != nil {
+		return
+	}
+	var in workflows.BackfillInput
+	if converter.GetDefaultDataConverter().FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in) != nil {
+		return
+	}
+	r.Source = in.Source.URI
+	if r.Index == "" {
+		r.Index = in.Source.Index
+	}
+}
+
+// unit is what the sizes of the backfill's source count.
+func (r *report) unit() sourceUnit { return unitOf(r.Source) }
 
 // readOutcome adds a closed backfill's result or failure, and, without a result, its final
 // progress.
@@ -162,7 +187,7 @@ func (r *report) snapshot() *snapshot {
 	if r.Progress == nil {
 		return nil
 	}
-	return newSnapshot(r.Progress, r.Running, r.At, nil)
+	return newSnapshot(r.Progress, r.Running, r.unit(), r.At, nil)
 }
 
 func queryProgress(ctx context.Context, c client.Client, id, runID string, timeout time.Duration) (*workflows.Progress, error) {

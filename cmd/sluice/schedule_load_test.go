@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/ingest/es"
+	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/teststack"
 )
 
@@ -183,4 +186,52 @@ func checkScheduledReindex(t *testing.T, e *clientEnv, st *teststack.Stack, alia
 		t.Fatalf("mapping of %s: %s, want --index-config's", r.Index, m)
 	}
 	return r
+}
+
+// TestScheduleFromAnIndex runs an ingest schedule whose source is an es:// template on the
+// real servers: one index per day in OpenSearch, `--source 'es://NAME-{{ ... }}'`; a backfill
+// over one past day must migrate exactly that day's index, and `sluice status` of the run
+// counts its documents as documents.
+func TestScheduleFromAnIndex(t *testing.T) {
+	st := teststack.Start(t, "sluice-sched-es")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := es.New(ctx, es.Config{Addresses: []string{st.SearchURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := st.UniqueIndex(t, "sluice-sched-es-src")
+	perDay := map[string]int{"2026.11.20": 120, "2026.11.21": 75} // the second must not load
+	first := 0
+	for day, n := range perDay {
+		testenv.CreateIndex(ctx, t, c, prefix+"-"+day, 2)
+		testenv.LoadDocs(ctx, t, c, prefix+"-"+day, first, n)
+		first += n
+	}
+	target := st.UniqueIndex(t, "sluice-sched-es")
+	e := &clientEnv{t: t, addr: st.Address(), c: st.Client()}
+	tmpl := "es://" + prefix + `-{{ .ScheduledTime.Format "2006.01.02" }}`
+	code, out, errOut := e.sluice("schedule", "create", "daily-es", "--cron", "0 0 * * *", "--index", target, "--task-queue", st.TaskQueue,
+		"--source", tmpl)
+	if code != exitOK || !strings.Contains(out, tmpl+" -> index "+target) {
+		t.Fatalf("create: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if code, _, _ := e.sluice("schedule", "backfill", "daily-es", "--from", "2026-11-20", "--to", "2026-11-20"); code != exitOK {
+		t.Fatalf("backfill: exit %d", code)
+	}
+	runs := e.waitScheduleRunsWithin("daily-es", 1, 2*time.Minute)
+	want := int64(perDay["2026.11.20"])
+	if n := st.Count(t, target); n != want {
+		t.Fatalf("%d documents in %s, want the %d of %s-2026.11.20 and nothing else", n, target, want, prefix)
+	}
+	code, out, _ = e.sluice("status", runs[0].WorkflowID, "--json")
+	s := decodeStatus(t, out)
+	if r := s.Result; code != exitOK || s.Source != "es://"+prefix+"-2026.11.20" || r == nil || r.Records.Indexed != want ||
+		r.SourceUnit != "documents" || r.SourceDocs == nil || *r.SourceDocs != want || r.Objects != 1 || r.ChunksDone != 2 {
+		t.Fatalf("status of the run: exit %d, %+v (result %+v)", code, s, s.Result)
+	}
+	code, out, _ = e.sluice("status", runs[0].WorkflowID)
+	if code != exitOK || !strings.Contains(out, "1 indices, "+commas(want)+" docs") {
+		t.Fatalf("status of the run: exit %d\n%s", code, out)
+	}
 }

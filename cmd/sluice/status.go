@@ -54,7 +54,7 @@ The id of a schedule's run ('sluice schedule describe' lists them) shows the run
 		return exitFailed
 	}
 	defer c.Close()
-	id = scheduledBackfillOf(ctx, c, id, stderr)
+	id, _ = resolveRun(ctx, c, "status", id, "showing", stderr)
 	if code, ok := statusReindex(ctx, c, tf, id, *wait, *asJSON, *failOnDL, stdout, stderr); ok {
 		return code
 	}
@@ -74,18 +74,22 @@ The id of a schedule's run ('sluice schedule describe' lists them) shows the run
 	return exitOK
 }
 
-// childWaitTimeout bounds how long status waits for a running scheduled run to start its
+// childWaitTimeout bounds how long a command waits for a running scheduled run to start its
 // backfill (it does so in its first workflow task, so only a worker backlog delays it).
 const childWaitTimeout = 10 * time.Second
 
-// scheduledBackfillOf returns the id status shows for id: for a scheduled ingest run, the
-// backfill it runs (ScheduledBackfillChildID), which answers the progress query and holds the
-// counts; id itself otherwise, or when that run has no backfill (it failed before starting it).
-func scheduledBackfillOf(ctx context.Context, c client.Client, id string, stderr io.Writer) string {
+// resolveRun is the one place that turns the id a user gave into the workflow a command acts
+// on: for a scheduled ingest run (ScheduledBackfill), the backfill it runs
+// (ScheduledBackfillChildID), which answers the progress query, holds the counts and takes the
+// signals; id itself otherwise (a scheduled reindex run is the reindex), or when that run has
+// no backfill (it failed before starting it). When it resolves, it says so on stderr:
+// "sluice CMD: ID is a scheduled run; DOING its backfill CHILD". scheduled reports whether id
+// is a scheduled ingest run.
+func resolveRun(ctx context.Context, c client.Client, cmd, id, doing string, stderr io.Writer) (target string, scheduled bool) {
 	resp, err := c.DescribeWorkflowExecution(ctx, id, "")
 	info := resp.GetWorkflowExecutionInfo()
 	if err != nil || info.GetType().GetName() != workflows.ScheduledBackfillName {
-		return id
+		return id, false
 	}
 	child := workflows.ScheduledBackfillChildID(id)
 	wait := time.NewTimer(childWaitTimeout)
@@ -94,17 +98,17 @@ func scheduledBackfillOf(ctx context.Context, c client.Client, id string, stderr
 	defer tick.Stop()
 	for {
 		if _, err := c.DescribeWorkflowExecution(ctx, child, ""); err == nil {
-			fmt.Fprintf(stderr, "sluice status: %s is a scheduled run; showing its backfill %s\n", id, child)
-			return child
+			fmt.Fprintf(stderr, "sluice %s: %s is a scheduled run; %s its backfill %s\n", cmd, id, doing, child)
+			return child, true
 		}
 		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			return id
+			return id, true
 		}
 		select {
 		case <-ctx.Done():
-			return id
+			return id, true
 		case <-wait.C:
-			return id
+			return id, true
 		case <-tick.C:
 		}
 	}
