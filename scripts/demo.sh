@@ -272,7 +272,11 @@ main() {
 	step "done in $((SECONDS - BEGAN))s"
 	if [ -n "$STARTED_OPENSEARCH" ]; then
 		echo "The node and its indices go away now; to keep them, start a node yourself and point the demo at it:"
-		echo "  scripts/opensearch.sh start && ELASTICSEARCH_URL=http://127.0.0.1:9200 make demo"
+		if [ "$OPENSEARCH_PORT" = 9200 ]; then
+			echo "  scripts/opensearch.sh start && ELASTICSEARCH_URL=http://127.0.0.1:9200 make demo"
+		else
+			echo "  OPENSEARCH_PORT=$OPENSEARCH_PORT scripts/opensearch.sh start && ELASTICSEARCH_URL=$ES_URL make demo"
+		fi
 	else
 		echo "The indices stay on $(redact "$ES_URL"): $LOGS_INDEX, $ORDERS_INDEX and their -dead-letters."
 	fi
