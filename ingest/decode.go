@@ -423,7 +423,7 @@ func decompress(r io.Reader, compression string) (io.ReadCloser, error) {
 	case CompressionGzip:
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, err // "gzip: invalid header" already says gzip
 		}
 		return zr, nil
 	case CompressionZstd:
