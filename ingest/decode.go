@@ -54,7 +54,9 @@ func (d *ndjsonDecoder) Buffered() bool { return d.lines.buffered() }
 
 // csvDecoder turns each row into a JSON object keyed by the header row. Fields stay strings.
 // A quoted field may hold newlines; such rows are read whole, but a range boundary must not
-// fall inside one, so objects with quoted newlines should not be split (see the planner).
+// fall inside one, so objects with quoted newlines should not be split (see the planner). A
+// range whose last row goes on past its end inside a quoted field fails with ErrBadInput: the
+// next range would read the rest of the field as rows.
 type csvDecoder struct {
 	lines    *ownedLines
 	maxBytes int
@@ -132,6 +134,12 @@ func (d *csvDecoder) gather(line []byte, off, end int64) ([]byte, int64, *Record
 	quotes := 1
 	for quotes%2 == 1 {
 		more, _, mend, long, err := d.lines.next()
+		if errors.Is(err, io.EOF) && d.lines.cut {
+			// The quoted field goes on past the range's end: the next range starts inside it
+			// and would read the rest of the field as rows of its own. No range of this object
+			// can be trusted; reading it whole (a larger chunk size) is the way.
+			return nil, end, nil, fmt.Errorf("%w: CSV row at offset %d has a quoted field that holds a newline and goes on past the chunk's end at offset %d: the next chunk would start inside it; load CSV with quoted newlines with a --chunk-size larger than the object", ErrBadInput, off, d.lines.spec.end)
+		}
 		if errors.Is(err, io.EOF) {
 			return nil, end, &Record{Offset: off, End: end, Data: d.raw, Err: fmt.Errorf("csv: quoted field not closed before the end of the input")}, nil
 		}
@@ -415,7 +423,7 @@ func decompress(r io.Reader, compression string) (io.ReadCloser, error) {
 	case CompressionGzip:
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, err // "gzip: invalid header" already says gzip
 		}
 		return zr, nil
 	case CompressionZstd:

@@ -298,3 +298,32 @@ func FuzzCompressedDecoders(f *testing.F) {
 		}
 	})
 }
+
+// TestCSVQuotedNewlineAcrossRangeEnd: a range whose last row's quoted field holds a newline
+// past the range's end fails with ErrBadInput naming the row's offset, instead of
+// dead-lettering a half row while the next range reads the rest of the field as rows of its own.
+// A quoted newline inside the range, or past the end of a whole object, is not an error.
+func TestCSVQuotedNewlineAcrossRangeEnd(t *testing.T) {
+	in := "id,text\n1,\"a\n2,fake\n3,fake\"\n4,b\n"
+	row := int64(strings.Index(in, "1,"))
+	cut := int64(strings.Index(in, "2,fake")) // the next range starts inside row 1's quoted field
+	lines := newOwnedLines(strings.NewReader(in), rangeSpec{end: cut}, 1<<20, nil)
+	dec := newCSVDecoder(lines, nil, 1<<20)
+	_, err := dec.Next()
+	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), fmt.Sprintf("CSV row at offset %d", row)) ||
+		!strings.Contains(err.Error(), "--chunk-size") {
+		t.Fatalf("range ending inside a quoted field: %v, want ErrBadInput naming offset %d and --chunk-size", err, row)
+	}
+	// The whole object, and a range ending after the row, read it as one row.
+	for _, end := range []int64{-1, int64(strings.Index(in, "4,"))} {
+		recs, _ := readRange(t, []byte(in), FormatCSV, 0, end, nil)
+		if len(recs) == 0 || recs[0].Err != nil || string(recs[0].Data) != `{"id":"1","text":"a\n2,fake\n3,fake"}` {
+			t.Fatalf("end %d: records %+v, want row 1 whole", end, recs)
+		}
+	}
+	// A quoted field still open at the object's real end stays a dead letter.
+	recs, _ := readRange(t, []byte("id,text\n1,\"open\nmore\n"), FormatCSV, 0, -1, nil)
+	if len(recs) != 1 || recs[0].Err == nil || !strings.Contains(recs[0].Err.Error(), "not closed") {
+		t.Fatalf("unclosed field at the end: %+v, want one dead letter", recs)
+	}
+}

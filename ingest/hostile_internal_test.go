@@ -127,10 +127,13 @@ func TestCorruptCompressedDataIsBadInput(t *testing.T) {
 		for i := len(corrupt) / 2; i < len(corrupt)/2+64; i++ {
 			corrupt[i] ^= 0x5a
 		}
-		for name, body := range map[string][]byte{"truncated": z[:len(z)*2/3], "corrupt": corrupt} {
+		for name, body := range map[string][]byte{"truncated": z[:len(z)*2/3], "corrupt": corrupt, "plain": data[:1000]} {
 			key := name + c.ext
 			_, err := ingestObject(t, eng, key, FormatNDJSON, body, Limits{})
 			checkBadInput(t, err, key)
+			if err != nil && strings.Contains(err.Error(), c.compression+": "+c.compression+":") {
+				t.Errorf("%s: %v says %s twice", key, err, c.compression)
+			}
 		}
 		// The source failing mid-stream is a retryable read error, not bad input.
 		failing := func(context.Context, int64) (io.ReadCloser, error) {

@@ -266,7 +266,9 @@ type ownedLines struct {
 	spec    rangeSpec
 	started bool
 	done    bool
-	pos     int64
+	// cut: the lines ended at spec.end, with more of the stream after it (not its real end).
+	cut bool
+	pos int64
 }
 
 func newOwnedLines(r io.Reader, spec rangeSpec, maxLine int, mem *decodeMemory) *ownedLines {
@@ -316,7 +318,7 @@ func (o *ownedLines) next() (line []byte, off, end int64, tooLong bool, err erro
 			return nil, o.pos, o.pos, false, err
 		}
 		if o.spec.end >= 0 && off >= o.spec.end {
-			o.done = true
+			o.done, o.cut = true, true
 			o.pos = off
 			return nil, off, off, false, io.EOF
 		}

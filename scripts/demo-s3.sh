@@ -38,8 +38,22 @@ s3curl() {
 		--user "$ACCESS:$SECRET" "$@"
 }
 
+# urlpath percent-encodes a key for a URL path (every byte but unreserved ones and '/'), so that
+# keys with spaces, '#', '?' or non-ASCII letters upload as themselves.
+urlpath() {
+	local LC_ALL=C s=$1 out='' c i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+		[A-Za-z0-9._~/-]) out+=$c ;;
+		*) out+=$(printf '%%%02X' "'$c") ;;
+		esac
+	done
+	printf '%s' "$out"
+}
+
 put() {
-	s3curl -T "$1" "$ENDPOINT/$BUCKET/$2" >/dev/null || die "uploading $1 to s3://$BUCKET/$2 failed"
+	s3curl -T "$1" "$ENDPOINT/$BUCKET/$(urlpath "$2")" >/dev/null || die "uploading $1 to s3://$BUCKET/$2 failed"
 	echo "uploaded s3://$BUCKET/$2"
 }
 

@@ -77,6 +77,19 @@ es() {
 	curl -fsS --max-time 30 -K <(es_auth) "$@" "$ES_URL/$path"
 }
 
+# curl_shown prints the start of a curl command for the reader to paste: the credentials and
+# CA appear as the variables they come from, never as their values.
+curl_shown() {
+	local s='curl -s'
+	if [ -n "${ELASTICSEARCH_CA_CERT:-}" ]; then s+=' --cacert "$ELASTICSEARCH_CA_CERT"'; fi
+	if [ -n "${ELASTICSEARCH_API_KEY:-}" ]; then
+		s+=' -H "Authorization: ApiKey $ELASTICSEARCH_API_KEY"'
+	elif [ -n "${ELASTICSEARCH_USERNAME:-}" ]; then
+		s+=' -u "$ELASTICSEARCH_USERNAME:$ELASTICSEARCH_PASSWORD"'
+	fi
+	printf '%s' "$s"
+}
+
 es_count() { es "$1/_count" | sed -E 's/.*"count":([0-9]+).*/\1/'; }
 
 cleanup() {
@@ -232,7 +245,7 @@ show_search() {
  "query":{"range":{"http.response.status_code":{"gte":500}}},"sort":[{"@timestamp":"desc"}],
  "aggs":{"paths":{"terms":{"field":"url.path.keyword","size":3}}}}'
 	step "a search: server errors (5xx), the latest and the top paths"
-	echo "curl -s '$(redact "$ES_URL")/$LOGS_INDEX/_search?pretty' -H 'Content-Type: application/json' -d '$(tr -d '\n' <<<"$query")'"
+	echo "$(curl_shown) '$(redact "$ES_URL")/$LOGS_INDEX/_search?pretty' -H 'Content-Type: application/json' -d '$(tr -d '\n' <<<"$query")'"
 	es "$LOGS_INDEX/_search?pretty&filter_path=hits.total.value,hits.hits._source,aggregations.paths.buckets" \
 		-H 'Content-Type: application/json' -d "$query"
 }
@@ -240,7 +253,7 @@ show_search() {
 show_dead_letters() {
 	step "dead letters: in the indices $LOGS_INDEX-dead-letters and $ORDERS_INDEX-dead-letters"
 	echo "(each holds the record as it was read, the reason, the object and the offset; one of them:)"
-	echo "curl -s '$(redact "$ES_URL")/$LOGS_INDEX-dead-letters/_search?pretty&size=1'"
+	echo "$(curl_shown) '$(redact "$ES_URL")/$LOGS_INDEX-dead-letters/_search?pretty&size=1'"
 	es "$LOGS_INDEX-dead-letters/_search?pretty&size=1&sort=offset:asc&filter_path=hits.hits._source"
 	echo "all of them (object, offset, status, error):"
 	local doc
@@ -272,7 +285,11 @@ main() {
 	step "done in $((SECONDS - BEGAN))s"
 	if [ -n "$STARTED_OPENSEARCH" ]; then
 		echo "The node and its indices go away now; to keep them, start a node yourself and point the demo at it:"
-		echo "  scripts/opensearch.sh start && ELASTICSEARCH_URL=http://127.0.0.1:9200 make demo"
+		if [ "$OPENSEARCH_PORT" = 9200 ]; then
+			echo "  scripts/opensearch.sh start && ELASTICSEARCH_URL=http://127.0.0.1:9200 make demo"
+		else
+			echo "  OPENSEARCH_PORT=$OPENSEARCH_PORT scripts/opensearch.sh start && ELASTICSEARCH_URL=$ES_URL make demo"
+		fi
 	else
 		echo "The indices stay on $(redact "$ES_URL"): $LOGS_INDEX, $ORDERS_INDEX and their -dead-letters."
 	fi

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluicehq/sluice/activities"
+	"github.com/sluicehq/sluice/sluiceapi"
 )
 
 const (
@@ -143,6 +144,9 @@ func (r *reindex) load(ctx workflow.Context, created activities.CreateIndexOutpu
 		// A canceled reindex deletes the new index only once the child's chunks have stopped
 		// writing to it: a write to a deleted index would create it again.
 		WaitForCancellation: true,
+		// The memo names source and index, as for every backfill sluice starts, so that
+		// `sluice list` and `sluice status` show them (not recorded in the history's matching).
+		Memo: map[string]any{sluiceapi.MemoSource: bf.Source.URI, sluiceapi.MemoIndex: bf.Source.Index},
 	})
 	if err := workflow.ExecuteChildWorkflow(child, BackfillName, bf).Get(ctx, &res.Backfill); err != nil {
 		if ctx.Err() != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
@@ -130,7 +131,13 @@ func writeList(w io.Writer, rows []statusJSON, now time.Time) {
 		fmt.Fprintln(w, "no backfills")
 		return
 	}
-	fmt.Fprintf(w, "%-40s %-16s %-24s %-9s %s\n", "WORKFLOW ID", "STATUS", "STARTED", "DURATION", "SOURCE -> INDEX")
+	// The id column is as wide as the longest id (a reindex's load is <reindex id>-load), so
+	// that the columns stay aligned.
+	idWidth := len("WORKFLOW ID")
+	for _, r := range rows {
+		idWidth = max(idWidth, utf8.RuneCountInString(r.WorkflowID))
+	}
+	fmt.Fprintf(w, "%-*s %-16s %-24s %-9s %s\n", idWidth, "WORKFLOW ID", "STATUS", "STARTED", "DURATION", "SOURCE -> INDEX")
 	for _, r := range rows {
 		var started, took string
 		if r.StartTime != nil {
@@ -141,6 +148,6 @@ func writeList(w io.Writer, rows []statusJSON, now time.Time) {
 			}
 			took = end.Sub(*r.StartTime).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "%-40s %-16s %-24s %-9s %s -> %s\n", r.WorkflowID, r.Status, started, took, r.Source, r.Index)
+		fmt.Fprintf(w, "%-*s %-16s %-24s %-9s %s -> %s\n", idWidth, r.WorkflowID, r.Status, started, took, r.Source, r.Index)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/worker"
 	"github.com/sluicehq/sluice/workflows"
@@ -63,5 +64,29 @@ func TestListAndSearchAttributes(t *testing.T) {
 	})
 	if code, _, errOut := e.sluice("list", "--limit", "0"); code != exitUsage || !strings.Contains(errOut, "--limit") {
 		t.Errorf("list --limit 0: exit %d, %s", code, errOut)
+	}
+}
+
+// TestWriteListAligns: an id longer than the usual (a reindex's load, <reindex id>-load) widens
+// the id column instead of pushing its row's other columns out of line.
+func TestWriteListAligns(t *testing.T) {
+	start := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	end := start.Add(time.Second)
+	rows := []statusJSON{
+		{WorkflowID: "sluice-reindex-catalog-20261201T030053.627Z-load", Status: "completed", StartTime: &start, CloseTime: &end,
+			Source: "s3://b/p/", Index: "catalog-20261201t030053.690z"},
+		{WorkflowID: "short", Status: "running", StartTime: &start, Source: "s3://b/q/", Index: "q"},
+	}
+	var b strings.Builder
+	writeList(&b, rows, end)
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("list:\n%s", b.String())
+	}
+	col := strings.Index(lines[0], "STATUS")
+	for i, status := range []string{"completed", "running"} {
+		if got := strings.Index(lines[i+1], status); got != col {
+			t.Errorf("row %d: status at column %d, header at %d:\n%s", i, got, col, b.String())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/sluicehq/sluice/internal/teststack"
 	"github.com/sluicehq/sluice/sluiceapi"
@@ -84,6 +85,16 @@ func TestCatalogRefresh(t *testing.T) {
 	if info.GetType().GetName() != sluiceapi.ReindexWorkflow || info.GetTaskQueue() != sluiceapi.TaskQueue ||
 		info.GetParentExecution().GetWorkflowId() != "refresh-2" || len(info.GetMemo().GetFields()) != 2 {
 		t.Fatalf("child: %v", info)
+	}
+	// Its load, a backfill, carries the memo `sluice list` shows (source -> index).
+	load, err := st.Client().DescribeWorkflowExecution(ctx, "refresh-2-reindex-load", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loadIndex string
+	if f := load.GetWorkflowExecutionInfo().GetMemo().GetFields(); len(f) != 2 ||
+		converter.GetDefaultDataConverter().FromPayload(f[sluiceapi.MemoIndex], &loadIndex) != nil || loadIndex != second.Index {
+		t.Fatalf("load's memo: %v, want source and index %s", f, second.Index)
 	}
 
 	_, err = refreshCatalog(ctx, st.Client(), "refresh-3", CatalogRefreshInput{Bucket: "shop", Export: "2026-11-29", Alias: alias})
