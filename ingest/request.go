@@ -11,14 +11,17 @@ import "sync"
 // MaxBytes of body; a sender sends each. The bytes a request holds are charged to the budget
 // from the moment its block is taken until release: whoever holds the request owns them.
 type request struct {
-	budget   *Budget
-	seq      uint64          // the watermark's number for the request (see watermark.open)
-	end      int64           // offset just past the request's last record
-	obj      int             // the object (index in a packed chunk) end is an offset in
-	failed   []ObjectFailure // objects of a packed chunk given up on before end
-	blocks   [][]byte        // the body, in order
-	size     int             // bytes of body in blocks
-	items    []item
+	budget *Budget
+	seq    uint64          // the watermark's number for the request (see watermark.open)
+	end    int64           // offset just past the request's last record
+	obj    int             // the object (index in a packed chunk) end is an offset in
+	failed []ObjectFailure // objects of a packed chunk given up on before end
+	blocks [][]byte        // the body, in order
+	size   int             // bytes of body in blocks
+	items  []item
+	// origins holds each item's Origin, by item number, when the chunk's records have one
+	// (a replay of dead letters); nil otherwise. Charged with the item (Origin.bytes).
+	origins  []Origin
 	rejects  []DeadLetter
 	reserved int64 // bytes charged to the budget: the capacity of blocks plus the rejects
 	urgent   bool  // send without waiting for more: the producer is blocked on the budget
@@ -96,8 +99,9 @@ func (r *request) free() {
 func (r *request) recycle() {
 	clear(r.blocks)
 	clear(r.rejects)
+	clear(r.origins)
 	*r = request{ // failed is not pooled: the watermark keeps it
-		blocks: r.blocks[:0], items: r.items[:0], rejects: r.rejects[:0]}
+		blocks: r.blocks[:0], items: r.items[:0], origins: r.origins[:0], rejects: r.rejects[:0]}
 	requestPool.Put(r)
 }
 
@@ -117,6 +121,10 @@ func (r *request) fits(o *request, lim Limits) bool {
 // and recycles o.
 func (r *request) join(o *request) {
 	shift := len(r.blocks)
+	if len(o.origins) > 0 {
+		r.origins = append(r.origins, make([]Origin, len(r.items)-len(r.origins))...)
+		r.origins = append(r.origins, o.origins...)
+	}
 	r.blocks = append(r.blocks, o.blocks...)
 	for _, it := range o.items {
 		it.block += shift
@@ -168,6 +176,25 @@ func (r *request) addDoc(obj int, off, end int64, action, doc []byte) {
 	r.size += len(b) - start
 	r.obj, r.end = obj, end
 	r.items = append(r.items, item{off: off, obj: obj, block: n, start: start, doc: docStart, end: len(b)})
+}
+
+// keepOrigin records o (nil: none) as the origin of r's last document, with the n bytes the
+// caller charged for it to the budget (see producer.chargeOrigin).
+func (r *request) keepOrigin(o *Origin, n int64) {
+	if o == nil {
+		return
+	}
+	r.origins = append(r.origins, make([]Origin, len(r.items)-1-len(r.origins))...)
+	r.origins = append(r.origins, *o)
+	r.charge(n)
+}
+
+// origin returns item i's Origin, or nil when it has none.
+func (r *request) origin(i int) *Origin {
+	if i < len(r.origins) && r.origins[i].Object != "" {
+		return &r.origins[i]
+	}
+	return nil
 }
 
 // wireOf appends to parts the body of the items idx (in order) as slices of r's blocks: a
