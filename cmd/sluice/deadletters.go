@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -175,6 +176,12 @@ func (lc *letterCounts) addIndex(ctx context.Context, source letterSource, byKin
 	client, err := es.New(ctx, es.ConfigFromEnv(os.Getenv))
 	if err != nil {
 		return fmt.Errorf("connecting to the cluster of %s (ELASTICSEARCH_URL): %w", source.arg, err)
+	}
+	// Letters stored in the last refresh interval are not searchable yet: make them so, where
+	// the user may (a 403 only means counting what is searchable).
+	var se *es.StatusError
+	if err := client.Refresh(ctx, source.index); err != nil && !(errors.As(err, &se) && se.Status == http.StatusForbidden) {
+		return fmt.Errorf("refreshing %s: %w", source.arg, err)
 	}
 	const keep = time.Minute
 	pit, err := client.OpenPIT(ctx, source.index, keep, es.NoShard)
