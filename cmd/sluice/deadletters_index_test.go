@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/s3test"
 	"github.com/sluicehq/sluice/internal/testenv"
-	"github.com/sluicehq/sluice/internal/workertest"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -37,32 +35,12 @@ func TestDeadLettersInIndexReplay(t *testing.T) {
 	for _, v := range []string{"ELASTICSEARCH_API_KEY", "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD", "ELASTICSEARCH_CA_CERT"} {
 		t.Setenv(v, "")
 	}
-	var data []byte
-	bad := map[int64]bool{} // offsets of the records the first mapping refuses
-	var tooLong int64       // offset of the record too long to send, whose letter is cut
-	for i := range 150 {
-		switch {
-		case i%10 == 3:
-			bad[int64(len(data))] = true
-			data = fmt.Appendf(data, `{"n":"not a number %d"}`+"\n", i)
-		case i == 100:
-			tooLong = int64(len(data))
-			data = fmt.Appendf(data, `{"n":1,"pad":%q}`+"\n", strings.Repeat("z", 150<<10))
-		default:
-			data = fmt.Appendf(data, `{"n":%d}`+"\n", i)
-		}
-	}
+	data, bad, tooLong := refusedRecords(150)
 	s3srv.Put(t, "data", "in/a.ndjson", data)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	esCfg := esclient.Config{Addresses: []string{engine.URL}}
-	w := workertest.Start(t, ctx, worker.Config{ES: esCfg})
-	es, err := esclient.New(ctx, esCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &clientEnv{t: t, addr: w.Config().Temporal.Address, c: w.Client()}
+	e, es := startReplayStack(t, ctx, worker.Config{ES: esclient.Config{Addresses: []string{engine.URL}}})
 	index := fmt.Sprintf("dl-idx-%d", time.Now().UnixNano())
 	dl, gen2 := ingest.DeadLetterIndex(index), index+"-gen2"
 	t.Cleanup(func() {
