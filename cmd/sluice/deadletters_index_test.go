@@ -26,8 +26,13 @@ import (
 // once the mapping is fixed (the target deleted and created again), replaying that second
 // generation, and then the first twice, indexes every replayable record under its original id,
 // counts replayed = indexed + still failing + not replayable, and duplicates nothing.
+// It runs on each engine: the listing's point in time over every shard sorts differently on
+// Elasticsearch (_shard_doc) and OpenSearch (_id).
 func TestDeadLettersInIndexReplay(t *testing.T) {
-	engine := testenv.Engines(t)[0]
+	testenv.ForEachEngine(t, testDeadLettersInIndexReplay)
+}
+
+func testDeadLettersInIndexReplay(t *testing.T, engine testenv.Engine) {
 	s3srv := s3test.Start(t)
 	s3srv.SetEnv(t)
 	s3srv.CreateBucket(t, "data")
