@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +193,36 @@ func searchLetters(t *testing.T, ctx context.Context, es *esclient.Client, index
 		letters = append(letters, l)
 	}
 	return letters
+}
+
+// TestParseLetterSource: SOURCE of dead-letters is an S3 prefix or index:NAME of the workers'
+// cluster; --query applies to an index only.
+func TestParseLetterSource(t *testing.T) {
+	q := json.RawMessage(`{"term":{"status":400}}`)
+	cases := []struct {
+		pos     []string
+		query   json.RawMessage
+		wantURI string
+		wantErr string
+	}{
+		{[]string{"s3://letters/dl"}, nil, "s3://letters/dl", ""},
+		{[]string{"index:logs-dead-letters"}, q, "es://logs-dead-letters", ""},
+		{[]string{"index:legacy/logs"}, nil, "", "not an index name"},
+		{[]string{"index:"}, nil, "", "not an index name"},
+		{[]string{"s3://letters/dl"}, q, "", "--query applies to index:NAME sources only"},
+		{[]string{"file:letters.ndjson"}, nil, "", "s3://"},
+		{nil, nil, "", "SOURCE is required"},
+		{[]string{"index:a", "index:b"}, nil, "", "unexpected arguments"},
+	}
+	for _, c := range cases {
+		src, err := parseLetterSource(c.pos, c.query)
+		switch {
+		case c.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%q: %v, want an error with %q", c.pos, err, c.wantErr)
+			}
+		case err != nil || src.uri() != c.wantURI || string(src.query) != string(c.query):
+			t.Errorf("%q: %+v (%q), %v; want %s", c.pos, src, src.uri(), err, c.wantURI)
+		}
+	}
 }
