@@ -112,7 +112,10 @@ type Origin struct {
 }
 
 // bytes is what an Origin held beside a request's document costs the budget.
-func (o *Origin) bytes() int64 { return int64(len(o.Object)+len(o.ID)) + 40 }
+func (o *Origin) bytes() int64 { return int64(len(o.Object)+len(o.ID)) + originStructBytes }
+
+// originStructBytes is the size of an Origin itself (two string headers and an int64).
+const originStructBytes = 40
 
 // chargeOrigin takes from the budget what keeping o beside its document costs (nil: nothing);
 // request.keepOrigin hands the bytes to the request that keeps it.

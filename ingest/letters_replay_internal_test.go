@@ -130,7 +130,7 @@ func TestLetterIDWins(t *testing.T) {
 	}
 }
 
-// TestRequestJoinKeepsOrigins: joined requests keep each document's origin at its item,
+// TestRequestJoinKeepsOrigins: joined requests keep each document's origin with its item,
 // whichever of them had origins.
 func TestRequestJoinKeepsOrigins(t *testing.T) {
 	budget := NewBudget(1 << 20)

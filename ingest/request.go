@@ -11,17 +11,14 @@ import "sync"
 // MaxBytes of body; a sender sends each. The bytes a request holds are charged to the budget
 // from the moment its block is taken until release: whoever holds the request owns them.
 type request struct {
-	budget *Budget
-	seq    uint64          // the watermark's number for the request (see watermark.open)
-	end    int64           // offset just past the request's last record
-	obj    int             // the object (index in a packed chunk) end is an offset in
-	failed []ObjectFailure // objects of a packed chunk given up on before end
-	blocks [][]byte        // the body, in order
-	size   int             // bytes of body in blocks
-	items  []item
-	// origins holds each item's Origin, by item number, when the chunk's records have one
-	// (a replay of dead letters); nil otherwise. Charged with the item (Origin.bytes).
-	origins  []Origin
+	budget   *Budget
+	seq      uint64          // the watermark's number for the request (see watermark.open)
+	end      int64           // offset just past the request's last record
+	obj      int             // the object (index in a packed chunk) end is an offset in
+	failed   []ObjectFailure // objects of a packed chunk given up on before end
+	blocks   [][]byte        // the body, in order
+	size     int             // bytes of body in blocks
+	items    []item
 	rejects  []DeadLetter
 	reserved int64 // bytes charged to the budget: the capacity of blocks plus the rejects
 	urgent   bool  // send without waiting for more: the producer is blocked on the budget
@@ -35,6 +32,10 @@ type item struct {
 	block      int   // which block holds the item
 	start, doc int   // action line and document start in the block
 	end        int   // end of the document's line, newline included
+	// origin is where the record was first read (a replayed dead letter's original), which
+	// its dead letter names; nil: the chunk's own object and offset. Charged to the request
+	// that took it (Origin.bytes).
+	origin *Origin
 }
 
 // blockBytes is the capacity of a block. Blocks are charged to the budget by capacity, which
@@ -99,9 +100,8 @@ func (r *request) free() {
 func (r *request) recycle() {
 	clear(r.blocks)
 	clear(r.rejects)
-	clear(r.origins)
 	*r = request{ // failed is not pooled: the watermark keeps it
-		blocks: r.blocks[:0], items: r.items[:0], origins: r.origins[:0], rejects: r.rejects[:0]}
+		blocks: r.blocks[:0], items: r.items[:0], rejects: r.rejects[:0]}
 	requestPool.Put(r)
 }
 
@@ -121,10 +121,6 @@ func (r *request) fits(o *request, lim Limits) bool {
 // and recycles o.
 func (r *request) join(o *request) {
 	shift := len(r.blocks)
-	if len(o.origins) > 0 {
-		r.origins = append(r.origins, make([]Origin, len(r.items)-len(r.origins))...)
-		r.origins = append(r.origins, o.origins...)
-	}
 	r.blocks = append(r.blocks, o.blocks...)
 	for _, it := range o.items {
 		it.block += shift
@@ -179,23 +175,19 @@ func (r *request) addDoc(obj int, off, end int64, action, doc []byte) {
 }
 
 // keepOrigin records o (nil: none) as the origin of r's last document, with the n bytes the
-// caller charged for it to the budget (see producer.chargeOrigin).
+// caller charged for it to the budget (see producer.chargeOrigin). The item holds its own copy:
+// a decoder's Origin is valid until its next record only.
 func (r *request) keepOrigin(o *Origin, n int64) {
 	if o == nil {
 		return
 	}
-	r.origins = append(r.origins, make([]Origin, len(r.items)-1-len(r.origins))...)
-	r.origins = append(r.origins, *o)
+	c := *o
+	r.items[len(r.items)-1].origin = &c
 	r.charge(n)
 }
 
 // origin returns item i's Origin, or nil when it has none.
-func (r *request) origin(i int) *Origin {
-	if i < len(r.origins) && r.origins[i].Object != "" {
-		return &r.origins[i]
-	}
-	return nil
-}
+func (r *request) origin(i int) *Origin { return r.items[i].origin }
 
 // wireOf appends to parts the body of the items idx (in order) as slices of r's blocks: a
 // retried or split request is sent without copying a byte, so it needs no memory beyond the
