@@ -39,8 +39,8 @@ func indexSource(src Source) (essource.URI, error) {
 		return u, fmt.Errorf("%w: the query of %s is not valid JSON", ingest.ErrBadInput, u)
 	case src.IDField != "":
 		return u, fmt.Errorf("%w: an id field does not apply to %s: documents keep their _id", ingest.ErrBadInput, u)
-	case src.Format == ingest.FormatCSV:
-		return u, fmt.Errorf("%w: a format does not apply to %s", ingest.ErrBadInput, u)
+	case src.Format != "" && src.Format != ingest.FormatNDJSON && src.Format != ingest.FormatDeadLetter:
+		return u, fmt.Errorf("%w: format %q does not apply to %s (documents are read as JSON; %s reads a dead-letter index)", ingest.ErrBadInput, src.Format, u, ingest.FormatDeadLetter)
 	}
 	return u, nil
 }
@@ -118,7 +118,7 @@ func (a *Activities) sliceJob(in IngestChunkInput, earlier *ChunkProgress) (chun
 	}
 	name := fmt.Sprintf("%s (index %s shard %d)", u, c.Slice.Index, c.Slice.Shard)
 	spec := ingest.SearchSpec{
-		Name: name, Index: c.Slice.Index, Shard: c.Slice.Shard, Query: in.Source.Query,
+		Name: name, Index: c.Slice.Index, Shard: c.Slice.Shard, Query: in.Source.Query, Format: in.Source.Format,
 		Target: in.Source.Index, Pipeline: in.Source.Pipeline, Resume: resume, Limits: in.Limits.engine(),
 	}
 	progress := func(p ingest.Progress) ChunkProgress {

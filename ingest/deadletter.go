@@ -23,6 +23,9 @@ type DeadLetter struct {
 	Index  string
 	Object string // s3://bucket/key
 	Offset int64
+	// ID is the _id the record was sent with, when it has to be said: a replayed letter's
+	// original (see Origin). Empty: DocumentID of Object and Offset, or the id field's value.
+	ID string
 	// Status is the HTTP status Elasticsearch gave the item; 0 when sluice refused the record
 	// itself (not parseable, too large, no id).
 	Status    int
@@ -48,10 +51,18 @@ func (d *DeadLetter) setRecord(rec Record) {
 	d.Truncated, d.Length, d.SHA256 = len(rec.Data) > previewBytes, int64(len(rec.Data)), sha256.Sum256(rec.Data)
 }
 
+// setOrigin makes the letter name the record's origin, when it has one, instead of the
+// chunk's own object and offset.
+func (d *DeadLetter) setOrigin(o *Origin) {
+	if o != nil {
+		d.Object, d.Offset, d.ID = o.Object, o.Offset, o.ID
+	}
+}
+
 // AppendJSON appends the dead letter as one JSON object. Record is kept as a string when it is
 // valid UTF-8 (so a record that is not valid JSON is still stored faithfully), else as
 // record_base64, so that no byte is replaced: a Latin-1 record can be replayed from its letter.
-// record_length and record_sha256 (hex) describe the whole record.
+// record_length and record_sha256 (hex) describe the whole record; id is there only when ID is.
 func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = d.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
@@ -61,6 +72,10 @@ func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	dst = appendJSONString(dst, []byte(d.Object))
 	dst = append(dst, `,"offset":`...)
 	dst = strconv.AppendInt(dst, d.Offset, 10)
+	if d.ID != "" {
+		dst = append(dst, `,"id":`...)
+		dst = appendJSONString(dst, []byte(d.ID))
+	}
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(d.Status), 10)
 	dst = append(dst, `,"error_type":`...)

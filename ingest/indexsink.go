@@ -30,6 +30,7 @@ const deadLetterMapping = `{"mappings":{"dynamic":false,"properties":{` +
 	`"index":{"type":"keyword"},` +
 	`"object":{"type":"keyword"},` +
 	`"offset":{"type":"long"},` +
+	`"id":{"type":"keyword"},` +
 	`"status":{"type":"integer"},` +
 	`"error_type":{"type":"keyword"},` +
 	`"reason":{"type":"text"},` +

@@ -229,6 +229,9 @@ type Record struct {
 	// source keeps its own, a replayed dead letter its original's); Routing, when set, is its
 	// _routing. Both are valid until the decoder's next call.
 	ID, Routing []byte
+	// Origin, when set, is where the record was first read (a replayed dead letter's
+	// original): a dead letter of the record names it. Valid until the decoder's next call.
+	Origin *Origin
 }
 
 // Decoder yields the records a chunk owns, in order.

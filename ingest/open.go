@@ -86,7 +86,7 @@ func (s *stream) decoder() (Decoder, error) {
 	case FormatNDJSON:
 		return &ndjsonDecoder{lines: lines, maxBytes: maxLine}, nil
 	case FormatDeadLetter:
-		return &letterDecoder{ndjsonDecoder: &ndjsonDecoder{lines: lines, maxBytes: maxLine}}, nil
+		return &letterDecoder{Decoder: &ndjsonDecoder{lines: lines, maxBytes: maxLine}}, nil
 	}
 	var header []string
 	if rs.headerElsewhere() {

@@ -236,12 +236,18 @@ func (pr *producer) add(ctx context.Context, rec Record) error {
 	if rec.Err != nil {
 		return pr.refuse(ctx, rec)
 	}
+	originBytes, err := pr.chargeOrigin(ctx, rec.Origin)
+	if err != nil {
+		return err
+	}
 	if len(pr.cur.items) >= pr.lim.MaxOps || int64(pr.cur.size+size) > pr.lim.MaxBytes || pr.cur.room() < size {
 		if err := pr.newBlock(ctx, size); err != nil {
+			pr.budget.Release(originBytes)
 			return err
 		}
 	}
 	pr.cur.addDoc(pr.obj, rec.Offset, rec.End, pr.action, rec.Data)
+	pr.cur.keepOrigin(rec.Origin, originBytes)
 	return nil
 }
 
@@ -298,6 +304,7 @@ func (pr *producer) refuse(ctx context.Context, rec Record) error {
 		ErrorType: "sluice_rejected", Reason: rec.Err.Error(),
 	}
 	d.setRecord(rec)
+	d.setOrigin(rec.Origin)
 	n := int64(len(d.Record))
 	if err := pr.charge(ctx, n); err != nil {
 		return err

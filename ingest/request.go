@@ -38,6 +38,10 @@ type item struct {
 	block      int   // which block holds the item
 	start, doc int   // action line and document start in the block
 	end        int   // end of the document's line, newline included
+	// origin is where the record was first read (a replayed dead letter's original), which
+	// its dead letter names; nil: the chunk's own object and offset. Charged to the request
+	// that took it (Origin.bytes).
+	origin *Origin
 }
 
 // blockBytes is the capacity of a block. Blocks are charged to the budget by capacity, which
@@ -263,6 +267,21 @@ func (r *request) addDoc(obj int, off, end int64, action, doc []byte) {
 	r.obj, r.end = obj, end
 	r.items = append(r.items, item{off: off, obj: obj, block: n, start: start, doc: docStart, end: len(b)})
 }
+
+// keepOrigin records o (nil: none) as the origin of r's last document, with the n bytes the
+// caller charged for it to the budget (see producer.chargeOrigin). The item holds its own copy:
+// a decoder's Origin is valid until its next record only.
+func (r *request) keepOrigin(o *Origin, n int64) {
+	if o == nil {
+		return
+	}
+	c := *o
+	r.items[len(r.items)-1].origin = &c
+	r.charge(n)
+}
+
+// origin returns item i's Origin, or nil when it has none.
+func (r *request) origin(i int) *Origin { return r.items[i].origin }
 
 // wireOf appends to parts the body of the items idx (in order) as slices of r's blocks: a
 // retried or split request is sent without copying a byte, so it needs no memory beyond the

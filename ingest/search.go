@@ -26,6 +26,10 @@ type SearchSpec struct {
 	Index string          // the concrete index read
 	Shard int             // its primary shard number
 	Query json.RawMessage // a query clause filtering the hits; nil: every document
+	// Format is FormatDeadLetter when the hits are dead letters (a dead-letter index's) to
+	// replay: each is sent as the record it holds, with its original's id (see
+	// FormatDeadLetter). Otherwise ("" or FormatNDJSON) a hit is sent as it is.
+	Format string
 	// Target, Op and Pipeline are the index written, the bulk action and the ingest pipeline,
 	// as ChunkSpec.Index, Op and Pipeline.
 	Target, Op, Pipeline string
@@ -77,6 +81,8 @@ func (e *Engine) IngestSearch(ctx context.Context, spec SearchSpec, sink DeadLet
 		return spec.Resume, err
 	}
 	switch {
+	case spec.Format != "" && spec.Format != FormatNDJSON && spec.Format != FormatDeadLetter:
+		return spec.Resume, fmt.Errorf("%w: format %q of %s: want %s or %s", ErrBadConfig, spec.Format, spec.Name, FormatNDJSON, FormatDeadLetter)
 	case sink == nil:
 		return spec.Resume, fmt.Errorf("%w: no dead-letter sink", ErrBadConfig)
 	case spec.Source == nil:
@@ -175,7 +181,11 @@ func (s *searchSource) next(ctx context.Context, beforeWait func(context.Context
 	mem.beforeWait = beforeWait
 	s.dec.mem, s.dec.ctx = mem, ctx
 	spec := ChunkSpec{Name: s.spec.Name, Index: s.spec.Target, Op: s.spec.Op, Pipeline: s.spec.Pipeline, End: -1, Resume: s.spec.Resume}
-	return &chunkObject{spec: spec, dec: s.dec, mem: mem, close: func() { s.closePage(); mem.close() }}, nil
+	var dec Decoder = s.dec
+	if s.spec.Format == FormatDeadLetter {
+		dec = &letterDecoder{Decoder: s.dec}
+	}
+	return &chunkObject{spec: spec, dec: dec, mem: mem, close: func() { s.closePage(); mem.close() }}, nil
 }
 
 func (s *searchSource) closePage() {

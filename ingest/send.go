@@ -124,6 +124,7 @@ func (p *pipeline) deadLetter(b *request, i int, status int, typ, reason string)
 		Status: status, ErrorType: typ, Reason: reason,
 	}
 	d.setRecord(Record{Data: b.doc(i)})
+	d.setOrigin(b.origin(i))
 	b.rejects = append(b.rejects, d)
 }
 

@@ -13,21 +13,26 @@ import (
 	"github.com/sluicehq/sluice/workflows"
 )
 
-// runDeadLettersReplay replays the dead letters under an S3 prefix as a backfill of format
-// deadletter: the workflow gives it what every backfill has (chunks, checkpoints, resume, a
-// bounded memory, reconciliation), and the decoder turns each letter back into its record with
-// its original _id, so a replay run twice writes each document once.
+// runDeadLettersReplay replays the dead letters under an S3 prefix or in a dead-letter index
+// as a backfill of format deadletter: the workflow gives it what every backfill has (chunks,
+// checkpoints, resume, a bounded memory, reconciliation), and the decoder turns each letter
+// back into its record with its original _id, so a replay run twice writes each document once.
 func runDeadLettersReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice dead-letters replay", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: sluice dead-letters replay s3://bucket/prefix --index NAME [--wait] [flags]
+		fmt.Fprint(fs.Output(), `usage: sluice dead-letters replay s3://bucket/prefix|index:NAME --index NAME [--query FILE] [--wait] [flags]
 
-Loads the records of the dead letters under the prefix into the index again, once their cause
-is fixed (a mapping changed, a pipeline repaired). It counts the letters first (as 'list'
-does), then starts a backfill that reads them (format deadletter): each record is sent as it
-was, with the _id it had (or its --id-field value: pass the same one), so replaying twice
-does not duplicate. A letter that holds only the first 64 KiB of its record is not
-replayable: it is never sent cut short. Records that fail again go to --dead-letter again.
+Loads the records of dead letters into the index again, once their cause is fixed (a mapping
+changed, a pipeline repaired). SOURCE is the letter objects under an S3 prefix, or a
+dead-letter index of the workers' cluster (index:NAME, read as the backfill source
+es://NAME; --query FILE picks which letters, such as {"term":{"status":400}}). It counts the
+letters first (as 'list' does), then starts a backfill that reads them (format deadletter):
+each record is sent as it was, with the _id it had (or its --id-field value: pass the same
+one), so replaying twice does not duplicate. A letter that holds only the head of its record
+(64 KiB; 4 KiB in an index that refused a larger letter) is not replayable: it is never sent
+cut short. Records that fail again go to --dead-letter again, naming their original object,
+offset and id, so a later replay of those letters still gives the original ids; replayed
+into the index whose dead-letter index is SOURCE, a letter that fails again replaces itself.
 
 With --wait it follows the backfill and reports: replayed = indexed + still failing + not
 replayable. Exit 0 when every letter was indexed, 3 when some still fail or are not
@@ -37,7 +42,7 @@ replayable, 1 when the backfill failed.
 		fs.PrintDefaults()
 	}
 	tf := addTemporalFlags(fs)
-	bf := addBackfillFlags(fs, "the letters: s3://bucket/prefix (or give it as the first argument)")
+	bf := addBackfillFlags(fs, "the letters: s3://bucket/prefix or index:NAME (or give it as the first argument)")
 	index := fs.String("index", "", "index to load the records into (required)")
 	rf := addRunFlags(fs, "replay", "sluice-replay-<index>-<UTC timestamp>")
 	pos, ok, code := parseArgs(fs, args, stderr)
@@ -47,11 +52,11 @@ replayable, 1 when the backfill failed.
 	if *bf.source != "" {
 		pos = append([]string{*bf.source}, pos...)
 	}
-	source, err := letterSource(pos)
+	source, err := parseLetterSource(pos, bf.query.raw)
 	if err != nil {
 		return usageError(stderr, "dead-letters replay", err)
 	}
-	*bf.source, *bf.format = source, ingest.FormatDeadLetter
+	*bf.source, *bf.format = source.uri(), ingest.FormatDeadLetter
 	in := bf.input(*index)
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "dead-letters replay", err)
@@ -79,7 +84,7 @@ replayable, 1 when the backfill failed.
 		opts: client.StartWorkflowOptions{ID: id, TaskQueue: *rf.taskQueue, TypedSearchAttributes: workflows.SearchAttributes(in.Source), Memo: map[string]any{
 			memoSource: in.Source.URI, memoIndex: in.Source.Index, memoDeadLetter: deadLetterTarget(in.Source),
 		}},
-		detail: fmt.Sprintf("%d dead letters from %s -> index %s", counts.Letters, source, in.Source.Index),
+		detail: fmt.Sprintf("%d dead letters from %s -> index %s", counts.Letters, source.arg, in.Source.Index),
 		wait:   *rf.wait, asJSON: *rf.asJSON,
 	}, stdout, stderr)
 	if done {

@@ -17,6 +17,38 @@ import (
 	"github.com/sluicehq/sluice/worker"
 )
 
+// refusedRecords is n NDJSON records of which a mapping of n as a long refuses every tenth
+// (bad, by offset), and one at tooLong (when n > 100) too long for requests of 100 KiB, whose
+// letter is cut.
+func refusedRecords(n int) (data []byte, bad map[int64]bool, tooLong int64) {
+	bad = map[int64]bool{}
+	for i := range n {
+		switch {
+		case i%10 == 3:
+			bad[int64(len(data))] = true
+			data = fmt.Appendf(data, `{"n":"not a number %d"}`+"\n", i)
+		case i == 100:
+			tooLong = int64(len(data))
+			data = fmt.Appendf(data, `{"n":1,"pad":%q}`+"\n", strings.Repeat("z", 150<<10))
+		default:
+			data = fmt.Appendf(data, `{"n":%d}`+"\n", i)
+		}
+	}
+	return data, bad, tooLong
+}
+
+// startReplayStack starts a worker of cfg on the embedded Temporal server and returns the
+// environment that runs sluice commands against it, and a client of cfg's cluster.
+func startReplayStack(t *testing.T, ctx context.Context, cfg worker.Config) (*clientEnv, *esclient.Client) {
+	t.Helper()
+	w := workertest.Start(t, ctx, cfg)
+	es, err := esclient.New(ctx, cfg.ES)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clientEnv{t: t, addr: w.Config().Temporal.Address, c: w.Client()}, es
+}
+
 // TestDeadLettersInS3AndReplay runs, as a user would, against the embedded Temporal server, a
 // real worker, versitygw and a real search engine: an ingest whose mapping refuses some
 // records writes them as letter objects to S3 (every field there); a target outside the
@@ -29,32 +61,12 @@ func TestDeadLettersInS3AndReplay(t *testing.T) {
 	s3srv.SetEnv(t)
 	s3srv.CreateBucket(t, "data")
 	s3srv.CreateBucket(t, "letters")
-	var data []byte
-	bad := map[int64]bool{} // offsets of the records the mapping refuses
-	var tooLong int64       // offset of the record too long to send, whose letter is cut
-	for i := range 200 {
-		switch {
-		case i%10 == 3:
-			bad[int64(len(data))] = true
-			data = fmt.Appendf(data, `{"n":"not a number %d"}`+"\n", i)
-		case i == 100:
-			tooLong = int64(len(data))
-			data = fmt.Appendf(data, `{"n":1,"pad":%q}`+"\n", strings.Repeat("z", 150<<10))
-		default:
-			data = fmt.Appendf(data, `{"n":%d}`+"\n", i)
-		}
-	}
+	data, bad, tooLong := refusedRecords(200)
 	s3srv.Put(t, "data", "in/a.ndjson", data)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	esCfg := esclient.Config{Addresses: []string{engine.URL}}
-	w := workertest.Start(t, ctx, worker.Config{ES: esCfg, DeadLetterS3: "s3://letters/dl"})
-	es, err := esclient.New(ctx, esCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &clientEnv{t: t, addr: w.Config().Temporal.Address, c: w.Client()}
+	e, es := startReplayStack(t, ctx, worker.Config{ES: esclient.Config{Addresses: []string{engine.URL}}, DeadLetterS3: "s3://letters/dl"})
 	index := fmt.Sprintf("dl-s3-%d", time.Now().UnixNano())
 	fixed := index + "-fixed"
 	t.Cleanup(func() {

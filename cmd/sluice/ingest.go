@@ -189,8 +189,8 @@ func validateIndexSource(src activities.Source) error {
 	switch {
 	case src.IDField != "":
 		return errors.New("--id-field does not apply to an es:// source: documents keep their own _id")
-	case src.Format != ingest.FormatNDJSON:
-		return errors.New("--format does not apply to an es:// source: documents are read as JSON from the index")
+	case src.Format != ingest.FormatNDJSON && src.Format != ingest.FormatDeadLetter:
+		return errors.New("--format does not apply to an es:// source: documents are read as JSON from the index (deadletter: the index holds dead letters to replay)")
 	case src.Compression != ingest.CompressionAuto:
 		return errors.New("--compression does not apply to an es:// source")
 	}

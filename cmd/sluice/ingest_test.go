@@ -614,7 +614,7 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--dead-letter", "s3://x/a/../b"}, "--dead-letter"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--dead-letter", "s3:x"}, "--dead-letter"},
 		{[]string{"dead-letters", "replay", "--index", "x"}, "SOURCE is required"},
-		{[]string{"dead-letters", "replay", "index:x-dead-letters", "--index", "x"}, "not supported yet"},
+		{[]string{"dead-letters", "replay", "index:legacy/x-dead-letters", "--index", "x"}, "not an index name of the workers' cluster"},
 		{[]string{"dead-letters", "replay", "s3://b/p"}, "--index is required"},
 		{[]string{"dead-letters", "replay", "s3://b/p", "s3://b/q", "--index", "x"}, "unexpected arguments"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--dead-letter", "file:/etc/profile"}, "--dead-letter"},
