@@ -150,7 +150,11 @@ func (s ChunkSpec) object() string {
 // Ingest runs one chunk to its end, or until ctx is done or an error stops it. Refused records
 // go to sink. It calls onProgress (which may be nil) each time the checkpoint advances, from
 // one goroutine at a time. It returns the final progress; on error that is the last checkpoint
-// reached (at least spec.From()), from which a retry can resume.
+// reached (at least spec.From()), from which a retry can resume. A record that cannot be
+// decoded (ErrBadInput: corrupt or truncated compressed data, a CSV quoted field running past
+// the range) stops reading, but the records decoded before it are still sent (each request
+// within its usual retry bound) before the error is returned, so the progress returned with
+// it counts every record the cluster acknowledged. Other errors stop the chunk at once.
 func (e *Engine) Ingest(ctx context.Context, spec ChunkSpec, open Opener, sink DeadLetterSink, onProgress func(Progress)) (Progress, error) {
 	from := spec.From()
 	lim, err := e.limits(spec)
@@ -192,7 +196,7 @@ func (p *pipeline) runChunk(ctx context.Context, src objectSource) (Progress, er
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, errPipelineDone) {
 		return prog, err
 	}
-	return prog, nil
+	return prog, p.badInput
 }
 
 // limits fills in spec's defaults and checks them, and the format, against the budget.

@@ -148,6 +148,50 @@ func TestCorruptCompressedDataIsBadInput(t *testing.T) {
 	checkReleased(t, eng.Budget)
 }
 
+// A single-object chunk whose compressed data breaks midway still sends the records decoded
+// before the break, waits for the requests in flight, and only then fails: the progress
+// returned with the error counts every document the cluster holds, and the error names the
+// offset where decoding broke. The delay keeps requests in flight when the break is found.
+func TestBadInputCountsWhatWasIndexed(t *testing.T) {
+	es := esfake.New(esfake.Options{Fault: func(r *esfake.Request) esfake.Decision {
+		if r.Endpoint == esfake.Bulk {
+			return esfake.Decision{Delay: 30 * time.Millisecond}
+		}
+		return esfake.Decision{}
+	}})
+	defer es.Close()
+	eng, _ := newTestEngine(t, es, 64<<20)
+	// Hashes, so that zstd's blocks do not swallow the whole object at once.
+	var data bytes.Buffer
+	ends := []int64{0}
+	for i := range 10000 {
+		fmt.Fprintf(&data, "{\"i\":%d,\"h\":\"%x\"}\n", i, sha256.Sum256([]byte{byte(i), byte(i >> 8)}))
+		ends = append(ends, int64(data.Len()))
+	}
+	for _, c := range []struct{ compression, ext string }{{CompressionGzip, ".gz"}, {CompressionZstd, ".zst"}} {
+		z := compressed(t, c.compression, data.Bytes())
+		key := "half" + c.ext
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		spec := ChunkSpec{Bucket: "b", Key: key, Format: FormatNDJSON, Index: "half-" + c.compression, End: -1,
+			Limits: Limits{MaxOps: 100, Inflight: 4, RetryInitial: time.Millisecond}}
+		prog, err := eng.Ingest(ctx, spec, bytesOpener(z[:len(z)/2]), nil)
+		cancel()
+		checkBadInput(t, err, key)
+		held := es.Count(spec.Index)
+		if held == 0 || prog.Stats.Indexed != int64(held) || prog.Stats.Read != prog.Stats.Indexed {
+			t.Errorf("%s: progress read %d indexed %d, the index holds %d", key, prog.Stats.Read, prog.Stats.Indexed, held)
+		}
+		var at int64
+		if _, serr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "reading s3://b/"+key+" at offset "), "%d", &at); serr != nil || at == 0 || at < prog.Checkpoint {
+			t.Errorf("%s: error %q does not name where decoding broke (checkpoint %d)", key, err, prog.Checkpoint)
+		}
+		if prog.Checkpoint == 0 || prog.Checkpoint != ends[held] {
+			t.Errorf("%s: checkpoint %d does not end the %d records held", key, prog.Checkpoint, held)
+		}
+	}
+	checkReleased(t, eng.Budget)
+}
+
 // Finding 8: a CSV header that does not parse, or is longer than the cap, is bad input; the
 // header never becomes a data row, and the first data row never becomes the header.
 func TestCSVHeaderProblemsAreBadInput(t *testing.T) {

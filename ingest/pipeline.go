@@ -37,6 +37,11 @@ type pipeline struct {
 
 	progressMu sync.Mutex
 	reported   Progress // the last checkpoint given to onProgress
+
+	// badInput is the decode error (ErrBadInput) that ended reading: the records before it
+	// were still sent, and the chunk fails with it once they settled. Set by the producer,
+	// read after run.
+	badInput error
 }
 
 var errPipelineDone = errors.New("pipeline done")
@@ -158,6 +163,13 @@ func (p *pipeline) produce(ctx context.Context, src objectSource) error {
 		err = pr.object(ctx, o)
 		o.close() // gives back the object's decoding memory
 		pr.mem = nil
+		if errors.Is(err, ErrBadInput) {
+			// Send what was decoded before the break, and fail only once it settled (see
+			// runChunk), so that the checkpoint and counters cover every record indexed.
+			p.badInput = err
+			pr.cur.final = true
+			return pr.push(ctx)
+		}
 		if err != nil {
 			return err
 		}
