@@ -85,6 +85,8 @@ type BackfillResult struct {
 	ChunksPlanned int64
 	ChunksDone    int64
 	ChunksFailed  int64
+	// ObjectsFailed is how many of ChunksFailed are objects of packed chunks (FailedChunk.Object).
+	ObjectsFailed int64         `json:"ObjectsFailed,omitempty"`
 	Objects       int64         // objects listed
 	Bytes         int64         // source bytes planned
 	Failed        []FailedChunk // at most 100; ChunksFailed counts them all
@@ -132,6 +134,8 @@ type FailedChunk struct {
 	Error     string
 	// ResumeObject is, for a packed chunk, the index of the object Resume is an offset in.
 	ResumeObject int `json:"ResumeObject,omitempty"`
+	// Object marks an object of a packed chunk that failed while its chunk went on.
+	Object bool `json:"Object,omitempty"`
 }
 
 // BackfillChildOptions are the child workflow options ExecuteBackfill starts with: those already

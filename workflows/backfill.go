@@ -345,7 +345,8 @@ func (b *backfill) chunkFinished(rc *runningChunk, f workflow.Future) {
 func (b *backfill) addProgress(p activities.ChunkProgress) {
 	b.st.Stats.Add(p.Stats)
 	for _, fo := range p.Failed {
-		b.chunkFailed(FailedChunk{Key: fo.Key, End: -1, ErrorType: fo.ErrorType, Error: boundMessage(fo.Error)})
+		b.st.ObjectsFailed++
+		b.chunkFailed(FailedChunk{Key: fo.Key, End: -1, ErrorType: fo.ErrorType, Error: boundMessage(fo.Error), Object: true})
 	}
 }
 
@@ -561,17 +562,42 @@ func (b *backfill) finish(ctx workflow.Context) (BackfillResult, error) {
 	if n := b.st.ChunksFailed - int64(len(shown)); n > 0 {
 		parts = append(parts, fmt.Sprintf("and %d more", n))
 	}
-	msg := fmt.Sprintf("%d chunks failed (allowed %d): %s", b.st.ChunksFailed, b.in.AllowFailedChunks, strings.Join(parts, "; "))
+	msg := fmt.Sprintf("%s (allowed %d): %s", DescribeFailures(b.st.ChunksFailed, b.st.ObjectsFailed), b.in.AllowFailedChunks, strings.Join(parts, "; "))
 	return res, temporal.NewNonRetryableApplicationError(msg,
 		ErrTypeChunksFailed, nil, res)
 }
 
 func describeFailed(fc FailedChunk) string {
+	if fc.Object {
+		return fmt.Sprintf("object %s (of a packed chunk): %s: %s", fc.Key, fc.ErrorType, fc.Error)
+	}
 	end := "end"
 	if fc.End >= 0 {
 		end = fmt.Sprint(fc.End)
 	}
 	return fmt.Sprintf("%s [%d,%s): %s: %s", fc.Key, fc.Start, end, fc.ErrorType, fc.Error)
+}
+
+// DescribeFailures says what failed for good: "N chunks failed", "M objects failed" or "N
+// chunks and M objects failed", where chunksFailed counts both (as AllowFailedChunks does) and
+// objectsFailed the objects of packed chunks, which fail alone while their chunk goes on.
+func DescribeFailures(chunksFailed, objectsFailed int64) string {
+	switch chunks := chunksFailed - objectsFailed; {
+	case objectsFailed == 0:
+		return fmt.Sprintf("%d chunks failed", chunks)
+	case chunks == 0:
+		return ObjectCount(objectsFailed) + " failed"
+	default:
+		return fmt.Sprintf("%d chunks and %s failed", chunks, ObjectCount(objectsFailed))
+	}
+}
+
+// ObjectCount is "1 object" or "N objects".
+func ObjectCount(n int64) string {
+	if n == 1 {
+		return "1 object"
+	}
+	return fmt.Sprintf("%d objects", n)
 }
 
 func (b *backfill) elapsed(ctx workflow.Context) time.Duration {
@@ -584,6 +610,7 @@ func (b *backfill) result(ctx workflow.Context) BackfillResult {
 		ChunksPlanned: b.st.ChunksPlanned,
 		ChunksDone:    b.st.ChunksDone,
 		ChunksFailed:  b.st.ChunksFailed,
+		ObjectsFailed: b.st.ObjectsFailed,
 		Objects:       b.st.Objects,
 		Bytes:         b.st.Bytes,
 		Failed:        append([]FailedChunk(nil), b.st.Failed...),
@@ -617,6 +644,7 @@ func (b *backfill) progress(ctx workflow.Context) Progress {
 		ChunksPlanned:     b.st.ChunksPlanned,
 		ChunksDone:        b.st.ChunksDone,
 		ChunksFailed:      b.st.ChunksFailed,
+		ObjectsFailed:     b.st.ObjectsFailed,
 		ChunksRunning:     len(b.running),
 		ChunksPending:     len(b.st.Pending),
 		Objects:           b.st.Objects,

@@ -114,6 +114,7 @@ type BackfillState struct {
 	ChunksPlanned int64
 	ChunksDone    int64
 	ChunksFailed  int64
+	ObjectsFailed int64 `json:"ObjectsFailed,omitempty"` // of ChunksFailed, objects of packed chunks (see FailedChunk.Object)
 	Objects       int64 // objects planned
 	Bytes         int64 // source bytes planned
 	BytesDone     int64 // source bytes of the completed chunks (see Progress.BytesDone)
@@ -143,6 +144,9 @@ type FailedChunk struct {
 	ResumeObject int    `json:"ResumeObject,omitempty"`
 	ErrorType    string // application error type (activities.ErrType...), or "Timeout"
 	Error        string // bounded to a few hundred bytes
+	// Object marks an object of a packed chunk that failed while the chunk went on (Start 0,
+	// End -1); false for a chunk.
+	Object bool `json:"Object,omitempty"`
 }
 
 // BackfillResult is the result of a finished backfill, and the details of a ChunksFailed error.
@@ -151,6 +155,9 @@ type BackfillResult struct {
 	ChunksPlanned int64
 	ChunksDone    int64
 	ChunksFailed  int64
+	// ObjectsFailed is how many of ChunksFailed are objects of packed chunks (FailedChunk.Object):
+	// their chunk went on, and may be counted in ChunksDone.
+	ObjectsFailed int64 `json:"ObjectsFailed,omitempty"`
 	Objects       int64
 	Bytes         int64
 	Failed        []FailedChunk // at most MaxFailedListed; ChunksFailed counts them all
@@ -173,6 +180,7 @@ type Progress struct {
 	ChunksPlanned int64
 	ChunksDone    int64
 	ChunksFailed  int64
+	ObjectsFailed int64 `json:"ObjectsFailed,omitempty"` // of ChunksFailed, objects of packed chunks
 	ChunksRunning int
 	ChunksPending int // planned, not started
 	Objects       int64

@@ -36,8 +36,8 @@ func TestBackfillPackedChunkFailedObjects(t *testing.T) {
 	in.AllowFailedChunks = 1
 	env.ExecuteWorkflow(BackfillName, in)
 	res := result(t, env)
-	want := []FailedChunk{{Key: "b", End: -1, ErrorType: activities.ErrTypeNotFound, Error: "gone"}}
-	if res.ChunksDone != 2 || res.ChunksFailed != 1 || !reflect.DeepEqual(res.Failed, want) || res.Stats.Read != 14 {
+	want := []FailedChunk{{Key: "b", End: -1, ErrorType: activities.ErrTypeNotFound, Error: "gone", Object: true}}
+	if res.ChunksDone != 2 || res.ChunksFailed != 1 || res.ObjectsFailed != 1 || !reflect.DeepEqual(res.Failed, want) || res.Stats.Read != 14 {
 		t.Errorf("result %+v, want 2 chunks done and object b failed", res)
 	}
 }

@@ -96,7 +96,7 @@ func progressLine(p *snapshot) string {
 		fmt.Fprintf(&b, ", %d running", p.ChunksRunning)
 	}
 	if p.ChunksFailed > 0 {
-		fmt.Fprintf(&b, ", %s failed", commas(p.ChunksFailed))
+		b.WriteString(failedCounts(p.ChunksFailed, p.ObjectsFailed))
 	}
 	fmt.Fprintf(&b, " | %s indexed", commas(p.Done.Indexed))
 	if p.Done.DeadLettered > 0 {

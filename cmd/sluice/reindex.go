@@ -250,7 +250,7 @@ func (r *reindexReport) verdict(failOnDeadLetters bool) (code int, why string) {
 	bf := r.Result.Backfill
 	switch {
 	case bf.ChunksFailed > 0:
-		return exitPartial, fmt.Sprintf("reindex %s moved alias %s, but %d chunks failed (within --allow-failed-chunks)", r.WorkflowID, r.Result.Alias, bf.ChunksFailed)
+		return exitPartial, fmt.Sprintf("reindex %s moved alias %s, but %s (within --allow-failed-chunks)", r.WorkflowID, r.Result.Alias, workflows.DescribeFailures(bf.ChunksFailed, bf.ObjectsFailed))
 	case failOnDeadLetters && bf.Stats.DeadLettered > 0:
 		return exitPartial, fmt.Sprintf("reindex %s moved alias %s with %d records dead-lettered (--fail-on-dead-letters)", r.WorkflowID, r.Result.Alias, bf.Stats.DeadLettered)
 	case r.Result.PruneError != "":

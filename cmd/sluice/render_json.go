@@ -62,13 +62,15 @@ type (
 		Checkpoint int64  `json:"checkpoint,omitempty"`
 		ErrorType  string `json:"error_type"`
 		Error      string `json:"error"`
+		Object     bool   `json:"object,omitempty"` // an object of a packed chunk, which went on
 	}
 	resultJSON struct {
 		Records         recordsJSON       `json:"records"`
 		ChunksPlanned   int64             `json:"chunks_planned"`
 		ChunksDone      int64             `json:"chunks_done"`
-		ChunksFailed    int64             `json:"chunks_failed"`
-		Objects         int64             `json:"objects"` // concrete indices of an es:// source
+		ChunksFailed    int64             `json:"chunks_failed"`  // chunks and objects of packed chunks, as --allow-failed-chunks counts
+		ObjectsFailed   int64             `json:"objects_failed"` // of chunks_failed, objects of packed chunks
+		Objects         int64             `json:"objects"`        // concrete indices of an es:// source
 		sourceJSON                        // bytes planned, or source_docs
 		DurationSeconds float64           `json:"duration_seconds"`
 		DocsPerSecond   float64           `json:"docs_per_second"`
@@ -100,7 +102,8 @@ type (
 		ETASeconds     *float64          `json:"eta_seconds,omitempty"` // absent while unknown
 		ChunksPlanned  int64             `json:"chunks_planned"`
 		ChunksDone     int64             `json:"chunks_done"`
-		ChunksFailed   int64             `json:"chunks_failed"`
+		ChunksFailed   int64             `json:"chunks_failed"`  // see resultJSON
+		ObjectsFailed  int64             `json:"objects_failed"` // of chunks_failed, objects of packed chunks
 		ChunksRunning  int               `json:"chunks_running"`
 		ChunksPending  int               `json:"chunks_pending"`
 		ListingDone    bool              `json:"listing_done"`
@@ -140,7 +143,7 @@ func resultOf(res *workflows.BackfillResult, unit sourceUnit) *resultJSON {
 	j := &resultJSON{
 		Records:       recordsOf(res.Stats, unit),
 		ChunksPlanned: res.ChunksPlanned, ChunksDone: res.ChunksDone, ChunksFailed: res.ChunksFailed,
-		Objects: res.Objects, sourceJSON: sourceOf(unit, res.Bytes, nil, nil),
+		ObjectsFailed: res.ObjectsFailed, Objects: res.Objects, sourceJSON: sourceOf(unit, res.Bytes, nil, nil),
 		DurationSeconds: res.Duration.Seconds(), DocsPerSecond: docsPerSecond(res), Runs: res.Runs,
 		FailedChunks: failedOf(res.Failed),
 	}
@@ -160,7 +163,7 @@ func progressOf(p *snapshot) *progressJSON {
 		Phase: p.Phase, Records: recordsOf(p.Done, p.Unit), Finished: recordsOf(p.Stats, p.Unit),
 		sourceJSON:    sourceOf(p.Unit, p.Bytes, &p.BytesDone, &p.BytesPerSecond),
 		ChunksPlanned: p.ChunksPlanned, ChunksDone: p.ChunksDone, ChunksFailed: p.ChunksFailed,
-		ChunksRunning: p.ChunksRunning, ChunksPending: p.ChunksPending, ListingDone: p.ListingDone,
+		ObjectsFailed: p.ObjectsFailed, ChunksRunning: p.ChunksRunning, ChunksPending: p.ChunksPending, ListingDone: p.ListingDone,
 		Objects: p.Objects, DocsPerSecond: p.DocsPerSecond, ElapsedSeconds: p.Elapsed.Seconds(),
 		Paused: p.Paused, Concurrency: p.Concurrency, Run: p.Run, FailedChunks: failedOf(p.Failed),
 	}
@@ -204,7 +207,7 @@ func sourceOf(unit sourceUnit, planned int64, done *int64, perSecond *float64) s
 func failedOf(failed []workflows.FailedChunk) []failedChunkJSON {
 	var out []failedChunkJSON
 	for _, fc := range failed {
-		out = append(out, failedChunkJSON{Key: fc.Key, Start: fc.Start, End: fc.End, Checkpoint: fc.Resume, ErrorType: fc.ErrorType, Error: fc.Error})
+		out = append(out, failedChunkJSON{Key: fc.Key, Start: fc.Start, End: fc.End, Checkpoint: fc.Resume, ErrorType: fc.ErrorType, Error: fc.Error, Object: fc.Object})
 	}
 	return out
 }

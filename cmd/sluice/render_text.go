@@ -59,8 +59,8 @@ type textLine func(label, format string, args ...any)
 // unit counts the sizes of res's source.
 func writeResult(w io.Writer, line textLine, res *workflows.BackfillResult, unit sourceUnit) {
 	writeStats(line, res.Stats, unit)
-	line("chunks", "%s done of %s planned, %s failed; %s, %s", commas(res.ChunksDone), commas(res.ChunksPlanned),
-		commas(res.ChunksFailed), unit.parts(res.Objects), unit.amount(res.Bytes))
+	line("chunks", "%s done of %s planned%s; %s, %s", commas(res.ChunksDone), commas(res.ChunksPlanned),
+		failedCounts(res.ChunksFailed, res.ObjectsFailed), unit.parts(res.Objects), unit.amount(res.Bytes))
 	runs := ""
 	if res.Runs > 1 {
 		runs = fmt.Sprintf(" (%d runs: continued as new %d times)", res.Runs, res.Runs-1)
@@ -102,8 +102,8 @@ func writeProgress(w io.Writer, line textLine, p *snapshot) {
 		phase = workflows.PhaseRunning
 	}
 	line("phase", "%s; concurrency %d, run %d", phase, p.Concurrency, p.Run)
-	line("chunks", "%s done of %s planned, %d running, %d pending, %s failed; %s, %s",
-		commas(p.ChunksDone), planned(p.Progress), p.ChunksRunning, p.ChunksPending, commas(p.ChunksFailed), p.Unit.parts(p.Objects), p.Unit.amount(p.Bytes))
+	line("chunks", "%s done of %s planned, %d running, %d pending%s; %s, %s",
+		commas(p.ChunksDone), planned(p.Progress), p.ChunksRunning, p.ChunksPending, failedCounts(p.ChunksFailed, p.ObjectsFailed), p.Unit.parts(p.Objects), p.Unit.amount(p.Bytes))
 	writeStats(line, p.Done, p.Unit)
 	if p.Running.Heartbeated > 0 {
 		line("running", "%d chunks, as of their last heartbeats: %s read, %s indexed, %s dead-lettered (included above)",
@@ -159,7 +159,24 @@ func writeFailed(w io.Writer, failed []workflows.FailedChunk, total int64) {
 	}
 }
 
+// failedCounts is the failure part of a chunks line: ", N failed" for whole chunks (also when
+// none failed), then "; M objects failed" for objects of packed chunks, which fail alone while
+// their chunk goes on (chunksFailed counts both, as --allow-failed-chunks does).
+func failedCounts(chunksFailed, objectsFailed int64) string {
+	s := ""
+	if chunks := chunksFailed - objectsFailed; chunks > 0 || objectsFailed == 0 {
+		s = ", " + commas(chunks) + " failed"
+	}
+	if objectsFailed > 0 {
+		s += "; " + workflows.ObjectCount(objectsFailed) + " failed"
+	}
+	return s
+}
+
 func describeChunk(fc workflows.FailedChunk) string {
+	if fc.Object {
+		return fmt.Sprintf("object %s (of a packed chunk): %s: %s", fc.Key, fc.ErrorType, fc.Error)
+	}
 	end := "end"
 	if fc.End >= 0 {
 		end = strconv.FormatInt(fc.End, 10)

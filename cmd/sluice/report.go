@@ -239,8 +239,8 @@ func (r *report) verdict(failOnDeadLetters bool) (code int, why string) {
 		s := r.Result.Stats
 		switch {
 		case r.Result.ChunksFailed > 0:
-			return exitPartial, fmt.Sprintf("backfill %s completed, but %d chunks failed (within --allow-failed-chunks): their records after the checkpoint were not indexed",
-				r.WorkflowID, r.Result.ChunksFailed)
+			return exitPartial, fmt.Sprintf("backfill %s completed, but %s (within --allow-failed-chunks): their records after the checkpoint were not indexed",
+				r.WorkflowID, workflows.DescribeFailures(r.Result.ChunksFailed, r.Result.ObjectsFailed))
 		case s.Read != s.Indexed+s.DeadLettered:
 			return exitPartial, fmt.Sprintf("backfill %s completed, but %d of %d records read were neither indexed nor dead-lettered",
 				r.WorkflowID, s.Read-s.Indexed-s.DeadLettered, s.Read)
@@ -250,7 +250,7 @@ func (r *report) verdict(failOnDeadLetters bool) (code int, why string) {
 		return exitOK, ""
 	case statusFailed:
 		if r.ErrorType == workflows.ErrTypeChunksFailed && r.Result != nil {
-			return exitFailed, fmt.Sprintf("backfill %s failed: %d chunks failed", r.WorkflowID, r.Result.ChunksFailed)
+			return exitFailed, fmt.Sprintf("backfill %s failed: %s", r.WorkflowID, workflows.DescribeFailures(r.Result.ChunksFailed, r.Result.ObjectsFailed))
 		}
 		return exitFailed, fmt.Sprintf("backfill %s failed: %s", r.WorkflowID, r.Error)
 	case statusCanceled, statusTerminated:

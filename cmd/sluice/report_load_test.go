@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/teststack"
@@ -61,6 +62,41 @@ func TestReportsOfBadInput(t *testing.T) {
 			if at, _ := strconv.ParseInt(m[1], 10, 64); at != fc.Checkpoint {
 				t.Errorf("the error names offset %d, the checkpoint is %d", at, fc.Checkpoint)
 			}
+		}
+	})
+
+	// Small objects are packed into one chunk; a truncated one fails alone and the chunk goes
+	// on: the report says one object failed, not one chunk of one.
+	t.Run("packed chunk with a bad object", func(t *testing.T) {
+		st.PutLines(t, "demo", "p/a.ndjson", 100)
+		z := gzipLines(t, "p/b.ndjson.gz", 10000)
+		st.S3.Put(t, "demo", "p/b.ndjson.gz", z[:len(z)/2])
+		st.PutLines(t, "demo", "p/c.ndjson", 100)
+		index := st.UniqueIndex(t, "sluice-badinput")
+		code, out, errOut := e.sluice("ingest", "--source", "s3://demo/p/", "--index", index, "--task-queue", st.TaskQueue, "--wait")
+		if code != exitFailed || !strings.Contains(errOut, "failed: 1 object failed") {
+			t.Fatalf("exit %d, stderr %q: want exit %d saying 1 object failed", code, errOut, exitFailed)
+		}
+		for _, want := range []string{"1 done of 1 planned; 1 object failed; 3 objects", "object p/b.ndjson.gz (of a packed chunk): BadInput"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the report lacks %q:\n%s", want, out)
+			}
+		}
+		m := regexp.MustCompile(`workflow\s+(\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no workflow id in\n%s", out)
+		}
+		_, out, _ = e.sluice("status", m[1], "--json")
+		s := decodeStatus(t, out)
+		if s.Result == nil {
+			t.Fatalf("status --json: %+v", s)
+		}
+		r := s.Result
+		if r.ChunksDone != 1 || r.ChunksFailed != 1 || r.ObjectsFailed != 1 || len(r.FailedChunks) != 1 || !r.FailedChunks[0].Object {
+			t.Errorf("result %+v: want 1 chunk done, 1 failed that is an object", r)
+		}
+		if held := st.Count(t, index); held <= 200 || r.Records.Indexed != held {
+			t.Errorf("the index holds %d documents, the report says %d indexed", held, r.Records.Indexed)
 		}
 	})
 }
