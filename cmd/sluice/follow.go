@@ -96,6 +96,9 @@ func waitAndReport(ctx context.Context, c client.Client, tf *cli.TemporalFlags, 
 	if why != "" {
 		fmt.Fprintf(stderr, "sluice %s: %s\n", cmd, why)
 	}
+	for _, warning := range r.warnings() {
+		fmt.Fprintf(stderr, "sluice %s: %s\n", cmd, warning)
+	}
 	return code
 }
 

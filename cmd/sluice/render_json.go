@@ -28,6 +28,7 @@ type (
 		ErrorType    string        `json:"error_type,omitempty"`
 		Error        string        `json:"error,omitempty"`
 		Detached     bool          `json:"detached,omitempty"`
+		Warnings     []string      `json:"warnings,omitempty"` // what a run that succeeded should still tell (an empty source)
 	}
 	recordsJSON struct {
 		Read         int64  `json:"read"`
@@ -121,7 +122,7 @@ func (r *report) toJSON() statusJSON {
 	j := statusJSON{
 		WorkflowID: r.WorkflowID, RunID: r.RunID, WorkflowType: r.Type, TaskQueue: r.TaskQueue, Status: r.Status,
 		Source: r.Source, Index: r.Index, DeadLetter: r.DeadLetter,
-		ErrorType: r.ErrorType, Error: r.Error, Detached: r.Detached,
+		ErrorType: r.ErrorType, Error: r.Error, Detached: r.Detached, Warnings: r.warnings(),
 	}
 	if !r.Start.IsZero() {
 		j.StartTime = &r.Start

@@ -42,6 +42,9 @@ func (r *report) writeText(w io.Writer) {
 	if r.Error != "" {
 		line("error", "%s", r.Error)
 	}
+	for _, warning := range r.warnings() {
+		line("warning", "%s", warning)
+	}
 	switch {
 	case r.Result != nil:
 		writeResult(w, line, r.Result, r.unit())

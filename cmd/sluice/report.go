@@ -135,6 +135,24 @@ func (r *report) readInput(ctx context.Context, c client.Client) {
 // unit is what the sizes of the backfill's source count.
 func (r *report) unit() sourceUnit { return unitOf(r.Source) }
 
+// warnings are what a run that succeeds should still tell: a source with nothing in it (an
+// empty day of a schedule, or a mistyped prefix), which completes like any other.
+func (r *report) warnings() []string {
+	empty := r.Result != nil && r.Result.Objects == 0 && r.Result.ChunksFailed == 0 ||
+		r.Result == nil && r.Progress != nil && r.Progress.ListingDone && r.Progress.Objects == 0
+	if !empty {
+		return nil
+	}
+	source := r.Source
+	if source == "" {
+		source = "the source"
+	}
+	if r.unit() == unitDocs {
+		return []string{"no indices found for " + source + "; nothing was loaded"}
+	}
+	return []string{"no objects found under " + source + "; nothing was loaded"}
+}
+
 // readOutcome adds a closed backfill's result or failure, and, without a result, its final
 // progress.
 func (r *report) readOutcome(ctx context.Context, c client.Client) error {

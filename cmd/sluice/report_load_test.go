@@ -26,10 +26,10 @@ func gzipLines(t *testing.T, key string, n int) []byte {
 	return b.Bytes()
 }
 
-// TestReportsOfBadInput runs loads with bad input on the real servers (in-process Temporal, a
+// TestLoadReports runs loads with bad input, and one of nothing, on the real servers (in-process Temporal, a
 // sluice worker, versitygw, OpenSearch) and checks what `ingest --wait` reports against the
 // index.
-func TestReportsOfBadInput(t *testing.T) {
+func TestLoadReports(t *testing.T) {
 	st := teststack.Start(t, "sluice-badinput")
 	st.S3.CreateBucket(t, "demo")
 	e := &clientEnv{t: t, addr: st.Address(), c: st.Client()}
@@ -97,6 +97,24 @@ func TestReportsOfBadInput(t *testing.T) {
 		}
 		if held := st.Count(t, index); held <= 200 || r.Records.Indexed != held {
 			t.Errorf("the index holds %d documents, the report says %d indexed", held, r.Records.Indexed)
+		}
+	})
+
+	// A prefix with nothing under it (an empty day, a typo) is no failure, but it is said.
+	t.Run("empty prefix", func(t *testing.T) {
+		index := st.UniqueIndex(t, "sluice-badinput")
+		want := "no objects found under s3://demo/nothing/; nothing was loaded"
+		code, out, errOut := e.sluice("ingest", "--source", "s3://demo/nothing/", "--index", index, "--task-queue", st.TaskQueue, "--wait")
+		if code != exitOK || !strings.Contains(errOut, "sluice ingest: "+want) || !strings.Contains(out, "warning      "+want) {
+			t.Fatalf("exit %d: want %d, and %q on stderr and in the report", code, exitOK, want)
+		}
+		m := regexp.MustCompile(`workflow\s+(\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no workflow id in\n%s", out)
+		}
+		_, out, _ = e.sluice("status", m[1], "--json")
+		if s := decodeStatus(t, out); len(s.Warnings) != 1 || s.Warnings[0] != want {
+			t.Errorf("status --json warnings %q, want [%q]", s.Warnings, want)
 		}
 	})
 }
