@@ -26,9 +26,9 @@ func gzipLines(t *testing.T, key string, n int) []byte {
 	return b.Bytes()
 }
 
-// TestLoadReports runs loads with bad input, and one of nothing, on the real servers (in-process Temporal, a
-// sluice worker, versitygw, OpenSearch) and checks what `ingest --wait` reports against the
-// index.
+// TestLoadReports runs loads with bad input, and one of nothing, on the real servers
+// (in-process Temporal, a sluice worker, versitygw, OpenSearch) and checks what `ingest --wait`
+// reports against the index.
 func TestLoadReports(t *testing.T) {
 	st := teststack.Start(t, "sluice-badinput")
 	st.S3.CreateBucket(t, "demo")
