@@ -114,7 +114,9 @@ func awaitClose(ctx context.Context, c client.Client, tf *cli.TemporalFlags, cmd
 	// The latest run, not runID: a backfill that continued as new is still running.
 	r, err := inspect(ctx, c, id, "")
 	if err == nil && r.Status == statusRunning {
-		r, err = follow(ctx, c, id, runID, r.unit(), newProgressPrinter(progressOut))
+		pp := newProgressPrinter(progressOut)
+		pp.taskQueue = r.TaskQueue
+		r, err = follow(ctx, c, id, runID, r.unit(), pp)
 	}
 	if err != nil && ctx.Err() != nil {
 		detach(ctx, c, tf, cmd, id, runID, asJSON, stdout, stderr)

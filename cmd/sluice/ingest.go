@@ -56,6 +56,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	index := fs.String("index", "", "target index or alias (required)")
 	rf := addRunFlags(fs, "backfill", "sluice-<index>-<UTC timestamp>")
 	plan := fs.Bool("plan", false, "load nothing: list the source (on a worker) and print what would be loaded (objects, chunks, bytes, compression) and an estimate")
+	planWait := fs.Duration("plan-wait", defaultPlanWait, "with --plan: how long to wait for the plan; past it the plan is canceled and sluice says whether a worker took it up")
 	if ok, code := rf.parse(fs, "ingest", args, stderr); !ok {
 		return code
 	}
@@ -81,7 +82,7 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	}
 	defer c.Close()
 	if *plan {
-		return runPlan(ctx, c, tf, in, id, *rf.taskQueue, *rf.asJSON, stdout, stderr)
+		return runPlan(ctx, c, tf, planRequest{in: in, id: id, taskQueue: *rf.taskQueue, wait: *planWait}, *rf.asJSON, stdout, stderr)
 	}
 	run, code, done := startWorkflow(ctx, c, tf, startRequest{
 		cmd: "ingest", kind: "backfill", workflow: workflows.BackfillName, input: in,

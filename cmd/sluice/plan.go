@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -17,13 +18,25 @@ import (
 // planTimeout bounds a plan: the listing of a very large prefix, a page at a time.
 const planTimeout = time.Hour
 
+// defaultPlanWait is how long `ingest --plan` waits for the plan (--plan-wait).
+const defaultPlanWait = 5 * time.Minute
+
+// planRequest is one `ingest --plan`: the backfill to plan, the plan workflow's id and task
+// queue, and how long to wait for it.
+type planRequest struct {
+	in        workflows.BackfillInput
+	id        string
+	taskQueue string
+	wait      time.Duration
+}
+
 // runPlan is `sluice ingest --plan`: it runs PlanWorkflow on the workers (which hold the S3
 // credentials) and prints what a backfill of in would load, without loading anything.
-func runPlan(ctx context.Context, c client.Client, tf *cli.TemporalFlags, in workflows.BackfillInput, id, taskQueue string,
-	asJSON bool, stdout, stderr io.Writer) int {
+func runPlan(ctx context.Context, c client.Client, tf *cli.TemporalFlags, req planRequest, asJSON bool, stdout, stderr io.Writer) int {
+	in := req.in
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                taskQueue,
+		ID:                       req.id,
+		TaskQueue:                req.taskQueue,
 		WorkflowExecutionTimeout: planTimeout,
 		Memo:                     map[string]any{memoSource: in.Source.URI, memoIndex: in.Source.Index},
 	}, workflows.PlanName, workflows.PlanInput{Backfill: in})
@@ -31,14 +44,20 @@ func runPlan(ctx context.Context, c client.Client, tf *cli.TemporalFlags, in wor
 		fmt.Fprintf(stderr, "sluice ingest --plan: starting the plan: %v\n", err)
 		return exitFailed
 	}
-	warnNoWorker(ctx, c, taskQueue, stderr)
-	var p workflows.PlanResult
-	if err := run.Get(ctx, &p); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintf(stderr, "sluice ingest --plan: interrupted; the plan %s stops within %s%s\n", id, planTimeout, tf.HintArgs())
+	warnNoWorker(ctx, c, req.taskQueue, stderr)
+	p, err := awaitPlan(ctx, c, run, req.wait)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			fmt.Fprintf(stderr, "sluice ingest --plan: interrupted; the plan %s stops within %s%s\n", req.id, planTimeout, tf.HintArgs())
 			return exitInterrupted
+		case errors.Is(err, errPlanNotTaken):
+			fmt.Fprintf(stderr, "sluice ingest --plan: no worker took up the plan in %s; canceled it: %s\n", req.wait, workerHint(req.taskQueue))
+		case errors.Is(err, context.DeadlineExceeded):
+			fmt.Fprintf(stderr, "sluice ingest --plan: the plan still lists the source after %s; canceled it (wait longer with --plan-wait)\n", req.wait)
+		default:
+			fmt.Fprintf(stderr, "sluice ingest --plan: %v\n", describeError(req.id, tf.Namespace(), err))
 		}
-		fmt.Fprintf(stderr, "sluice ingest --plan: %v\n", describeError(id, tf.Namespace(), err))
 		return exitFailed
 	}
 	est := workflows.EstimateOf(in, p)
@@ -47,6 +66,31 @@ func runPlan(ctx context.Context, c client.Client, tf *cli.TemporalFlags, in wor
 	}
 	writePlan(stdout, in, p, est)
 	return exitOK
+}
+
+// errPlanNotTaken: the wait for a plan ran out before any worker took its first task.
+var errPlanNotTaken = errors.New("no worker took up the plan")
+
+// awaitPlan waits at most wait for run's plan. When the wait runs out it cancels the plan (it
+// would only run on, for nobody), and returns errPlanNotTaken when no worker took it up, else
+// context.DeadlineExceeded.
+func awaitPlan(ctx context.Context, c client.Client, run client.WorkflowRun, wait time.Duration) (workflows.PlanResult, error) {
+	var p workflows.PlanResult
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	err := run.Get(waitCtx, &p)
+	if err == nil || ctx.Err() != nil || waitCtx.Err() == nil {
+		return p, err
+	}
+	bg, cancelBg := context.WithTimeout(context.WithoutCancel(ctx), detachTimeout)
+	defer cancelBg()
+	resp, derr := c.DescribeWorkflowExecution(bg, run.GetID(), run.GetRunID())
+	_ = c.CancelWorkflow(bg, run.GetID(), run.GetRunID())
+	// A plan no worker took has two events: started, and its first task scheduled.
+	if derr == nil && resp.GetWorkflowExecutionInfo().GetHistoryLength() <= 2 {
+		return p, errPlanNotTaken
+	}
+	return p, context.DeadlineExceeded
 }
 
 // writePlan prints a plan for a person.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/internal/esfake"
@@ -86,5 +87,29 @@ func TestIngestPlan(t *testing.T) {
 	}
 	if code != exitOK || es.Count("planned") != 0 {
 		t.Fatalf("exit %d, %d documents loaded by a plan", code, es.Count("planned"))
+	}
+}
+
+// TestNoWorkerHints: a plan and a backfill on a task queue no worker polls. The plan's wait is
+// bounded and names the task queue; status names it too when the progress query gets no answer.
+func TestNoWorkerHints(t *testing.T) {
+	e := newClientEnv(t)
+	hint := `is a worker polling task queue "nobody"? start one with 'sluice worker --task-queue nobody'`
+	start := time.Now()
+	code, _, errOut := e.sluice("ingest", "--source", "s3://data/in/", "--index", "no-worker", "--plan", "--plan-wait", "2s", "--task-queue", "nobody")
+	if code != exitFailed || !strings.Contains(errOut, "no worker took up the plan in 2s; canceled it: "+hint) {
+		t.Errorf("plan without a worker: exit %d, stderr %q; want exit %d and the hint", code, errOut, exitFailed)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("the plan without a worker took %s to give up", d)
+	}
+
+	code, out, _ := e.sluice("ingest", "--source", "s3://data/in/", "--index", "no-worker", "--task-queue", "nobody", "--workflow-id", "no-worker")
+	if code != exitOK {
+		t.Fatalf("ingest: exit %d\n%s", code, out)
+	}
+	code, out, _ = e.sluice("status", "no-worker")
+	if code != exitOK || !strings.Contains(out, "no answer to the progress query") || !strings.Contains(out, "("+hint+")") {
+		t.Errorf("status without a worker: exit %d; want the hint in\n%s", code, out)
 	}
 }

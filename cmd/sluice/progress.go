@@ -25,6 +25,8 @@ type progressPrinter struct {
 	lastKey  string
 
 	meter rateMeter // the rates of the lines shown
+
+	taskQueue string // the workflow's, for the hint when it does not answer; "" when not known
 }
 
 func newProgressPrinter(w io.Writer) *progressPrinter {
@@ -45,7 +47,7 @@ func (pp *progressPrinter) show(p *snapshot, err error, now time.Time) {
 	}
 	var line, key string
 	if err != nil {
-		line = "waiting for the progress query to be answered (is a worker polling the task queue?)"
+		line = "waiting for the progress query to be answered (" + workerHint(pp.taskQueue) + ")"
 		key = line
 	} else {
 		line, key = progressLine(p), progressKey(p)
@@ -80,6 +82,15 @@ func (pp *progressPrinter) end() {
 		fmt.Fprintln(pp.w)
 		pp.drawn = false
 	}
+}
+
+// workerHint is what sluice says when a workflow gets no answer from a worker (a progress
+// query, a plan): the task queue it waits on, and how to start a worker there.
+func workerHint(taskQueue string) string {
+	if taskQueue == "" {
+		return "is a worker polling the task queue?"
+	}
+	return fmt.Sprintf("is a worker polling task queue %q? start one with 'sluice worker --task-queue %s'", taskQueue, taskQueue)
 }
 
 // progressLine is one line of progress, ASCII only (its length is its width). Its counts

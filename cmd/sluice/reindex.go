@@ -320,7 +320,7 @@ func (r *reindexReport) progressLine() string {
 	p := r.Progress
 	switch {
 	case p == nil:
-		return "waiting for the progress query to be answered (is a worker polling the task queue?)"
+		return "waiting for the progress query to be answered (" + workerHint("") + ")"
 	case r.Load != nil:
 		return fmt.Sprintf("%s %s: %s", p.Phase, p.Index, progressLine(newSnapshot(r.Load, nil, unitOf(r.Source), time.Now(), nil)))
 	case p.Count > 0:

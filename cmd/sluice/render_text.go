@@ -51,7 +51,7 @@ func (r *report) writeText(w io.Writer) {
 	case r.Progress != nil:
 		writeProgress(w, line, r.snapshot())
 	case r.ProgressErr != nil:
-		line("progress", "no answer to the progress query: %v", r.ProgressErr)
+		line("progress", "no answer to the progress query: %v (%s)", r.ProgressErr, workerHint(r.TaskQueue))
 	}
 }
 
