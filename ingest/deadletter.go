@@ -24,8 +24,9 @@ type DeadLetter struct {
 	Object string // s3://bucket/key
 	Offset int64
 	// ID is the _id the record was sent with, when it has to be said: a replayed letter's
-	// original (see Origin). Empty: DocumentID of Object and Offset, or the id field's value.
-	ID string
+	// original, or a hit's own (see Origin). Empty: DocumentID of Object and Offset, or the id
+	// field's value. Routing is the routing it was sent with, when it had one.
+	ID, Routing string
 	// Status is the HTTP status Elasticsearch gave the item; 0 when sluice refused the record
 	// itself (not parseable, too large, no id).
 	Status    int
@@ -55,14 +56,14 @@ func (d *DeadLetter) setRecord(rec Record) {
 // chunk's own object and offset.
 func (d *DeadLetter) setOrigin(o *Origin) {
 	if o != nil {
-		d.Object, d.Offset, d.ID = o.Object, o.Offset, o.ID
+		d.Object, d.Offset, d.ID, d.Routing = o.Object, o.Offset, o.ID, o.Routing
 	}
 }
 
 // AppendJSON appends the dead letter as one JSON object. Record is kept as a string when it is
 // valid UTF-8 (so a record that is not valid JSON is still stored faithfully), else as
 // record_base64, so that no byte is replaced: a Latin-1 record can be replayed from its letter.
-// record_length and record_sha256 (hex) describe the whole record; id is there only when ID is.
+// record_length and record_sha256 (hex) describe the whole record; id and routing are there only when set.
 func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = d.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
@@ -75,6 +76,10 @@ func (d *DeadLetter) AppendJSON(dst []byte) []byte {
 	if d.ID != "" {
 		dst = append(dst, `,"id":`...)
 		dst = appendJSONString(dst, []byte(d.ID))
+	}
+	if d.Routing != "" {
+		dst = append(dst, `,"routing":`...)
+		dst = appendJSONString(dst, []byte(d.Routing))
 	}
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(d.Status), 10)

@@ -31,6 +31,7 @@ const deadLetterMapping = `{"mappings":{"dynamic":false,"properties":{` +
 	`"object":{"type":"keyword"},` +
 	`"offset":{"type":"long"},` +
 	`"id":{"type":"keyword"},` +
+	`"routing":{"type":"keyword"},` +
 	`"status":{"type":"integer"},` +
 	`"error_type":{"type":"keyword"},` +
 	`"reason":{"type":"text"},` +

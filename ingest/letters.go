@@ -30,7 +30,8 @@ const NotReplayable = "not replayable"
 type Letter struct {
 	Object       string  `json:"object"`
 	Offset       int64   `json:"offset"`
-	ID           string  `json:"id"` // the original's _id when not DocumentID(object, offset)
+	ID           string  `json:"id"`      // the original's _id when not DocumentID(object, offset)
+	Routing      string  `json:"routing"` // the original's routing, when it had one
 	Index        string  `json:"index"`
 	Status       int     `json:"status"`
 	ErrorType    string  `json:"error_type"`
@@ -101,21 +102,25 @@ func (l *Letter) Replay() (record []byte, id string, err error) {
 	return record, id, nil
 }
 
-// Origin is where a record was first read when a chunk reads it from elsewhere (a replayed
-// dead letter): the original object, its offset there and the _id it was sent with. A dead
-// letter of a record with an Origin names the origin instead of the chunk's own object and
-// offset, so replaying that letter gives the original id again.
+// Origin is where a record was first read when it has an identity of its own: a replayed
+// dead letter's original (its object, its offset there and the _id and routing it was sent
+// with), or a hit of an index source (its slice, its hit number there, its _id and routing).
+// A dead letter of a record with an Origin names the origin instead of the chunk's own object
+// and offset, so replaying that letter gives the original id (and routing) again.
 type Origin struct {
-	Object string
-	Offset int64
-	ID     string
+	Object  string
+	Offset  int64
+	ID      string
+	Routing string
 }
 
 // bytes is what an Origin held beside a request's document costs the budget.
-func (o *Origin) bytes() int64 { return int64(len(o.Object)+len(o.ID)) + originStructBytes }
+func (o *Origin) bytes() int64 {
+	return int64(len(o.Object)+len(o.ID)+len(o.Routing)) + originStructBytes
+}
 
-// originStructBytes is the size of an Origin itself (two string headers and an int64).
-const originStructBytes = 40
+// originStructBytes is the size of an Origin itself (three string headers and an int64).
+const originStructBytes = 56
 
 // chargeOrigin takes from the budget what keeping o beside its document costs (nil: nothing);
 // request.keepOrigin hands the bytes to the request that keeps it.
@@ -133,8 +138,9 @@ func (pr *producer) chargeOrigin(ctx context.Context, o *Origin) (int64, error) 
 // the letter holds, with the letter's length and hash, so that its letter again is the same.
 type letterDecoder struct {
 	Decoder
-	origin Origin
-	id     []byte
+	origin  Origin
+	id      []byte
+	routing []byte
 }
 
 func (d *letterDecoder) Next() (Record, error) {
@@ -142,7 +148,7 @@ func (d *letterDecoder) Next() (Record, error) {
 	if err != nil || rec.Err != nil {
 		return rec, err
 	}
-	rec.ID, rec.Routing = nil, nil // the letter's own, not the original's
+	rec.ID, rec.Routing, rec.Origin = nil, nil, nil // the letter's own, not the original's
 	l, err := ParseLetter(rec.Data)
 	if err != nil {
 		rec.Err = fmt.Errorf("%s: %w", NotReplayable, err)
@@ -152,7 +158,7 @@ func (d *letterDecoder) Next() (Record, error) {
 	if id == "" {
 		id, _ = l.OriginalID() // a letter not replayable still names its original's id when it can
 	}
-	d.origin = Origin{Object: l.Object, Offset: l.Offset, ID: id}
+	d.origin = Origin{Object: l.Object, Offset: l.Offset, ID: id, Routing: l.Routing}
 	if err != nil {
 		rec.Err = err
 		// Its letter again is this one, with the new reason; a letter without a record is
@@ -169,6 +175,10 @@ func (d *letterDecoder) Next() (Record, error) {
 	rec.Origin = &d.origin
 	d.id = append(d.id[:0], id...)
 	rec.Data, rec.ID = data, d.id
+	if l.Routing != "" {
+		d.routing = append(d.routing[:0], l.Routing...)
+		rec.Routing = d.routing
+	}
 	return rec, nil
 }
 

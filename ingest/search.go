@@ -245,6 +245,7 @@ type searchDecoder struct {
 	hits    int             // hits of the current page so far
 	done    bool
 	hitMark int64 // bytes of the answer read before the current hit
+	origin  Origin // the current hit's: its slice, number, _id and routing
 }
 
 func (d *searchDecoder) openPage() error {
@@ -318,6 +319,10 @@ func (d *searchDecoder) Next() (Record, error) {
 		if hit.Routing != "" {
 			rec.Routing = []byte(hit.Routing)
 		}
+		// A dead letter of the hit names its _id and routing, so a replay of it writes the
+		// document under its own id.
+		d.origin = Origin{Object: d.src.spec.Name, Offset: d.ordinal, ID: hit.ID, Routing: hit.Routing}
+		rec.Origin = &d.origin
 		if len(hit.Source) == 0 || string(hit.Source) == "null" {
 			rec.Err = fmt.Errorf("hit %q of %s has no _source (the source index does not store it)", hit.ID, d.src.spec.Index)
 		}

@@ -178,6 +178,9 @@ func TestIngestSearchBigHitsOnNode(t *testing.T) {
 		if prog.Stats.Indexed != 2 || prog.Stats.DeadLettered != 1 || len(sink.letters) != 1 || !strings.Contains(sink.letters[0].Reason, "larger than the largest allowed request") {
 			t.Fatalf("progress %+v, dead letters %+v; want 2 indexed and the 1.5 MiB hit dead-lettered", prog, sink.letters)
 		}
+		if l := sink.letters[0]; l.ID != "too-long" || l.Object != spec.Name {
+			t.Fatalf("letter of the refused hit names %q id %q, want %q id too-long", l.Object, l.ID, spec.Name)
+		}
 		if budget.Used() != 0 {
 			t.Fatalf("%d bytes of the budget still held after the slice", budget.Used())
 		}
@@ -189,6 +192,75 @@ func TestIngestSearchBigHitsOnNode(t *testing.T) {
 		}
 		if budget.Used() != 0 {
 			t.Fatalf("%d bytes of the budget still held after the failed slice", budget.Used())
+		}
+	})
+}
+
+// TestIngestSearchLettersOnNode: a hit that the target refuses is dead-lettered naming its
+// slice, its hit number, its _id and its routing, so that a replay of the letter writes it
+// under its own id; a hit that is taken has no letter.
+func TestIngestSearchLettersOnNode(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, node testenv.Engine) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c, err := esclient.New(ctx, esclient.Config{Addresses: []string{node.URL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := fmt.Sprintf("sluice-search-letters-%d", time.Now().UnixNano())
+		src, target := base+"-src", base+"-dst"
+		testenv.CreateIndex(ctx, t, c, src, 1)
+		var bulk strings.Builder
+		for i := range 20 { // every third has a field the target refuses, every fourth a routing
+			routing := ""
+			if i%4 == 0 {
+				routing = fmt.Sprintf(`,"routing":"r%d"`, i)
+			}
+			doc := fmt.Sprintf(`{"n":%d}`, i)
+			if i%3 == 0 {
+				doc = fmt.Sprintf(`{"n":%d,"extra":"x"}`, i)
+			}
+			fmt.Fprintf(&bulk, "{\"index\":{\"_id\":\"doc \\\"%d\\\"\"%s}}\n%s\n", i, routing, doc)
+		}
+		if st, out, err := c.Do(ctx, http.MethodPost, "/"+src+"/_bulk?refresh=true", []byte(bulk.String())); err != nil || st != 200 || strings.Contains(string(out), `"errors":true`) {
+			t.Fatalf("loading %s: %d %v %.300s", src, st, err, out)
+		}
+		if err := c.CreateIndex(ctx, target, []byte(`{"settings":{"number_of_shards":1},"mappings":{"dynamic":"strict","properties":{"n":{"type":"long"}}}}`)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.DeleteIndex(context.Background(), target) })
+
+		sink := &memSink{}
+		eng := &Engine{Budget: NewBudget(8 << 20), Bulk: c}
+		spec := SearchSpec{Source: c, Name: "es://" + src + " shard 0", Index: src, Target: target, Limits: Limits{MaxOps: 5}}
+		prog, err := eng.IngestSearch(ctx, spec, sink, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prog.Stats.Indexed != 13 || prog.Stats.DeadLettered != 7 || len(sink.letters) != 7 {
+			t.Fatalf("progress %+v, %d letters; want 13 indexed and 7 dead-lettered", prog, len(sink.letters))
+		}
+		seen := map[string]bool{}
+		for _, l := range sink.letters {
+			var i int
+			if _, err := fmt.Sscanf(l.ID, "doc \"%d\"", &i); err != nil || i%3 != 0 {
+				t.Fatalf("letter %+v: id %q is not the _id of a refused document", l, l.ID)
+			}
+			wantRouting := ""
+			if i%4 == 0 {
+				wantRouting = fmt.Sprintf("r%d", i)
+			}
+			if l.Routing != wantRouting || l.Object != spec.Name || l.Offset < 0 || l.Offset >= 20 || l.Status != http.StatusBadRequest {
+				t.Fatalf("letter of %q: object %q offset %d routing %q status %d; want %q, a hit number, routing %q, 400", l.ID, l.Object, l.Offset, l.Routing, l.Status, spec.Name, wantRouting)
+			}
+			if !strings.Contains(string(l.Record), fmt.Sprintf(`"n":%d`, i)) || seen[l.ID] {
+				t.Fatalf("letter of %q holds %s (seen before: %v)", l.ID, l.Record, seen[l.ID])
+			}
+			seen[l.ID] = true
+			parsed, err := ParseLetter(l.AppendJSON(nil))
+			if err != nil || parsed.ID != l.ID || parsed.Routing != wantRouting {
+				t.Fatalf("letter of %q reads back as id %q routing %q (%v)", l.ID, parsed.ID, parsed.Routing, err)
+			}
 		}
 	})
 }

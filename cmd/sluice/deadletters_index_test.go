@@ -226,3 +226,73 @@ func TestParseLetterSource(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLettersOfAMigrationReplay: an es:// migration into an index whose mapping refuses
+// some documents dead-letters them naming their _id and routing; once the mapping takes them,
+// a replay of those letters leaves the target holding every source document under its own id
+// and routing, and nothing else.
+func TestDeadLettersOfAMigrationReplay(t *testing.T) {
+	engine := testenv.Engines(t)[0]
+	t.Setenv("ELASTICSEARCH_URL", engine.URL) // replay counts the letters of an index with these
+	for _, v := range []string{"ELASTICSEARCH_API_KEY", "ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD", "ELASTICSEARCH_CA_CERT"} {
+		t.Setenv(v, "")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	e, es := startReplayStack(t, ctx, worker.Config{ES: esclient.Config{Addresses: []string{engine.URL}}})
+	base := fmt.Sprintf("dl-mig-%d", time.Now().UnixNano())
+	src, target := base+"-src", base+"-dst"
+	dl := ingest.DeadLetterIndex(target)
+	t.Cleanup(func() { _ = es.DeleteIndex(context.Background(), dl) })
+	testenv.CreateIndex(ctx, t, es, src, 2)
+	testenv.LoadDocs(ctx, t, es, src, 0, 300)
+	// Every seventh document gets a field the target's strict mapping refuses.
+	for i := 0; i < 300; i += 7 {
+		routing := ""
+		if i%10 == 0 {
+			routing = fmt.Sprintf("?routing=r%d", i%7) // as LoadDocs routes it
+		}
+		id := fmt.Sprintf(`doc%%20%%22%d%%22`, i) // doc "N"
+		if st, out, err := es.Do(ctx, http.MethodPost, "/"+src+"/_update/"+id+routing, []byte(`{"doc":{"extra":"x"}}`)); err != nil || st != http.StatusOK {
+			t.Fatalf("updating %d: %d %v %s", i, st, err, out)
+		}
+	}
+	if err := es.Refresh(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	refused := int64((300 + 6) / 7)
+	if err := es.CreateIndex(ctx, target, []byte(`{"settings":{"number_of_shards":1},"mappings":{"dynamic":"strict","properties":{"n":{"type":"long"},"pad":{"type":"keyword"}}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = es.DeleteIndex(context.Background(), target) })
+
+	code, stdout, stderr := e.sluice("ingest", "--source", "es://"+src, "--index", target, "--wait", "--json")
+	st := decodeStatus(t, stdout)
+	if code != exitOK || st.Result == nil || st.Result.Records.DeadLettered != refused || st.Result.Records.Indexed != 300-refused {
+		t.Fatalf("migration: exit %d, %s\n%s", code, stdout, stderr)
+	}
+	letters := searchLetters(t, ctx, es, dl)
+	if int64(len(letters)) != refused {
+		t.Fatalf("%d letters in %s, want %d", len(letters), dl, refused)
+	}
+	for _, l := range letters {
+		var i int
+		if _, err := fmt.Sscanf(l.ID, `doc "%d"`, &i); err != nil || i%7 != 0 || (l.Routing != "") != (i%10 == 0) || !strings.HasPrefix(l.Object, "es://"+src) {
+			t.Fatalf("letter %s at %d: id %q, routing %q: not a refused document's", l.Object, l.Offset, l.ID, l.Routing)
+		}
+	}
+
+	if st, out, err := es.Do(ctx, http.MethodPut, "/"+target+"/_mapping", []byte(`{"properties":{"extra":{"type":"keyword"}}}`)); err != nil || st != http.StatusOK {
+		t.Fatalf("fixing the mapping: %d %v %s", st, err, out)
+	}
+	code, stdout, stderr = e.sluice("dead-letters", "replay", "index:"+dl, "--index", target, "--wait", "--json")
+	var out struct {
+		Replay *replayCounts `json:"replay"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || out.Replay == nil || code != exitOK || out.Replay.Indexed != refused || out.Replay.Replayed != refused {
+		t.Fatalf("replay: exit %d, %v, %s\n%s", code, err, stdout, stderr)
+	}
+	if a, b := testenv.IndexDigest(ctx, t, es, src), testenv.IndexDigest(ctx, t, es, target); a != b {
+		t.Fatalf("after the replay %s and %s differ: %s != %s", src, target, a, b)
+	}
+}
