@@ -239,9 +239,10 @@ const (
 	noWorkerRetryEvery = 250 * time.Millisecond
 )
 
-// warnNoWorker says so when no worker polls the task queue within noWorkerGrace: the backfill
-// would wait for one without a sign. Best effort: any error is ignored.
-func warnNoWorker(ctx context.Context, c client.Client, taskQueue string, stderr io.Writer) {
+// warnNoWorker says so when no worker polls the task queue within noWorkerGrace: what was
+// started ("the backfill", "the plan") would wait for one without a sign. Best effort: any
+// error is ignored.
+func warnNoWorker(ctx context.Context, c client.Client, taskQueue, what string, stderr io.Writer) {
 	ctx, cancel := context.WithTimeout(ctx, noWorkerGrace+5*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(noWorkerGrace)
@@ -261,6 +262,6 @@ func warnNoWorker(ctx context.Context, c client.Client, taskQueue string, stderr
 		case <-tick.C:
 		}
 	}
-	fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; the backfill starts when one does ('sluice worker --task-queue %s')\n",
-		taskQueue, taskQueue)
+	fmt.Fprintf(stderr, "sluice ingest: warning: no worker has polled task queue %q lately; %s starts when one does ('sluice worker --task-queue %s')\n",
+		taskQueue, what, taskQueue)
 }

@@ -44,7 +44,7 @@ func runPlan(ctx context.Context, c client.Client, tf *cli.TemporalFlags, req pl
 		fmt.Fprintf(stderr, "sluice ingest --plan: starting the plan: %v\n", err)
 		return exitFailed
 	}
-	warnNoWorker(ctx, c, req.taskQueue, stderr)
+	warnNoWorker(ctx, c, req.taskQueue, "the plan", stderr)
 	p, err := awaitPlan(ctx, c, run, req.wait)
 	if err != nil {
 		switch {

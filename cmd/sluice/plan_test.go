@@ -90,8 +90,8 @@ func TestIngestPlan(t *testing.T) {
 	}
 }
 
-// TestNoWorkerHints: a plan and a backfill on a task queue no worker polls. The plan's wait is
-// bounded and names the task queue; status names it too when the progress query gets no answer.
+// TestNoWorkerHints: a plan and a backfill on a task queue no worker polls. Each warns that it
+// starts when a worker does; the plan's wait is bounded and names the task queue; status names it too when the progress query gets no answer.
 func TestNoWorkerHints(t *testing.T) {
 	e := newClientEnv(t)
 	hint := `is a worker polling task queue "nobody"? start one with 'sluice worker --task-queue nobody'`
@@ -100,13 +100,16 @@ func TestNoWorkerHints(t *testing.T) {
 	if code != exitFailed || !strings.Contains(errOut, "no worker took up the plan in 2s; canceled it: "+hint) {
 		t.Errorf("plan without a worker: exit %d, stderr %q; want exit %d and the hint", code, errOut, exitFailed)
 	}
+	if !strings.Contains(errOut, "lately; the plan starts when one does") || strings.Contains(errOut, "backfill") {
+		t.Errorf("plan without a worker: stderr %q; want the warning to say the plan starts when one does", errOut)
+	}
 	if d := time.Since(start); d > time.Minute {
 		t.Errorf("the plan without a worker took %s to give up", d)
 	}
 
-	code, out, _ := e.sluice("ingest", "--source", "s3://data/in/", "--index", "no-worker", "--task-queue", "nobody", "--workflow-id", "no-worker")
-	if code != exitOK {
-		t.Fatalf("ingest: exit %d\n%s", code, out)
+	code, out, errOut := e.sluice("ingest", "--source", "s3://data/in/", "--index", "no-worker", "--task-queue", "nobody", "--workflow-id", "no-worker")
+	if code != exitOK || !strings.Contains(errOut, "lately; the backfill starts when one does") {
+		t.Fatalf("ingest: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, _ = e.sluice("status", "no-worker")
 	if code != exitOK || !strings.Contains(out, "no answer to the progress query") || !strings.Contains(out, "("+hint+")") {

@@ -241,7 +241,7 @@ func (k *control) create(ctx context.Context, sc scheduleCreate) int {
 	case err != nil:
 		return k.fail(fmt.Errorf("creating schedule %q: %w", sc.id, err))
 	}
-	warnNoWorker(ctx, c, sc.taskQueue, k.stderr)
+	warnNoWorker(ctx, c, sc.taskQueue, "the backfill", k.stderr)
 	if *k.asJSON {
 		return writeJSON(k.stdout, k.stderr, scheduleActionJSON{ScheduleID: h.GetID(), Action: "created", Overlap: overlapName(sc.overlap)})
 	}

@@ -42,7 +42,7 @@ func startWorkflow(ctx context.Context, c client.Client, tf *cli.TemporalFlags, 
 		fmt.Fprintf(stderr, "sluice %s: starting the %s: %v\n", req.cmd, req.kind, err)
 		return nil, exitFailed, true
 	}
-	warnNoWorker(ctx, c, req.opts.TaskQueue, stderr)
+	warnNoWorker(ctx, c, req.opts.TaskQueue, "the backfill", stderr)
 	switch {
 	case !req.wait && req.asJSON:
 		return run, writeJSON(stdout, stderr, struct {
