@@ -14,8 +14,9 @@ import (
 const PlanName = "Plan"
 
 const (
-	planLargestListed = 5   // PlanResult.Largest
-	planPagesPerRun   = 500 // PlanPage calls per run before continue-as-new (3,000 events or so)
+	planLargestListed = 5    // PlanResult.Largest
+	planPagesPerRun   = 500  // PlanPage calls per run before continue-as-new (3,000 events or so)
+	planSlicesListed  = 1000 // PlanResult.Slices: about 60 KiB of history
 )
 
 // PlanInput is the input of PlanWorkflow: the backfill it plans, and, across continue-as-new,
@@ -41,6 +42,20 @@ type PlanResult struct {
 	Format        string          // the record format of every object (one per backfill)
 	ChunkSize     int64           // the chunk size asked for (a page of many objects may use a larger one)
 	Pages         int             // listing pages
+	// An es:// source is planned in slices, one per primary shard of each concrete index, so
+	// Objects is then the concrete indices, Bytes stays 0 and Documents sums the slices'
+	// documents (those matching the query). Slices lists them in plan order, at most
+	// planSlicesListed; SlicesLeftOut counts the rest.
+	Documents     int64
+	Slices        []PlannedSlice
+	SlicesLeftOut int64
+}
+
+// PlannedSlice is one slice of an es:// source's plan: a primary shard and its documents.
+type PlannedSlice struct {
+	Index     string
+	Shard     int
+	Documents int64
 }
 
 // PlanGroup is a count of objects, chunks and bytes.
@@ -103,6 +118,10 @@ func (r *PlanResult) add(page activities.PlanPageOutput) {
 	r.Pages++
 	r.Objects += int64(page.Objects)
 	r.Chunks += int64(len(page.Chunks))
+	if len(page.Chunks) > 0 && page.Chunks[0].Slice != nil {
+		r.addSlices(page.Chunks)
+		return
+	}
 	r.Bytes += page.Bytes
 	var withChunks int64
 	for i := 0; i < len(page.Chunks); {
@@ -135,6 +154,18 @@ func (r *PlanResult) add(page activities.PlanPageOutput) {
 		i = j
 	}
 	r.Empty += int64(page.Objects) - withChunks
+}
+
+// addSlices sums the slices of an es:// source's page: a slice's Size is its documents.
+func (r *PlanResult) addSlices(chunks []activities.Chunk) {
+	for _, c := range chunks {
+		r.Documents += c.Size
+		if len(r.Slices) == planSlicesListed {
+			r.SlicesLeftOut++
+			continue
+		}
+		r.Slices = append(r.Slices, PlannedSlice{Index: c.Slice.Index, Shard: c.Slice.Shard, Documents: c.Size})
+	}
 }
 
 func (r *PlanResult) noteLargest(o PlannedObject) {

@@ -63,3 +63,24 @@ func allKeys(n int) []string {
 	}
 	return keys
 }
+
+// TestPlanResultListsSlices: the slices of an es:// source are summed as documents, not bytes,
+// listed in plan order up to planSlicesListed and counted past it.
+func TestPlanResultListsSlices(t *testing.T) {
+	p := PlanResult{ByCompression: map[string]PlanGroup{}}
+	page := func(index string, shards int) activities.PlanPageOutput {
+		out := activities.PlanPageOutput{Objects: 1, Bytes: int64(shards) * 10}
+		for shard := range shards {
+			out.Chunks = append(out.Chunks, activities.Chunk{Slice: &activities.Slice{Index: index, Shard: shard}, Size: 10, End: -1})
+		}
+		return out
+	}
+	p.add(page("a", 2))
+	p.add(page("b", planSlicesListed))
+	if p.Objects != 2 || p.Chunks != planSlicesListed+2 || p.Documents != 10*(planSlicesListed+2) || p.Bytes != 0 || len(p.ByCompression) != 0 || len(p.Largest) != 0 {
+		t.Fatalf("plan %+v", p)
+	}
+	if len(p.Slices) != planSlicesListed || p.SlicesLeftOut != 2 || p.Slices[1] != (PlannedSlice{Index: "a", Shard: 1, Documents: 10}) || p.Slices[2].Index != "b" {
+		t.Fatalf("%d slices listed (%+v...), %d left out", len(p.Slices), p.Slices[:3], p.SlicesLeftOut)
+	}
+}

@@ -64,9 +64,6 @@ completed with dead letters and --fail-on-dead-letters (or with chunks failed wi
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "ingest", err)
 	}
-	if *plan && essource.Is(in.Source.URI) {
-		return usageError(stderr, "ingest", errors.New("--plan lists S3 objects and does not support an es:// source yet; a migration plans one chunk per primary shard of the source index (GET _cat/shards/INDEX lists them)"))
-	}
 	id := *rf.workflowID
 	if id == "" {
 		id = defaultWorkflowID(in.Source.Index, time.Now())

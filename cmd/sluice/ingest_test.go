@@ -631,7 +631,6 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"ingest", "--source", "es://old", "--index", "x", "--id-field", "id"}, "--id-field does not apply to an es:// source"},
 		{[]string{"ingest", "--source", "es://old", "--index", "x", "--format", "csv"}, "--format does not apply"},
 		{[]string{"ingest", "--source", "es://old", "--index", "x", "--compression", "gzip"}, "--compression does not apply"},
-		{[]string{"ingest", "--source", "es://old", "--index", "x", "--plan"}, "--plan lists S3 objects and does not support an es:// source"},
 		{[]string{"ingest", "--source", "es://old", "--index", "x", "--query", "/nonexistent/q.json"}, "no such file"},
 		{[]string{"ingest", "--source", "s3://b/p", "--index", "x", "--query", writeFile(t, "q.json", `{"match_all":{}}`)}, "--query applies to es:// sources only"},
 		{[]string{"ingest", "--source", "es://old", "--index", "x", "--query", writeFile(t, "wrapped.json", `{"query":{"match_all":{}}}`)}, "without the outer"},

@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/sluicehq/sluice/ingest/essource"
 	"github.com/sluicehq/sluice/internal/cli"
 	"github.com/sluicehq/sluice/workflows"
 )
@@ -61,10 +62,16 @@ func runPlan(ctx context.Context, c client.Client, tf *cli.TemporalFlags, req pl
 		return exitFailed
 	}
 	est := workflows.EstimateOf(in, p)
-	if asJSON {
+	switch {
+	case essource.Is(in.Source.URI) && asJSON:
+		return writeJSON(stdout, stderr, indexPlanOf(in, p, est))
+	case essource.Is(in.Source.URI):
+		writeIndexPlan(stdout, in, p, est)
+	case asJSON:
 		return writeJSON(stdout, stderr, planOf(in, p, est))
+	default:
+		writePlan(stdout, in, p, est)
 	}
-	writePlan(stdout, in, p, est)
 	return exitOK
 }
 
@@ -95,10 +102,7 @@ func awaitPlan(ctx context.Context, c client.Client, run client.WorkflowRun, wai
 
 // writePlan prints a plan for a person.
 func writePlan(w io.Writer, in workflows.BackfillInput, p workflows.PlanResult, est workflows.Estimate) {
-	line := textLine(func(label, format string, args ...any) {
-		fmt.Fprintf(w, "%-12s %s\n", label, fmt.Sprintf(format, args...))
-	})
-	line("plan", "%s -> index %s (nothing was loaded)", in.Source.URI, in.Source.Index)
+	line := planLines(w, in)
 	line("objects", "%s (%s empty), %s, format %s", commas(p.Objects), commas(p.Empty), humanBytes(p.Bytes), p.Format)
 	line("chunks", "%s (chunk size %s; compressed objects are one chunk each)", commas(p.Chunks), humanBytes(p.ChunkSize))
 	for _, comp := range slices.Sorted(maps.Keys(p.ByCompression)) {
@@ -112,8 +116,45 @@ func writePlan(w io.Writer, in workflows.BackfillInput, p workflows.PlanResult, 
 		}
 		line(label, "%s: %s, %s chunks, %s", o.Key, humanBytes(o.Size), commas(o.Chunks), o.Compression)
 	}
+	writeEstimate(line, in, est)
+}
+
+// planLines returns the line printer of a plan, after printing its first line.
+func planLines(w io.Writer, in workflows.BackfillInput) textLine {
+	line := textLine(func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-12s %s\n", label, fmt.Sprintf(format, args...))
+	})
+	line("plan", "%s -> index %s (nothing was loaded)", in.Source.URI, in.Source.Index)
+	return line
+}
+
+// writeEstimate prints the estimate line of a plan.
+func writeEstimate(line textLine, in workflows.BackfillInput, est workflows.Estimate) {
 	line("estimate", "%s activities; %s waves of %d chunks at once (--concurrency); %s workflow runs (continue-as-new)",
 		commas(est.Activities), commas(est.Waves), in.Concurrency, commas(est.Runs))
+}
+
+// writeIndexPlan prints the plan of an es:// source for a person: its slices (one chunk per
+// primary shard of each concrete index) and their documents.
+func writeIndexPlan(w io.Writer, in workflows.BackfillInput, p workflows.PlanResult, est workflows.Estimate) {
+	line := planLines(w, in)
+	query := "every document"
+	if len(in.Source.Query) > 0 {
+		query = "those --query matches"
+	}
+	line("indices", "%s concrete, %s slices (one chunk per primary shard)", commas(p.Objects), commas(p.Chunks))
+	line("documents", "%s (%s)", commas(p.Documents), query)
+	for i, s := range p.Slices {
+		label := ""
+		if i == 0 {
+			label = "slices"
+		}
+		line(label, "%s shard %d: %s documents", s.Index, s.Shard, commas(s.Documents))
+	}
+	if p.SlicesLeftOut > 0 {
+		line("", "and %s more slices", commas(p.SlicesLeftOut))
+	}
+	writeEstimate(line, in, est)
 }
 
 type (
@@ -149,12 +190,46 @@ type (
 	}
 )
 
+type (
+	indexPlanJSON struct {
+		Source        string          `json:"source"`
+		Index         string          `json:"index"`
+		Indices       int64           `json:"indices"`
+		Chunks        int64           `json:"chunks"`
+		Documents     int64           `json:"documents"`
+		Slices        []planSliceJSON `json:"slices"`
+		SlicesLeftOut int64           `json:"slices_left_out"`
+		Estimate      estimateJSON    `json:"estimate"`
+	}
+	planSliceJSON struct {
+		Index     string `json:"index"`
+		Shard     int    `json:"shard"`
+		Documents int64  `json:"documents"`
+	}
+)
+
+// indexPlanOf is the --json plan of an es:// source.
+func indexPlanOf(in workflows.BackfillInput, p workflows.PlanResult, est workflows.Estimate) indexPlanJSON {
+	j := indexPlanJSON{
+		Source: in.Source.URI, Index: in.Source.Index, Indices: p.Objects, Chunks: p.Chunks, Documents: p.Documents,
+		Slices: []planSliceJSON{}, SlicesLeftOut: p.SlicesLeftOut, Estimate: estimateOf(in, est),
+	}
+	for _, s := range p.Slices {
+		j.Slices = append(j.Slices, planSliceJSON{Index: s.Index, Shard: s.Shard, Documents: s.Documents})
+	}
+	return j
+}
+
+func estimateOf(in workflows.BackfillInput, est workflows.Estimate) estimateJSON {
+	return estimateJSON{Activities: est.Activities, Waves: est.Waves, Concurrency: in.Concurrency, Runs: est.Runs}
+}
+
 func planOf(in workflows.BackfillInput, p workflows.PlanResult, est workflows.Estimate) planJSON {
 	j := planJSON{
 		Source: in.Source.URI, Index: in.Source.Index, Objects: p.Objects, EmptyObjects: p.Empty, Chunks: p.Chunks,
 		Bytes: p.Bytes, Format: p.Format, ChunkSize: p.ChunkSize, ByCompression: map[string]planGroupJSON{},
 		Largest:  []plannedObjectJSON{},
-		Estimate: estimateJSON{Activities: est.Activities, Waves: est.Waves, Concurrency: in.Concurrency, Runs: est.Runs},
+		Estimate: estimateOf(in, est),
 	}
 	for k, g := range p.ByCompression {
 		j.ByCompression[k] = planGroupJSON{Objects: g.Objects, Chunks: g.Chunks, Bytes: g.Bytes}

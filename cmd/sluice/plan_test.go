@@ -3,15 +3,20 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	esclient "github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/devserver"
 	"github.com/sluicehq/sluice/internal/esfake"
 	"github.com/sluicehq/sluice/internal/s3test"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // TestIngestPlan runs `sluice ingest --plan` against a real S3 server through a `sluice
@@ -114,5 +119,75 @@ func TestNoWorkerHints(t *testing.T) {
 	code, out, _ = e.sluice("status", "no-worker")
 	if code != exitOK || !strings.Contains(out, "no answer to the progress query") || !strings.Contains(out, "("+hint+")") {
 		t.Errorf("status without a worker: exit %d; want the hint in\n%s", code, out)
+	}
+}
+
+// TestIngestPlanOfAnIndex runs `sluice ingest --plan` of an es:// source through a `sluice
+// worker` against a real engine: one slice per primary shard of each concrete index the
+// pattern names, each with the documents --query matches, their total and the estimate, in
+// --json and in text; nothing is loaded.
+func TestIngestPlanOfAnIndex(t *testing.T) {
+	engine := testenv.Engines(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := esclient.New(ctx, esclient.Config{Addresses: []string{engine.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("plan-idx-%d", time.Now().UnixNano())
+	testenv.CreateIndex(ctx, t, c, base+"-a", 2)
+	testenv.CreateIndex(ctx, t, c, base+"-b", 1)
+	testenv.LoadDocs(ctx, t, c, base+"-a", 0, 200)
+	testenv.LoadDocs(ctx, t, c, base+"-b", 200, 100)
+	query := []byte(`{"range":{"n":{"lt":250}}}`)
+	queryFile := filepath.Join(t.TempDir(), "q.json")
+	if err := os.WriteFile(queryFile, query, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	srv, err := devserver.Start(devserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	addr := srv.FrontendAddress()
+	wk := start(t, runWorker, "--temporal-address", addr, "--es-url", engine.URL, "--task-queue", "q-plan-idx", "--log-level", "warn")
+	wk.waitLine("sluice worker: polling task queue \"q-plan-idx\"")
+
+	args := []string{"ingest", "--source", "es://" + base + "-*", "--index", base + "-dst", "--plan", "--query", queryFile,
+		"--task-queue", "q-plan-idx", "--temporal-address", addr}
+	var out, errOut bytes.Buffer
+	if code := run(append(args, "--json"), &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &out, &errOut)
+	}
+	var p indexPlanJSON
+	if err := json.Unmarshal(out.Bytes(), &p); err != nil {
+		t.Fatalf("%v in %s", err, &out)
+	}
+	if p.Indices != 2 || p.Chunks != 3 || p.Documents != 250 || len(p.Slices) != 3 || p.SlicesLeftOut != 0 || p.Estimate.Activities != 3+1+1 {
+		t.Fatalf("plan %+v; want 2 indices, 3 slices, 250 documents", p)
+	}
+	var sum int64
+	for i, s := range p.Slices {
+		want, err := c.CountShard(ctx, s.Index, s.Shard, query)
+		if err != nil || s.Documents != want || s.Index != base+"-a" && s.Index != base+"-b" {
+			t.Fatalf("slice %d %+v: want %d documents (%v)", i, s, want, err)
+		}
+		sum += s.Documents
+	}
+	if sum != p.Documents || p.Slices[2] != (planSliceJSON{Index: base + "-b", Shard: 0, Documents: 50}) {
+		t.Fatalf("slices %+v sum to %d of %d", p.Slices, sum, p.Documents)
+	}
+
+	out.Reset()
+	code := run(args, &out, &errOut)
+	for _, w := range []string{"(nothing was loaded)", "indices      2 concrete, 3 slices", "documents    250 (those --query matches)",
+		"slices       " + base + "-a shard 0: ", base + "-b shard 0: 50 documents", "estimate     5 activities"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("no %q in\n%s", w, &out)
+		}
+	}
+	if exists, err := c.IndexExists(ctx, base+"-dst"); code != exitOK || err != nil || exists {
+		t.Fatalf("exit %d; the target exists after a plan: %v %v", code, exists, err)
 	}
 }
