@@ -22,12 +22,7 @@ func TestIngestSearchOnNode(t *testing.T) {
 }
 
 func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := esclient.New(ctx, esclient.Config{Addresses: []string{node.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c := nodeClient(t, node, 3*time.Minute)
 	base := fmt.Sprintf("sluice-search-test-%d", time.Now().UnixNano())
 	src := base + "-src"
 	const shards, docs = 3, 6000
@@ -120,6 +115,18 @@ func testIngestSearchOnNode(t *testing.T, node testenv.Engine) {
 	})
 }
 
+// nodeClient returns a client of node and a context that ends after timeout (or with t).
+func nodeClient(t *testing.T, node testenv.Engine, timeout time.Duration) (context.Context, *esclient.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	c, err := esclient.New(ctx, esclient.Config{Addresses: []string{node.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, c
+}
+
 // stopAt runs a slice until its checkpoint passes at, then stops it.
 func stopAt(ctx context.Context, eng *Engine, spec SearchSpec, sink DeadLetterSink, at int64) (Progress, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -145,12 +152,7 @@ func sameDocuments(ctx context.Context, t *testing.T, c *esclient.Client, a, b s
 // bound. The budget is whole again after each run.
 func TestIngestSearchBigHitsOnNode(t *testing.T) {
 	testenv.ForEachEngine(t, func(t *testing.T, node testenv.Engine) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		c, err := esclient.New(ctx, esclient.Config{Addresses: []string{node.URL}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx, c := nodeClient(t, node, 2*time.Minute)
 		base := fmt.Sprintf("sluice-search-big-%d", time.Now().UnixNano())
 		put := func(index, id string, padBytes int) {
 			body := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", padBytes))
@@ -201,12 +203,7 @@ func TestIngestSearchBigHitsOnNode(t *testing.T) {
 // under its own id; a hit that is taken has no letter.
 func TestIngestSearchLettersOnNode(t *testing.T) {
 	testenv.ForEachEngine(t, func(t *testing.T, node testenv.Engine) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		c, err := esclient.New(ctx, esclient.Config{Addresses: []string{node.URL}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx, c := nodeClient(t, node, 2*time.Minute)
 		base := fmt.Sprintf("sluice-search-letters-%d", time.Now().UnixNano())
 		src, target := base+"-src", base+"-dst"
 		testenv.CreateIndex(ctx, t, c, src, 1)
