@@ -244,7 +244,7 @@ type searchDecoder struct {
 	size    int             // hits per page asked for
 	hits    int             // hits of the current page so far
 	done    bool
-	hitMark int64 // bytes of the answer read before the current hit
+	hitMark int64  // bytes of the answer read before the current hit
 	origin  Origin // the current hit's: its slice, number, _id and routing
 }
 
