@@ -9,7 +9,10 @@ import (
 	"slices"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sluicehq/sluice/ingest/essource"
 	"github.com/sluicehq/sluice/internal/cli"
@@ -86,7 +89,7 @@ func awaitPlan(ctx context.Context, c client.Client, run client.WorkflowRun, wai
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	err := run.Get(waitCtx, &p)
-	if err == nil || ctx.Err() != nil || waitCtx.Err() == nil {
+	if err == nil || ctx.Err() != nil || !waitRanOut(waitCtx, err) {
 		return p, err
 	}
 	bg, cancelBg := context.WithTimeout(context.WithoutCancel(ctx), detachTimeout)
@@ -98,6 +101,14 @@ func awaitPlan(ctx context.Context, c client.Client, run client.WorkflowRun, wai
 		return p, errPlanNotTaken
 	}
 	return p, context.DeadlineExceeded
+}
+
+// waitRanOut reports whether err ended a call made with waitCtx because its deadline passed.
+// The server can answer DEADLINE_EXCEEDED a moment before the local context marks itself done
+// (gRPC sends the time left, which the server counts from its receipt), so its code counts too.
+func waitRanOut(waitCtx context.Context, err error) bool {
+	var dl *serviceerror.DeadlineExceeded
+	return waitCtx.Err() != nil || errors.As(err, &dl) || status.Code(err) == codes.DeadlineExceeded
 }
 
 // writePlan prints a plan for a person.
