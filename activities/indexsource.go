@@ -63,6 +63,9 @@ func (a *Activities) planIndex(ctx context.Context, in PlanPageInput) (PlanPageO
 	if err != nil {
 		return PlanPageOutput{}, classify(err, where, nil)
 	}
+	if err := readsItsTarget(u, in.Source.Index, indices); err != nil {
+		return PlanPageOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
 	first := 0
 	if in.Cursor != "" {
 		if first, err = strconv.Atoi(in.Cursor); err != nil || first < 0 || first > len(indices) {
@@ -146,3 +149,21 @@ func (a *Activities) sliceJob(in IngestChunkInput, earlier *ChunkProgress) (chun
 
 // indexMissing reports whether err says the source index does not exist.
 func indexMissing(err error) bool { return es.ClassifyError(err) == es.IndexMissing }
+
+// readsItsTarget refuses an es:// source of the worker's own cluster whose concrete indices
+// include the target index beside others: the target's slices would read, through points in
+// time opened while the other slices write into it, documents this backfill itself wrote (a
+// `sluice reindex --source es://ALIAS-*` matches the new index, created before planning). The
+// target alone, a copy onto itself, is allowed.
+func readsItsTarget(u essource.URI, target string, indices []es.IndexShards) error {
+	if u.Cluster != "" || target == "" || len(indices) < 2 {
+		return nil
+	}
+	for _, ix := range indices {
+		if ix.Index == target {
+			return fmt.Errorf("%w: source %s resolves to %d indices including the target index %s, so it would read what it writes; name the source indices so that they leave it out",
+				ingest.ErrBadInput, u, len(indices), target)
+		}
+	}
+	return nil
+}
