@@ -152,7 +152,7 @@ func (r *reindex) load(ctx workflow.Context, created activities.CreateIndexOutpu
 		if ctx.Err() != nil {
 			return err
 		}
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("loading index %s: %v", p.Index, err), ErrTypeLoadFailed, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("loading index %s: %s", p.Index, errorMessage(err)), ErrTypeLoadFailed, err)
 	}
 
 	p.Phase = ReindexVerifying

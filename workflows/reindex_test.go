@@ -158,6 +158,24 @@ func TestReindexFailuresBeforeTheSwap(t *testing.T) {
 			t.Fatalf("activities %v, want %v", f.calls, want)
 		}
 	})
+	t.Run("load", func(t *testing.T) {
+		// The load's error reads as the backfill's own message, not the chain of Temporal
+		// wrappers (child workflow, activity, types) around it.
+		env, f := newReindexEnv(t, func(workflow.Context, BackfillInput) (BackfillResult, error) {
+			return BackfillResult{}, temporal.NewNonRetryableApplicationError("planning es://x: no such index [x]", activities.ErrTypeNotFound, nil)
+		})
+		env.ExecuteWorkflow(ReindexName, reindexTestInput())
+		var appErr *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeLoadFailed {
+			t.Fatalf("err = %v, want %s", err, ErrTypeLoadFailed)
+		}
+		if msg := appErr.Message(); !strings.HasPrefix(msg, "loading index logs-") || !strings.HasSuffix(msg, ": planning es://x: no such index [x]") {
+			t.Fatalf("message %q, want the load's own", msg)
+		}
+		if want := []string{"check", "create", "delete logs"}; !slices.Equal(f.calls, want) {
+			t.Fatalf("activities %v, want %v", f.calls, want)
+		}
+	})
 	for _, keep := range []bool{false, true} {
 		t.Run("swap", func(t *testing.T) {
 			env, f := newReindexEnv(t, indexedTen)
