@@ -291,9 +291,7 @@ func (b *backfill) pageFinished(f workflow.Future) {
 		if b.canceled && temporal.IsCanceledError(err) {
 			return
 		}
-		b.failErr = temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("planning the page after cursor %q: %s", b.st.Cursor, errorMessage(err)),
-			ErrTypePlanFailed, err)
+		b.failErr = planFailed(b.st.Cursor, err)
 		b.logger.Warn("Planning failed; waiting for running chunks", "error", err, "running", len(b.running))
 		return
 	}
@@ -441,6 +439,15 @@ func failedChunk(c activities.Chunk, err error) FailedChunk {
 
 // errorMessage is the innermost useful message of an activity error, bounded in size: the
 // ActivityError wrapper repeats ids that mean nothing to a user.
+// planFailed is the error of a PlanPage that failed on the page after cursor.
+func planFailed(cursor string, err error) error {
+	page := "the first page"
+	if cursor != "" {
+		page = fmt.Sprintf("the page after cursor %q", cursor)
+	}
+	return temporal.NewNonRetryableApplicationError("planning "+page+": "+errorMessage(err), ErrTypePlanFailed, err)
+}
+
 func errorMessage(err error) string {
 	var msg string
 	var appErr *temporal.ApplicationError

@@ -103,7 +103,7 @@ func PlanWorkflow(ctx workflow.Context, in PlanInput) (PlanResult, error) {
 			Source: b.Source, Cursor: cursor, PageSize: b.PageSize, ChunkSize: b.ChunkSize,
 		}).Get(ctx, &out)
 		if err != nil {
-			return PlanResult{}, temporal.NewNonRetryableApplicationError("planning the page after cursor "+cursor+": "+errorMessage(err), ErrTypePlanFailed, err)
+			return PlanResult{}, planFailed(cursor, err)
 		}
 		res.add(out)
 		if cursor = out.Next; cursor == "" {
