@@ -83,10 +83,15 @@ type letterSource struct {
 	query json.RawMessage // --query: which letters of an index; nil: all
 }
 
-// uri is the backfill source that reads the letters: the S3 prefix, or es://NAME.
+// uri is the backfill source that reads the letters: the S3 prefix as a folder (ending in
+// "/", as the letter store writes <prefix>/<index>/..., so that s3://b/run1 does not read the
+// letters of s3://b/run10), or es://NAME.
 func (s letterSource) uri() string {
 	if s.index != "" {
 		return essource.Scheme + s.index
+	}
+	if _, prefix, err := s3source.ParseURI(s.arg); err == nil && prefix != "" && !strings.HasSuffix(prefix, "/") {
+		return s.arg + "/"
 	}
 	return s.arg
 }
@@ -100,7 +105,7 @@ func scanLetters(ctx context.Context, source letterSource) (letterCounts, error)
 	if source.index != "" {
 		err = lc.addIndex(ctx, source, byKind)
 	} else {
-		err = lc.addPrefix(ctx, source.arg, byKind)
+		err = lc.addPrefix(ctx, source.uri(), byKind)
 	}
 	if err != nil {
 		return lc, err

@@ -205,7 +205,10 @@ func TestParseLetterSource(t *testing.T) {
 		wantURI string
 		wantErr string
 	}{
-		{[]string{"s3://letters/dl"}, nil, "s3://letters/dl", ""},
+		// A prefix is a folder: s3://letters/dl reads dl/..., not the letters of dl2/.
+		{[]string{"s3://letters/dl"}, nil, "s3://letters/dl/", ""},
+		{[]string{"s3://letters/dl/"}, nil, "s3://letters/dl/", ""},
+		{[]string{"s3://letters"}, nil, "s3://letters", ""},
 		{[]string{"index:logs-dead-letters"}, q, "es://logs-dead-letters", ""},
 		{[]string{"index:legacy/logs"}, nil, "", "not an index name"},
 		{[]string{"index:"}, nil, "", "not an index name"},
