@@ -96,6 +96,20 @@ func (s letterSource) uri() string {
 	return s.arg
 }
 
+// readsItsTarget refuses a dead-letter target that is inside the S3 folder the letters are
+// read from: a replay would read the letters it writes again.
+func (s letterSource) readsItsTarget(deadLetter string) error {
+	if s.index != "" || !strings.HasPrefix(deadLetter, "s3://") {
+		return nil
+	}
+	folder := strings.TrimSuffix(s.uri(), "/") + "/"
+	if strings.HasPrefix(strings.TrimSuffix(deadLetter, "/")+"/", folder) {
+		return fmt.Errorf("--dead-letter %s is inside %s, the letters this replay reads, so it would read what it writes: pick another prefix (such as %s-again)",
+			deadLetter, folder, strings.TrimSuffix(folder, "/"))
+	}
+	return nil
+}
+
 // scanLetters reads every letter of the source and counts them, through the same
 // ingest.Letter.Replay that the replay's decoder asks, so that "not replayable" means the same.
 func scanLetters(ctx context.Context, source letterSource) (letterCounts, error) {

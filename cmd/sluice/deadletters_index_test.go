@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -297,5 +298,35 @@ func TestDeadLettersOfAMigrationReplay(t *testing.T) {
 	}
 	if a, b := testenv.IndexDigest(ctx, t, es, src), testenv.IndexDigest(ctx, t, es, target); a != b {
 		t.Fatalf("after the replay %s and %s differ: %s != %s", src, target, a, b)
+	}
+}
+
+// TestReplayRefusesATargetInsideItsSource: a replay whose S3 dead-letter target is inside the
+// S3 folder it reads would read the letters it writes again; it is refused before anything is
+// contacted (exit 2). A sibling prefix (run1-again beside run1) is fine.
+func TestReplayRefusesATargetInsideItsSource(t *testing.T) {
+	for _, tc := range []struct {
+		source, target string
+		refused        bool
+	}{
+		{"s3://dl/run1", "s3://dl/run1", true},
+		{"s3://dl/run1/", "s3://dl/run1/again", true},
+		{"s3://dl", "s3://dl/x", true},
+		{"s3://dl/run1", "s3://dl/run1-again", false},
+		{"s3://dl/run1", "s3://other/run1", false},
+		{"s3://dl/run1", "index", false},
+	} {
+		src, err := parseLetterSource([]string{tc.source}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.readsItsTarget(tc.target); (err != nil) != tc.refused {
+			t.Errorf("%s -> %s: %v, want refused %v", tc.source, tc.target, err, tc.refused)
+		}
+	}
+	var stderr bytes.Buffer
+	code := runDeadLettersReplay(context.Background(), []string{"s3://dl/run1", "--index", "logs", "--dead-letter", "s3://dl/run1/again", "--temporal-address", "127.0.0.1:1"}, io.Discard, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "inside s3://dl/run1/") {
+		t.Errorf("exit %d, stderr %q; want %d naming the source", code, stderr.String(), exitUsage)
 	}
 }

@@ -61,6 +61,9 @@ replayable, 1 when the backfill failed.
 	if err := validateIngest(in); err != nil {
 		return usageError(stderr, "dead-letters replay", err)
 	}
+	if err := source.readsItsTarget(in.Source.DeadLetter); err != nil {
+		return usageError(stderr, "dead-letters replay", err)
+	}
 	counts, err := scanLetters(ctx, source)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice dead-letters replay: %v\n", err)
