@@ -2,6 +2,7 @@ package es
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,7 @@ type Client struct {
 	version string
 	timeout time.Duration
 	secrets []string // strings that must never appear in an error
+	env     string   // Config.EnvPrefix, for the hint of a refused login
 }
 
 // New builds a client from cfg and finds out what the cluster is (see detect). It fails with
@@ -54,7 +56,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{timeout: cfg.RequestTimeout}
+	c := &Client{timeout: cfg.RequestTimeout, env: cmp.Or(cfg.EnvPrefix, DefaultEnvPrefix)}
 	for _, s := range []string{cfg.Password, cfg.APIKey} {
 		if s != "" {
 			c.secrets = append(c.secrets, s)
@@ -164,7 +166,7 @@ func (c *Client) probe(ctx context.Context, op, path string, out any) (http.Head
 	switch ClassifyStatus(res.StatusCode) {
 	case Unauthorized:
 		if res.StatusCode == http.StatusUnauthorized {
-			return res.Header, fmt.Errorf("%w: connecting to elasticsearch: %s answered 401: check ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or the API key", ErrUnauthorized, op)
+			return res.Header, fmt.Errorf("%w: connecting to elasticsearch: %s answered 401: check %sUSERNAME/%sPASSWORD or the API key", ErrUnauthorized, op, c.env, c.env)
 		}
 	case Retry: // a node that is starting, or overloaded: it may answer later
 		data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))

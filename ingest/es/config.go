@@ -39,6 +39,9 @@ type Config struct {
 	// that never answers costs one retryable error, not a stalled chunk. Defaults to
 	// DefaultRequestTimeout (2m); it must exceed the longest a healthy _bulk takes.
 	RequestTimeout time.Duration
+	// EnvPrefix is the prefix of the variables the configuration came from (ConfigFromEnvPrefix),
+	// named by the hint of a refused login; "" is DefaultEnvPrefix.
+	EnvPrefix string
 	// WrapTransport, when set, wraps the HTTP transport (a worker's metrics observe every
 	// request through it). Defaults to none.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -68,6 +71,9 @@ func ConfigFromEnvPrefix(getenv func(string) string, prefix string) Config {
 	c.Username = getenv(prefix + "USERNAME")
 	c.Password = getenv(prefix + "PASSWORD")
 	c.CACertFile = getenv(prefix + "CA_CERT")
+	if prefix != DefaultEnvPrefix {
+		c.EnvPrefix = prefix
+	}
 	return c
 }
 

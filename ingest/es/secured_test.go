@@ -45,6 +45,17 @@ func TestSecuredNode(t *testing.T) {
 	if strings.Contains(err.Error(), wrong.Password) {
 		t.Fatalf("the error shows the password: %v", err)
 	}
+	if !strings.Contains(err.Error(), "check ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or the API key") {
+		t.Fatalf("a wrong password: %v, want the variables to check", err)
+	}
+	// A source cluster's configuration (SLUICE_CLUSTER_<NAME>_*) names its own variables.
+	env := map[string]string{"SLUICE_CLUSTER_OLD_URL": s.URL, "SLUICE_CLUSTER_OLD_USERNAME": s.Username,
+		"SLUICE_CLUSTER_OLD_PASSWORD": wrong.Password, "SLUICE_CLUSTER_OLD_CA_CERT": s.CACert}
+	_, err = es.New(ctxT(t), es.ConfigFromEnvPrefix(func(k string) string { return env[k] }, "SLUICE_CLUSTER_OLD_"))
+	if !errors.Is(err, es.ErrUnauthorized) || strings.Contains(err.Error(), wrong.Password) ||
+		!strings.Contains(err.Error(), "check SLUICE_CLUSTER_OLD_USERNAME/SLUICE_CLUSTER_OLD_PASSWORD or the API key") {
+		t.Fatalf("a source cluster's wrong password: %v, want its own variables to check", err)
+	}
 
 	other := cfg
 	other.CACertFile, other.CACert = "", testenv.NewCA(t, "another CA").PEM
