@@ -1,17 +1,12 @@
 package activities_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/testsuite"
-
 	"github.com/sluicehq/sluice/activities"
-	"github.com/sluicehq/sluice/ingest"
-	"github.com/sluicehq/sluice/ingest/es"
 	"github.com/sluicehq/sluice/internal/testenv"
 )
 
@@ -22,20 +17,11 @@ import (
 // both; the target alone (a copy onto itself) and a pattern without it plan.
 func TestPlanIndexRefusesASourceHoldingItsTarget(t *testing.T) {
 	testenv.ForEachEngine(t, func(t *testing.T, e testenv.Engine) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		client, err := es.New(ctx, es.Config{Addresses: []string{e.URL}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx, client, env := onNode(t, e, func(a *activities.Activities) any { return a.PlanPage })
 		base := fmt.Sprintf("sluice-plantarget-%d", time.Now().UnixNano())
 		old, target := base+"-a", base+"-b"
 		testenv.CreateIndex(ctx, t, client, old, 1)
 		testenv.CreateIndex(ctx, t, client, target, 2)
-		acts := &activities.Activities{Engine: &ingest.Engine{Bulk: client}}
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestActivityEnvironment()
-		env.RegisterActivity(acts.PlanPage)
 		plan := func(uri string) (activities.PlanPageOutput, error) {
 			var out activities.PlanPageOutput
 			v, err := env.ExecuteActivity(activities.PlanPageName, activities.PlanPageInput{Source: activities.Source{URI: uri, Index: target}})
@@ -44,7 +30,7 @@ func TestPlanIndexRefusesASourceHoldingItsTarget(t *testing.T) {
 			}
 			return out, err
 		}
-		_, err = plan("es://" + base + "-*")
+		_, err := plan("es://" + base + "-*")
 		checkAppError(t, err, activities.ErrTypeBadInput)
 		if msg := err.Error(); !strings.Contains(msg, "es://"+base+"-*") || !strings.Contains(msg, "target index "+target) {
 			t.Errorf("error does not name the source and the target: %v", err)

@@ -20,12 +20,7 @@ import (
 // documents, judged against what a backfill says it indexed.
 func TestReconcileCountsTheIndex(t *testing.T) {
 	testenv.ForEachEngine(t, func(t *testing.T, e testenv.Engine) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		client, err := es.New(ctx, es.Config{Addresses: []string{e.URL}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx, client, env := onNode(t, e, func(a *activities.Activities) any { return a.Reconcile })
 		index := fmt.Sprintf("sluice-reconcile-%d", time.Now().UnixNano())
 		t.Cleanup(func() { _ = client.DeleteIndex(context.Background(), index) })
 		var body strings.Builder
@@ -36,10 +31,6 @@ func TestReconcileCountsTheIndex(t *testing.T) {
 		if code, out, err := client.Do(ctx, http.MethodPost, "/"+index+"/_bulk", []byte(body.String())); err != nil || code != http.StatusOK {
 			t.Fatalf("bulk: %d %s %v", code, out, err)
 		}
-		acts := &activities.Activities{Engine: &ingest.Engine{Bulk: client}}
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestActivityEnvironment()
-		env.RegisterActivity(acts.Reconcile)
 		for _, tc := range []struct {
 			indexed, dl int64
 			idField     string
@@ -70,4 +61,21 @@ func TestReconcileCountsTheIndex(t *testing.T) {
 			}
 		}
 	})
+}
+
+// onNode connects to the engine's node and registers the activity method that activity picks
+// from Activities whose engine writes there, in a test activity environment. The context ends
+// with the test, at most a minute on.
+func onNode(t *testing.T, e testenv.Engine, activity func(*activities.Activities) any) (context.Context, *es.Client, *testsuite.TestActivityEnvironment) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	client, err := es.New(ctx, es.Config{Addresses: []string{e.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(activity(&activities.Activities{Engine: &ingest.Engine{Bulk: client}}))
+	return ctx, client, env
 }
