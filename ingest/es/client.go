@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -204,6 +205,12 @@ func (c *Client) requestError(ctx context.Context, op string, err error) error {
 	var ne net.Error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("%s: %w within %s", op, ErrTimeout, c.timeout)
+	}
+	// A certificate the client does not trust stays untrusted however often it is asked:
+	// a configuration error, not a network one.
+	var untrusted *tls.CertificateVerificationError
+	if errors.As(err, &untrusted) {
+		return fmt.Errorf("%s: %w: the server's TLS certificate is not trusted (set %sCA_CERT to the CA that signed it): %w", op, ErrBadConfig, c.env, c.scrub(err))
 	}
 	return fmt.Errorf("%s: %w", op, c.scrub(err))
 }

@@ -64,4 +64,8 @@ func TestSecuredNode(t *testing.T) {
 	if !errors.As(err, &unknown) {
 		t.Fatalf("a CA that did not sign the node: err = %v, want x509.UnknownAuthorityError", err)
 	}
+	// Permanent (a retry meets the same certificate), and it says which variable to set.
+	if !errors.Is(err, es.ErrBadConfig) || es.ClassifyError(err) == es.Retry || !strings.Contains(err.Error(), "set ELASTICSEARCH_CA_CERT") {
+		t.Fatalf("a CA that did not sign the node: err = %v, want a permanent ErrBadConfig naming ELASTICSEARCH_CA_CERT", err)
+	}
 }
