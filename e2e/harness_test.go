@@ -588,6 +588,18 @@ type pendingChunk struct {
 	LastHeartbeat time.Time
 }
 
+// workflowClosed reports whether workflow id's latest run has closed.
+func workflowClosed(t *testing.T, c client.Client, id string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		t.Fatalf("describing %s: %v", id, err)
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+}
+
 // pendingChunks lists the pending IngestChunk activities of workflow id's current run.
 func pendingChunks(t *testing.T, c client.Client, id string) []pendingChunk {
 	t.Helper()
